@@ -1,0 +1,240 @@
+"""Port-I/O and MMIO buses: the only place that installs Unicorn I/O hooks.
+
+A device exposes one or more :class:`Region` s — an object with
+``read(offset, size) -> int`` and ``write(offset, size, value)`` — and the board maps each
+region on a bus at a base address. The bus decodes the address with a table lookup (no scan
+of devices per access), converts the value to the region's byte order and calls the device.
+Devices never see the CPU engine.
+
+Contract with devices (QEMU's ``MemoryRegionOps`` model, docs/devel/memory.rst):
+
+* ``offset`` is relative to the region's base; ``size`` is 1, 2, 4 or 8 bytes.
+* A region marked ``big_endian`` gets values already converted from the guest's bytes in
+  address order, like QEMU's ``DEVICE_BIG_ENDIAN``; others get little-endian values.
+* MMIO accesses wider than 4 bytes reach the device as 4-byte pieces in ascending address
+  order (Unicorn splits them before the bus sees them; see unicorn-notes "I/O"). Registers
+  that QEMU defines for 8-byte access (fw_cfg's data and DMA registers) are written to
+  accept that sequence; QEMU gives the same result for both forms.
+* Unassigned ports read as all ones; unassigned MMIO inside a mapped window reads as zero,
+  as QEMU's ``unassigned_io_ops`` / ``unassigned_mem_ops`` do. Writes there are dropped.
+
+The same ``port_read``/``port_write``/``mmio_read``/``mmio_write`` methods serve the CPU hooks
+and callers without a CPU (tests, a qtest server), so both see identical behaviour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from unicorn import UC_HOOK_INSN, Uc
+from unicorn.x86_const import UC_X86_INS_IN, UC_X86_INS_OUT
+
+MMIO_PAGE = 0x1000
+
+
+class RegionOps(Protocol):
+    """What a device implements for each of its register regions."""
+
+    def read(self, offset: int, size: int) -> int: ...
+
+    def write(self, offset: int, size: int, value: int) -> None: ...
+
+
+@dataclass(eq=False)
+class Region:
+    """A device's register window: ``size`` bytes handled by ``ops``."""
+
+    name: str
+    size: int
+    ops: RegionOps
+    big_endian: bool = False
+
+
+def _swap(value: int, size: int) -> int:
+    return int.from_bytes(value.to_bytes(size, "little"), "big")
+
+
+def _mask(size: int) -> int:
+    return (1 << (8 * size)) - 1
+
+
+class _Mapping:
+    """A region placed at ``base``: the bound methods the dispatch path calls."""
+
+    __slots__ = ("base", "big_endian", "end", "read", "region", "write")
+
+    def __init__(self, region: Region, base: int) -> None:
+        self.region = region
+        self.base = base
+        self.end = base + region.size
+        self.read: Callable[[int, int], int] = region.ops.read
+        self.write: Callable[[int, int, int], None] = region.ops.write
+        self.big_endian = region.big_endian
+
+
+class _Bus:
+    """What the port and MMIO buses share: mappings, overlap checks, the frozen switch."""
+
+    unassigned_read: int = 0
+
+    def __init__(self) -> None:
+        self.mappings: list[_Mapping] = []
+        #: When set (the machine is shutting down), every access is dropped.
+        self.frozen = False
+
+    def _check_overlap(self, base: int, size: int, name: str) -> None:
+        for m in self.mappings:
+            if base < m.end and m.base < base + size:
+                raise ValueError(f"{name} at 0x{base:x} overlaps {m.region.name}")
+
+    def _do_read(self, m: _Mapping | None, addr: int, size: int) -> int:
+        if m is None or self.frozen:
+            return self.unassigned_read & _mask(size)
+        value = m.read(addr - m.base, size) & _mask(size)
+        return _swap(value, size) if m.big_endian else value
+
+    def _do_write(self, m: _Mapping | None, addr: int, size: int, value: int) -> None:
+        if m is None or self.frozen:
+            return
+        value &= _mask(size)
+        m.write(addr - m.base, size, _swap(value, size) if m.big_endian else value)
+
+
+class PortBus(_Bus):
+    """The x86 I/O port space (64 KiB of ports) with a flat lookup table."""
+
+    unassigned_read = 0xFFFFFFFF
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._table: list[_Mapping | None] = [None] * 0x10000
+
+    def map(self, base: int, region: Region) -> None:
+        """Place ``region`` at port ``base``."""
+        if base < 0 or base + region.size > 0x10000:
+            raise ValueError(f"{region.name}: ports 0x{base:x}+0x{region.size:x} out of range")
+        self._check_overlap(base, region.size, region.name)
+        m = _Mapping(region, base)
+        self.mappings.append(m)
+        for port in range(base, base + region.size):
+            self._table[port] = m
+
+    def port_read(self, port: int, size: int) -> int:
+        """An IN of ``size`` bytes from ``port``."""
+        return self._do_read(self._table[port & 0xFFFF], port, size)
+
+    def port_write(self, port: int, size: int, value: int) -> None:
+        """An OUT of ``size`` bytes of ``value`` to ``port``."""
+        self._do_write(self._table[port & 0xFFFF], port, size, value)
+
+    def attach(self, uc: Uc) -> None:
+        """Install the IN/OUT instruction hooks on ``uc``."""
+
+        def on_in(_uc: Any, port: int, size: int, _ud: Any) -> int:
+            return self.port_read(port, size)
+
+        def on_out(_uc: Any, port: int, size: int, value: int, _ud: Any) -> None:
+            self.port_write(port, size, value)
+
+        uc.hook_add(UC_HOOK_INSN, on_in, None, 1, 0, UC_X86_INS_IN)
+        uc.hook_add(UC_HOOK_INSN, on_out, None, 1, 0, UC_X86_INS_OUT)
+
+
+class _Window:
+    """A page-aligned stretch of MMIO handed to Unicorn, holding one or more regions."""
+
+    __slots__ = ("base", "mappings", "size")
+
+    def __init__(self, base: int, size: int) -> None:
+        self.base = base
+        self.size = size
+        self.mappings: list[_Mapping] = []
+
+    def find(self, addr: int) -> _Mapping | None:
+        for m in self.mappings:
+            if m.base <= addr < m.end:
+                return m
+        return None
+
+
+class MmioBus(_Bus):
+    """Memory-mapped I/O: regions grouped into page-aligned windows mapped with ``mmio_map``."""
+
+    unassigned_read = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._windows: dict[int, _Window] = {}  # page number -> window
+
+    def map(self, base: int, region: Region) -> None:
+        """Place ``region`` at guest-physical ``base``."""
+        self._check_overlap(base, region.size, region.name)
+        m = _Mapping(region, base)
+        self.mappings.append(m)
+        first = base // MMIO_PAGE
+        last = (base + region.size - 1) // MMIO_PAGE
+        window = next((self._windows[p] for p in range(first, last + 1) if p in self._windows),
+                      None)
+        if window is None:
+            window = _Window(first * MMIO_PAGE, (last + 1 - first) * MMIO_PAGE)
+        elif (last + 1) * MMIO_PAGE > window.base + window.size or first * MMIO_PAGE < window.base:
+            raise ValueError(f"{region.name} at 0x{base:x} straddles an MMIO window")
+        window.mappings.append(m)
+        for p in range(first, last + 1):
+            self._windows[p] = window
+
+    def windows(self) -> list[_Window]:
+        """The distinct windows, in address order."""
+        return sorted({id(w): w for w in self._windows.values()}.values(), key=lambda w: w.base)
+
+    def _find(self, addr: int) -> _Mapping | None:
+        window = self._windows.get(addr // MMIO_PAGE)
+        return window.find(addr) if window else None
+
+    def covers(self, addr: int) -> bool:
+        """Whether ``addr`` lies in a mapped MMIO window."""
+        return addr // MMIO_PAGE in self._windows
+
+    def mmio_read(self, addr: int, size: int) -> int:
+        """A load of ``size`` bytes (1, 2, 4 or 8) at guest-physical ``addr``."""
+        if size == 8:
+            lo = self.mmio_read(addr, 4)
+            return lo | self.mmio_read(addr + 4, 4) << 32
+        return self._do_read(self._find(addr), addr, size)
+
+    def mmio_write(self, addr: int, size: int, value: int) -> None:
+        """A store of ``size`` bytes (1, 2, 4 or 8) at guest-physical ``addr``."""
+        if size == 8:
+            self.mmio_write(addr, 4, value & 0xFFFFFFFF)
+            self.mmio_write(addr + 4, 4, value >> 32)
+            return
+        self._do_write(self._find(addr), addr, size, value)
+
+    def attach(self, uc: Uc) -> None:
+        """Map every window into ``uc`` with ``mmio_map``."""
+        for window in self.windows():
+            base = window.base
+            if len(window.mappings) == 1 and window.mappings[0].base == base:
+                m = window.mappings[0]
+
+                def rd(_uc: Any, off: int, size: int, _ud: Any, m: _Mapping = m,
+                       base: int = base) -> int:
+                    return self._do_read(m if off < m.end - base else None, base + off, size)
+
+                def wr(_uc: Any, off: int, size: int, value: int, _ud: Any, m: _Mapping = m,
+                       base: int = base) -> None:
+                    self._do_write(m if off < m.end - base else None, base + off, size, value)
+            else:
+
+                def rd(_uc: Any, off: int, size: int, _ud: Any, w: _Window = window) -> int:
+                    addr = w.base + off
+                    return self._do_read(w.find(addr), addr, size)
+
+                def wr(_uc: Any, off: int, size: int, value: int, _ud: Any,
+                       w: _Window = window) -> None:
+                    addr = w.base + off
+                    self._do_write(w.find(addr), addr, size, value)
+
+            uc.mmio_map(base, window.size, rd, None, wr, None)

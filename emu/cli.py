@@ -1,0 +1,245 @@
+"""The ``emu`` command line: QEMU's options, turned into a MachineConfig and run.
+
+Options are spelled as in ``qemu-system-*`` (single dash; a double dash works too). Every
+mistake is one line on stderr in QEMU's style, ``emu: -m foo: invalid RAM size``, and exit
+status 1. Exit statuses: what the guest asked for (isa-debug-exit ``(v << 1) | 1``, 0 on
+power-off), 1 for a usage error, 2 when the guest put the CPU into a state emu cannot
+continue from (the reason and PC are printed).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import uuid as uuidlib
+from collections.abc import Callable, Sequence
+
+from emu import __version__, trace
+from emu.config import MACHINES, DeviceSpec, MachineConfig, parse_ram_size
+from emu.errors import ConfigError
+
+USAGE = """\
+usage: emu [options]
+
+QEMU-compatible options:
+  -M, -machine NAME        machine type: pc (x86_64) or virt (aarch64); 'help' lists them
+  -m SIZE                  RAM size: 128M, 4G, plain number = MiB (default 128M)
+  -cpu MODEL               CPU model (QEMU names: qemu64, max, cortex-a57, ...; 'help')
+  -smp N[,maxcpus=M]       CPU count reported to firmware (one CPU is emulated)
+  -kernel FILE             ELF kernel: PVH note on pc, loaded at its addresses on virt
+  -append TEXT             kernel command line
+  -serial SPEC             stdio, file:PATH or none (repeatable, COM1 first)
+  -device NAME[,k=v...]    add a device ('-device help' lists them)
+  -nographic               no display; serial on stdio
+  -display none            no display
+  -nodefaults              no default devices
+  -no-reboot               exit instead of resetting when the guest resets
+  -uuid UUID               system UUID
+  -trace PATTERN           enable trace events matching PATTERN (e.g. 'serial_*')
+  -S                       do not start the CPU until a monitor says 'cont'
+  -version                 print the version and exit
+  -h, -help                print this help and exit
+"""
+
+#: options that take an argument
+_WITH_ARG = {"M", "machine", "m", "cpu", "smp", "kernel", "append", "serial", "device",
+             "display", "uuid", "trace", "name", "accel"}
+_FLAGS = {"nographic", "nodefaults", "no-reboot", "no-shutdown", "S", "version", "h", "help"}
+
+
+def parse_args(argv: Sequence[str]) -> MachineConfig | str:
+    """Parse QEMU-style ``argv``; returns a config, or a text to print and exit 0 with."""
+    cfg = MachineConfig()
+    machine_seen = False
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if not arg.startswith("-") or arg == "-":
+            raise ConfigError(f"{arg}: unexpected argument (options start with '-')")
+        name = arg.lstrip("-")
+        if name in _FLAGS:
+            i += 1
+            if name in ("h", "help"):
+                return USAGE
+            if name == "version":
+                return f"emu version {__version__} (QEMU-compatible machine emulator)"
+            if name == "nographic":
+                cfg.nographic = True
+            elif name == "nodefaults":
+                cfg.nodefaults = True
+            elif name == "no-reboot":
+                cfg.no_reboot = True
+            elif name == "no-shutdown":
+                cfg.no_shutdown = True
+            elif name == "S":
+                cfg.start_paused = True
+            continue
+        if name not in _WITH_ARG:
+            raise ConfigError(f"-{name}: invalid option")
+        if i + 1 >= len(argv):
+            raise ConfigError(f"-{name}: requires an argument")
+        value = argv[i + 1]
+        i += 2
+        opt = f"-{name}"
+        if name in ("M", "machine"):
+            text = _machine_option(cfg, value)
+            if text:
+                return text
+            machine_seen = True
+        elif name == "m":
+            cfg.ram_size = parse_ram_size(value)
+        elif name == "cpu":
+            cfg.cpu = value
+        elif name == "smp":
+            cfg.smp, cfg.max_cpus = _parse_smp(value)
+        elif name == "kernel":
+            cfg.kernel = value
+        elif name == "append":
+            cfg.append = value
+        elif name == "serial":
+            cfg.serial.append(value)
+        elif name == "device":
+            text = _device_help(value)
+            if text:
+                return text
+            dname = value.split(",", 1)[0]
+            cfg.devices.append(DeviceSpec(value, dname, {}))
+        elif name == "display":
+            if value.split(",")[0] != "none":
+                raise ConfigError(f"{opt} {value}: emu has no graphical display (use none)")
+            cfg.display = "none"
+        elif name == "uuid":
+            try:
+                cfg.uuid = uuidlib.UUID(value).bytes
+            except ValueError:
+                raise ConfigError(f"{opt} {value}: invalid UUID") from None
+        elif name == "trace":
+            pattern = value[7:] if value.startswith("enable=") else value
+            trace.enable(pattern)
+            cfg.traces.append(pattern)
+        elif name == "accel" and value.split(",")[0] != "tcg":
+            raise ConfigError(f"{opt} {value}: emu only provides the tcg accelerator")
+        # -name is accepted and ignored, as a label only
+    if not machine_seen:
+        raise ConfigError("no machine given: use -M pc (x86_64) or -M virt (aarch64)")
+    return cfg
+
+
+def _machine_option(cfg: MachineConfig, value: str) -> str | None:
+    parts = value.split(",")
+    name = parts[0]
+    for p in parts[1:]:
+        key, _, v = p.partition("=")
+        if key == "type":
+            name = v
+        elif key == "accel" and v != "tcg":
+            raise ConfigError(f"-machine {value}: emu only provides the tcg accelerator")
+    if name == "help":
+        from emu.boards import machine_help
+        return machine_help()
+    from emu.boards import board_class
+    cfg.machine = board_class(name).name
+    return None
+
+
+def _parse_smp(value: str) -> tuple[int, int]:
+    count: int | None = None
+    maxcpus: int | None = None
+    for i, part in enumerate(value.split(",")):
+        key, eq, v = part.partition("=")
+        if not eq and i == 0:
+            key, v = "cpus", key
+        try:
+            n = int(v)
+        except ValueError:
+            raise ConfigError(f"-smp {value}: invalid number '{v}'") from None
+        if key == "cpus":
+            count = n
+        elif key == "maxcpus":
+            maxcpus = n
+        elif key not in ("sockets", "cores", "threads", "dies", "clusters"):
+            raise ConfigError(f"-smp {value}: unknown parameter '{key}'")
+    count = count or 1
+    maxcpus = maxcpus or count
+    if count < 1 or maxcpus < count or maxcpus > 255:
+        raise ConfigError(f"-smp {value}: invalid CPU count")
+    return count, maxcpus
+
+
+def _device_help(value: str) -> str | None:
+    from emu.plugins.devices import split_device_spec
+    from emu.plugins.manager import default_manager
+
+    name, props = split_device_spec(value)
+    if name == "help" or name == "?":
+        types = default_manager().device_types
+        lines = ["Devices:"]
+        for t in sorted(types.values(), key=lambda t: t.name):
+            where = "any machine" if t.machines is None else "/".join(t.machines)
+            lines.append(f'name "{t.name}", desc "{t.description}", machines {where}, '
+                         f"from {t.source}")
+        return "\n".join(lines)
+    if "help" in props or "?" in props:
+        types = default_manager().device_types
+        if name not in types:
+            raise ConfigError(f"-device {value}: '{name}' is not a valid device model name")
+        t = types[name]
+        lines = [f"{name} options:"]
+        for key, prop in sorted(t.properties.items()):
+            default = f"0x{prop.default:x}" if isinstance(prop.default, int) and not \
+                isinstance(prop.default, bool) else prop.default
+            lines.append(f"  {key}=<{prop.parse.__name__.removeprefix('parse_')}>"
+                         f"  - {prop.help} (default: {default})")
+        return "\n".join(lines)
+    return None
+
+
+def _check_machine_kind(cfg: MachineConfig) -> None:
+    if cfg.machine not in MACHINES:  # board_class already refused unknown names
+        raise ConfigError(f"-machine {cfg.machine}: unsupported machine type")
+
+
+def run(argv: Sequence[str], err: Callable[[str], None]) -> int:
+    """Parse, build, run; returns the exit status. Errors are printed via ``err``."""
+    from emu.machine import Machine
+
+    cfg = parse_args(argv)
+    if isinstance(cfg, str):
+        print(cfg)
+        return 0
+    _check_machine_kind(cfg)
+    machine = Machine(cfg)
+    _install_signal_handlers(machine, err)
+    try:
+        status = machine.run()
+    finally:
+        machine.close()
+    if machine.fatal is not None:
+        err(f"fatal: {machine.fatal}")
+    return status
+
+
+def _install_signal_handlers(machine: object, err: Callable[[str], None]) -> None:
+    def on_signal(signum: int, _frame: object) -> None:
+        err(f"terminating on signal {signum}")
+        machine.quit(0)  # type: ignore[attr-defined]
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console-script entry point."""
+    args = list(sys.argv[1:] if argv is None else argv)
+
+    def err(msg: str) -> None:
+        print(f"emu: {msg}", file=sys.stderr, flush=True)
+
+    try:
+        return run(args, err)
+    except ConfigError as e:
+        err(str(e))
+        return 1
+    except KeyboardInterrupt:
+        err("terminating on signal 2")
+        return 0

@@ -1,0 +1,89 @@
+"""MachineConfig: what the command line, QMP and the Python API all build.
+
+Everything here is plain data, checked where it is parsed; :class:`emu.machine.Machine`
+turns it into a running machine.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from emu.errors import ConfigError
+
+MiB = 1 << 20
+GiB = 1 << 30
+
+MACHINES = ("pc", "virt")
+DEFAULT_RAM = 128 * MiB
+
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)[bB]?$")
+_UNITS = {"": MiB, "k": 1 << 10, "m": MiB, "g": GiB, "t": 1 << 40}
+
+
+def parse_ram_size(text: str) -> int:
+    """QEMU's ``-m`` syntax: ``128M``, ``4G``, ``512`` (MiB), ``size=1G``.
+
+    As QEMU, a plain number is MiB and the size is rounded up to a multiple of 8 KiB. emu
+    refuses sizes under 1 MiB, where no boot protocol fits.
+    """
+    spec = text.split(",")[0]
+    if spec.startswith("size="):
+        spec = spec[5:]
+    m = _SIZE.match(spec.strip())
+    if not m:
+        raise ConfigError(f"-m {text}: invalid RAM size")
+    number, unit = m.groups()
+    size = int(float(number) * _UNITS[unit.lower()])
+    if size < MiB:
+        raise ConfigError(f"-m {text}: RAM size too small (at least 1M)")
+    size = (size + 8191) & ~8191
+    if size > 1 << 40:
+        raise ConfigError(f"-m {text}: RAM size too large")
+    return size
+
+
+@dataclass
+class DeviceSpec:
+    """One ``-device`` option: the type name and its raw ``key=value`` properties."""
+
+    spec: str
+    name: str
+    props: dict[str, str]
+
+
+@dataclass
+class MachineConfig:
+    """A complete machine description."""
+
+    machine: str = "pc"
+    ram_size: int = DEFAULT_RAM
+    cpu: str | None = None  # None: the board's default model
+    smp: int = 1
+    max_cpus: int = 1
+    kernel: str | None = None
+    append: str = ""
+    initrd: str | None = None
+    serial: list[str] = field(default_factory=list)  # backend specs, COM1 first
+    devices: list[DeviceSpec] = field(default_factory=list)
+    nographic: bool = False
+    nodefaults: bool = False
+    display: str | None = None
+    uuid: bytes | None = None
+    traces: list[str] = field(default_factory=list)
+    no_reboot: bool = False
+    no_shutdown: bool = False
+    start_paused: bool = False
+
+    def serial_backends(self) -> list[str]:
+        """The serial backends in effect, as QEMU resolves them.
+
+        With no ``-serial``: ``-nographic`` puts the first port on stdio; otherwise QEMU would
+        use a graphical console (``vc``), which emu does not have, so the port goes to stdio
+        too unless ``-nodefaults`` removed it.
+        """
+        if self.serial:
+            return list(self.serial)
+        if self.nodefaults and not self.nographic:
+            return []
+        return ["stdio"]

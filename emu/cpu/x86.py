@@ -1,0 +1,202 @@
+"""x86_64 CPU on Unicorn (``UC_MODE_64``).
+
+Unicorn starts an x86_64 CPU in long mode with paging off (CR0 = 0x11, EFER = 0x500); the
+reset state of a real PC (real mode at 0xfffffff0) is not reachable through its API, so
+:meth:`X86Cpu.enter_protected_mode` takes the architectural path to 32-bit protected mode
+that boot protocols such as PVH expect (unicorn-notes, "Running a real kernel").
+
+Unicorn never enters guest exception vectors; until emu delivers exceptions itself, an
+exception is fatal and reported with the vector's name and whether the IDT could have taken it.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from unicorn import (
+    UC_ARCH_X86,
+    UC_HOOK_INSN_INVALID,
+    UC_HOOK_INTR,
+    UC_MODE_64,
+    Uc,
+    UcError,
+)
+from unicorn import x86_const as X
+
+from emu.cpu import Cpu
+
+MSR_EFER = 0xC0000080
+CR0_PE, CR0_ET, CR0_PG = 1 << 0, 1 << 4, 1 << 31
+CR4_PAE, CR4_LA57 = 1 << 5, 1 << 12
+EFER_LMA = 1 << 10
+
+EXCEPTION_NAMES = {
+    0: "#DE divide error", 1: "#DB debug", 2: "NMI", 3: "#BP breakpoint", 4: "#OF overflow",
+    5: "#BR bound range", 6: "#UD invalid opcode", 7: "#NM device not available",
+    8: "#DF double fault", 10: "#TS invalid TSS", 11: "#NP segment not present",
+    12: "#SS stack fault", 13: "#GP general protection", 14: "#PF page fault",
+    16: "#MF x87 error", 17: "#AC alignment check", 18: "#MC machine check",
+    19: "#XM SIMD exception",
+}
+
+MODELS = {
+    "qemu64": X.UC_CPU_X86_QEMU64, "qemu32": X.UC_CPU_X86_QEMU32,
+    "kvm64": X.UC_CPU_X86_KVM64, "kvm32": X.UC_CPU_X86_KVM32,
+    "phenom": X.UC_CPU_X86_PHENOM, "core2duo": X.UC_CPU_X86_CORE2DUO,
+    "coreduo": X.UC_CPU_X86_COREDUO, "486": X.UC_CPU_X86_486,
+    "pentium": X.UC_CPU_X86_PENTIUM, "pentium2": X.UC_CPU_X86_PENTIUM2,
+    "pentium3": X.UC_CPU_X86_PENTIUM3, "athlon": X.UC_CPU_X86_ATHLON,
+    "n270": X.UC_CPU_X86_N270, "Conroe": X.UC_CPU_X86_CONROE, "Penryn": X.UC_CPU_X86_PENRYN,
+    "Nehalem": X.UC_CPU_X86_NEHALEM, "Westmere": X.UC_CPU_X86_WESTMERE,
+    "SandyBridge": X.UC_CPU_X86_SANDYBRIDGE, "IvyBridge": X.UC_CPU_X86_IVYBRIDGE,
+    "Haswell": X.UC_CPU_X86_HASWELL, "Broadwell": X.UC_CPU_X86_BROADWELL,
+    "Skylake-Client": X.UC_CPU_X86_SKYLAKE_CLIENT, "Skylake-Server": X.UC_CPU_X86_SKYLAKE_SERVER,
+    "Cascadelake-Server": X.UC_CPU_X86_CASCADELAKE_SERVER,
+    "Cooperlake": X.UC_CPU_X86_COOPERLAKE, "Icelake-Server": X.UC_CPU_X86_ICELAKE_SERVER,
+    "Denverton": X.UC_CPU_X86_DENVERTON, "Snowridge": X.UC_CPU_X86_SNOWRIDGE,
+    "KnightsMill": X.UC_CPU_X86_KNIGHTSMILL, "Opteron_G1": X.UC_CPU_X86_OPTERON_G1,
+    "Opteron_G2": X.UC_CPU_X86_OPTERON_G2, "Opteron_G3": X.UC_CPU_X86_OPTERON_G3,
+    "Opteron_G4": X.UC_CPU_X86_OPTERON_G4, "Opteron_G5": X.UC_CPU_X86_OPTERON_G5,
+    "EPYC": X.UC_CPU_X86_EPYC, "Dhyana": X.UC_CPU_X86_DHYANA, "EPYC-Rome": X.UC_CPU_X86_EPYC_ROME,
+    # QEMU's "max" under TCG is every feature TCG implements; Unicorn filters each model's
+    # features to what its TCG implements, so its newest server model is the closest match.
+    "max": X.UC_CPU_X86_ICELAKE_SERVER,
+}
+
+
+class X86Cpu(Cpu):
+    """An x86_64 CPU."""
+
+    arch = "x86_64"
+    models = MODELS
+    default_model = "qemu64"
+
+    def _create(self, model: int) -> Uc:
+        uc = Uc(UC_ARCH_X86, UC_MODE_64, cpu=model)
+        self._power_on = uc.context_save()
+        uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
+        uc.hook_add(UC_HOOK_INSN_INVALID, self._on_invalid)
+        return uc
+
+    @property
+    def pc(self) -> int:
+        return self.uc.reg_read(X.UC_X86_REG_RIP)
+
+    @pc.setter
+    def pc(self, value: int) -> None:
+        self.uc.reg_write(X.UC_X86_REG_RIP, value)
+
+    def reset(self) -> None:
+        self.uc.context_restore(self._power_on)
+        self.fatal = None
+
+    def is_halted(self) -> bool:
+        return self.read_virt(self.pc - 1, 1) == b"\xf4"
+
+    # -- exceptions -------------------------------------------------------------------------
+
+    def _idt_can_deliver(self, vector: int) -> bool:
+        _sel, _base, limit, _flags = self.uc.reg_read(X.UC_X86_REG_IDTR)
+        long_mode = self.uc.reg_read(X.UC_X86_REG_MSR, MSR_EFER) & EFER_LMA
+        entry = 16 if long_mode else 8
+        return limit >= vector * entry + entry - 1
+
+    def _fail(self, vector: int) -> None:
+        name = EXCEPTION_NAMES.get(vector, f"interrupt {vector}")
+        if not self._idt_can_deliver(vector) and not self._idt_can_deliver(8):
+            self.fatal = f"triple fault ({name} with no usable IDT)"
+        else:
+            self.fatal = f"unhandled exception {name} (exception delivery is not emulated)"
+        self.uc.emu_stop()
+
+    def _on_interrupt(self, _uc: Any, intno: int, _ud: Any) -> None:
+        self._fail(intno)
+
+    def _on_invalid(self, _uc: Any, _ud: Any) -> bool:
+        self._fail(6)
+        return False
+
+    # -- mode changes and translation ---------------------------------------------------------
+
+    def enter_protected_mode(self, gdt_base: int, gdt_limit: int, cs: int, ds: int) -> None:
+        """Switch to 32-bit protected mode, paging off, flat segments from the GDT at
+        ``gdt_base`` (which the caller has written into guest memory).
+
+        From Unicorn's long-mode start: turning paging on and off again with PAE makes the
+        CPU leave long mode the architectural way (EFER.LMA and the 64-bit code flag clear);
+        then EFER and CR4 are cleared and the segment registers reloaded from the GDT.
+        """
+        uc = self.uc
+        uc.reg_write(X.UC_X86_REG_CR4, CR4_PAE)
+        uc.reg_write(X.UC_X86_REG_CR0, CR0_PG | CR0_ET | CR0_PE)
+        uc.reg_write(X.UC_X86_REG_CR0, CR0_ET | CR0_PE)
+        uc.reg_write(X.UC_X86_REG_MSR, (MSR_EFER, 0))
+        uc.reg_write(X.UC_X86_REG_CR4, 0)
+        uc.reg_write(X.UC_X86_REG_GDTR, (0, gdt_base, gdt_limit, 0))
+        uc.reg_write(X.UC_X86_REG_IDTR, (0, 0, 0, 0))
+        uc.reg_write(X.UC_X86_REG_CS, cs)
+        for reg in (X.UC_X86_REG_DS, X.UC_X86_REG_ES, X.UC_X86_REG_SS, X.UC_X86_REG_FS,
+                    X.UC_X86_REG_GS):
+            uc.reg_write(reg, ds)
+        uc.reg_write(X.UC_X86_REG_EFLAGS, 0x2)
+
+    def set_regs(self, **regs: int) -> None:
+        """Write general registers by name (``eax=...``, ``rsp=...``)."""
+        for name, value in regs.items():
+            self.uc.reg_write(getattr(X, f"UC_X86_REG_{name.upper()}"), value)
+
+    def translate(self, vaddr: int) -> int | None:
+        """Walk the guest's page tables (4- or 5-level long mode, PAE, 32-bit)."""
+        uc = self.uc
+        cr0 = uc.reg_read(X.UC_X86_REG_CR0)
+        if not cr0 & CR0_PG:
+            return vaddr & 0xFFFFFFFF if not self._long_mode() else vaddr
+        cr3 = uc.reg_read(X.UC_X86_REG_CR3)
+        cr4 = uc.reg_read(X.UC_X86_REG_CR4)
+
+        def entry(table: int, index: int, size: int) -> int | None:
+            try:
+                raw = uc.mem_read(table + index * size, size)
+            except UcError:
+                return None
+            return struct.unpack("<Q" if size == 8 else "<I", raw)[0]
+
+        if not cr4 & CR4_PAE:  # 32-bit two-level paging
+            pde = entry(cr3 & 0xFFFFF000, (vaddr >> 22) & 0x3FF, 4)
+            if pde is None or not pde & 1:
+                return None
+            if pde & 0x80 and cr4 & 0x10:  # 4 MiB page (PSE)
+                return (pde & 0xFFC00000) | (vaddr & 0x3FFFFF)
+            pte = entry(pde & 0xFFFFF000, (vaddr >> 12) & 0x3FF, 4)
+            if pte is None or not pte & 1:
+                return None
+            return (pte & 0xFFFFF000) | (vaddr & 0xFFF)
+        addr_mask = 0x000FFFFFFFFFF000
+        if self._long_mode():
+            levels = [48, 39] if cr4 & CR4_LA57 else [39]
+            table = cr3 & addr_mask
+            for shift in levels:
+                e = entry(table, (vaddr >> shift) & 0x1FF, 8)
+                if e is None or not e & 1:
+                    return None
+                table = e & addr_mask
+            shifts = [30, 21, 12]
+        else:
+            e = entry(cr3 & 0xFFFFFFE0, (vaddr >> 30) & 3, 8)
+            if e is None or not e & 1:
+                return None
+            table = e & addr_mask
+            shifts = [21, 12]
+        for shift in shifts:
+            e = entry(table, (vaddr >> shift) & 0x1FF, 8)
+            if e is None or not e & 1:
+                return None
+            if shift > 12 and e & 0x80:  # large page
+                size_mask = (1 << shift) - 1
+                return (e & addr_mask & ~size_mask) | (vaddr & size_mask)
+            table = e & addr_mask
+        return table | (vaddr & 0xFFF)
+
+    def _long_mode(self) -> bool:
+        return bool(self.uc.reg_read(X.UC_X86_REG_MSR, MSR_EFER) & EFER_LMA)

@@ -1,0 +1,39 @@
+"""emu's built-in ``-device`` types, registered through the same hook as any plugin."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from emu.devices.debug_exit import DebugExit
+from emu.errors import ConfigError
+from emu.plugins import hookimpl
+from emu.plugins.devices import DeviceType, Property, parse_uint
+
+if TYPE_CHECKING:
+    from emu.machine import Machine
+
+
+def _create_debug_exit(machine: Machine, props: Mapping[str, Any]) -> DebugExit:
+    iobase, iosize = props["iobase"], props["iosize"]
+    if not 1 <= iosize <= 0x10000 or iobase + iosize > 0x10000:
+        raise ConfigError(f"-device isa-debug-exit: ports 0x{iobase:x}+0x{iosize:x} out of range")
+    dev = DebugExit(iosize, machine.request_exit)
+    machine.map_port(iobase, dev.region)
+    return dev
+
+
+@hookimpl
+def emu_device_types() -> list[DeviceType]:
+    return [
+        DeviceType(
+            name="isa-debug-exit",
+            description="ISA debug exit: a guest write of V exits emu with status (V << 1) | 1",
+            create=_create_debug_exit,
+            properties={
+                "iobase": Property(parse_uint, 0x501, "I/O port base"),
+                "iosize": Property(parse_uint, 0x02, "number of ports"),
+            },
+            machines=("pc",),
+        ),
+    ]

@@ -1,0 +1,73 @@
+"""ARM PrimeCell PL011 UART (QEMU hw/char/pl011.c), the ``virt`` machine's UART at 0x09000000.
+
+Registers modelled: DR (output), RSR/ECR, FR, ILPR, IBRD, FBRD, LCR_H, CR, IFLS, IMSC, RIS, MIS,
+ICR, DMACR and the peripheral/PrimeCell ID registers at 0xfe0-0xffc with QEMU's values. The
+transmit FIFO never fills: FR reports TXFE|RXFE at reset and every DR write is output at once.
+"""
+
+from __future__ import annotations
+
+from emu.bus import Region
+from emu.chardev import CharBackend
+from emu.trace import trace
+
+PL011_FR_RXFE = 0x10
+PL011_FR_TXFE = 0x80
+PL011_ID = (0x11, 0x10, 0x14, 0x00, 0x0D, 0xF0, 0x05, 0xB1)
+
+_SIMPLE = {0x20: "ilpr", 0x24: "ibrd", 0x28: "fbrd", 0x2C: "lcr", 0x30: "cr",
+           0x34: "ifl", 0x38: "int_enabled", 0x48: "dmacr"}
+
+
+class PL011:
+    """One PL011 with its 4 KiB register page."""
+
+    def __init__(self, backend: CharBackend, name: str = "pl011") -> None:
+        self.backend = backend
+        self.region = Region(name, 0x1000, self)
+        self.reset()
+
+    def reset(self) -> None:
+        """Power-on state, as QEMU's pl011_reset."""
+        self.rsr = 0
+        self.ilpr = 0
+        self.ibrd = 0
+        self.fbrd = 0
+        self.lcr = 0
+        self.cr = 0x300
+        self.ifl = 0x12
+        self.int_enabled = 0
+        self.int_level = 0
+        self.dmacr = 0
+        self.flags = PL011_FR_RXFE | PL011_FR_TXFE
+
+    def read(self, offset: int, size: int) -> int:
+        if 0xFE0 <= offset < 0x1000:
+            value = PL011_ID[(offset - 0xFE0) >> 2]
+        elif offset == 0x00:
+            value = 0  # no receive path: the RX FIFO is always empty
+        elif offset == 0x04:
+            value = self.rsr
+        elif offset == 0x18:
+            value = self.flags
+        elif offset == 0x3C:
+            value = self.int_level
+        elif offset == 0x40:
+            value = self.int_level & self.int_enabled
+        elif offset in _SIMPLE:
+            value = getattr(self, _SIMPLE[offset])
+        else:
+            value = 0
+        trace("pl011_read", addr=offset, value=value)
+        return value
+
+    def write(self, offset: int, size: int, value: int) -> None:
+        trace("pl011_write", addr=offset, value=value)
+        if offset == 0x00:
+            self.backend.write(bytes((value & 0xFF,)))
+        elif offset == 0x04:
+            self.rsr = 0
+        elif offset == 0x44:
+            self.int_level &= ~value
+        elif offset in _SIMPLE:
+            setattr(self, _SIMPLE[offset], value & 0xFFFF)

@@ -1,0 +1,103 @@
+"""16550A UART (QEMU hw/char/serial.c), the ``pc`` machine's COM1 at I/O port 0x3f8.
+
+Enough of the register file for polled output and for guests that probe the chip: THR/RBR,
+IER, IIR/FCR, LCR (with the DLAB divisor latch), MCR, LSR, MSR and the scratch register.
+The transmitter is always ready: LSR reports THRE|TEMT and every byte written to THR goes to
+the backend at once. There is no receive path yet (RBR reads 0, LSR.DR stays clear).
+"""
+
+from __future__ import annotations
+
+from emu.bus import Region
+from emu.chardev import CharBackend
+from emu.trace import trace
+
+UART_LSR_THRE = 0x20
+UART_LSR_TEMT = 0x40
+UART_IER_THRI = 0x02
+UART_IIR_NO_INT = 0x01
+UART_IIR_THRI = 0x02
+UART_IIR_FE = 0xC0
+UART_FCR_FE = 0x01
+UART_LCR_DLAB = 0x80
+UART_MSR_DCD = 0x80
+UART_MSR_DSR = 0x20
+UART_MSR_CTS = 0x10
+
+
+class Uart16550:
+    """One 16550A: a single 8-byte I/O region."""
+
+    def __init__(self, backend: CharBackend, name: str = "serial0") -> None:
+        self.backend = backend
+        self.region = Region(name, 8, self)
+        self.reset()
+
+    def reset(self) -> None:
+        """Power-on state, as QEMU's serial_reset."""
+        self.divider = 0x0C
+        self.ier = 0
+        self.fcr = 0
+        self.lcr = 0
+        self.mcr = 0
+        self.lsr = UART_LSR_TEMT | UART_LSR_THRE
+        self.msr = UART_MSR_DCD | UART_MSR_DSR | UART_MSR_CTS
+        self.scr = 0
+        self.thr_ipending = False
+
+    def _iir(self) -> int:
+        fifo = UART_IIR_FE if self.fcr & UART_FCR_FE else 0
+        if self.ier & UART_IER_THRI and self.thr_ipending:
+            return fifo | UART_IIR_THRI
+        return fifo | UART_IIR_NO_INT
+
+    def read(self, offset: int, size: int) -> int:
+        dlab = self.lcr & UART_LCR_DLAB
+        if offset == 0:
+            value = self.divider & 0xFF if dlab else 0
+        elif offset == 1:
+            value = self.divider >> 8 if dlab else self.ier
+        elif offset == 2:
+            value = self._iir()
+            if value & 0x0F == UART_IIR_THRI:
+                self.thr_ipending = False
+        elif offset == 3:
+            value = self.lcr
+        elif offset == 4:
+            value = self.mcr
+        elif offset == 5:
+            value = self.lsr
+        elif offset == 6:
+            value = self.msr
+        else:
+            value = self.scr
+        trace("serial_read", addr=offset, value=value)
+        return value
+
+    def write(self, offset: int, size: int, value: int) -> None:
+        value &= 0xFF
+        trace("serial_write", addr=offset, value=value)
+        dlab = self.lcr & UART_LCR_DLAB
+        if offset == 0:
+            if dlab:
+                self.divider = (self.divider & 0xFF00) | value
+            else:
+                self.backend.write(bytes((value,)))
+                self.thr_ipending = True
+        elif offset == 1:
+            if dlab:
+                self.divider = (self.divider & 0x00FF) | value << 8
+            else:
+                changed = (self.ier ^ value) & UART_IER_THRI
+                self.ier = value & 0x0F
+                if changed and self.ier & UART_IER_THRI:
+                    self.thr_ipending = True
+        elif offset == 2:
+            self.fcr = value & 0xC9
+        elif offset == 3:
+            self.lcr = value
+        elif offset == 4:
+            self.mcr = value & 0x1F
+        elif offset == 7:
+            self.scr = value
+        # LSR (5) and MSR (6) are read-only.

@@ -1,0 +1,272 @@
+"""Machine: builds a board from a :class:`~emu.config.MachineConfig` and runs it.
+
+Lifecycle: create -> reset -> run (running / paused / halted) -> shutdown.
+
+The run loop lives on the thread that calls :meth:`Machine.run`, which is the only thread
+that touches the CPU engine. It runs the guest in slices (``emu_start`` with a timeout), and
+between slices it serves requests that other threads post with :meth:`Machine.call_soon`
+(a monitor's stop, cont, dump...). A guest that halts (x86 HLT, aarch64 WFI) with nothing to
+wake it leaves the loop waiting for such requests, as an idle QEMU does. Devices ask for a
+shutdown or reset with :meth:`request_exit` / :meth:`request_reset`; the request takes effect
+when the CPU returns to the loop, and from that moment every further device access of the
+guest is dropped, so nothing the guest does after asking to exit is seen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from unicorn import UC_PROT_ALL, UC_QUERY_TIMEOUT, UcError
+from unicorn.unicorn_const import UC_ERR_FETCH_PROT, UC_ERR_FETCH_UNMAPPED
+
+from emu.boards import Board, board_class
+from emu.bus import MmioBus, PortBus, Region
+from emu.chardev import CharBackend
+from emu.config import MachineConfig
+from emu.cpu import create_cpu
+from emu.errors import ConfigError, GuestFatal
+from emu.memory import AddressSpace, RamBlock
+from emu.plugins.devices import split_device_spec
+from emu.plugins.manager import PluginManager, default_manager
+
+#: Length of one run slice: how long the monitor may wait for the CPU to come back.
+DEFAULT_SLICE_US = 20_000
+EXIT_FATAL = 2
+
+
+class Machine:
+    """One emulated machine."""
+
+    def __init__(self, config: MachineConfig, plugins: PluginManager | None = None,
+                 slice_us: int = DEFAULT_SLICE_US) -> None:
+        self.config = config
+        self.plugins = plugins or default_manager()
+        self.slice_us = slice_us
+        self.address_space = AddressSpace()
+        self.port_bus = PortBus()
+        self.mmio_bus = MmioBus()
+        self._owned: list[CharBackend] = []
+        self.devices: list[object] = []
+        self.state = "created"  # created, running, paused, shutdown
+        self.halted = False
+        self.cpu_powered = True
+        self.exit_status: int | None = None
+        self.fatal: GuestFatal | None = None
+        self._reset_requested = False
+        self._requests: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._wakeup = threading.Event()
+        self.reset_count = 0
+
+        board_cls = board_class(config.machine)
+        self.cpu = create_cpu(board_cls.arch, config.cpu)
+        self.board: Board = board_cls(self)
+        try:
+            self.board.build()
+            self._create_devices()
+            self.plugins.hook.emu_machine_created(machine=self)
+            self._attach()
+        except BaseException:
+            self.close()
+            raise
+        self.reset()
+
+    # -- construction ---------------------------------------------------------------------
+
+    def add_ram(self, block: RamBlock) -> None:
+        """Add guest RAM (boards call this while building)."""
+        self.address_space.add(block)
+
+    def map_port(self, base: int, region: Region) -> None:
+        """Map a device region on the I/O port bus."""
+        try:
+            self.port_bus.map(base, region)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+
+    def map_mmio(self, base: int, region: Region) -> None:
+        """Map a device region on the MMIO bus."""
+        try:
+            self.mmio_bus.map(base, region)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+
+    def own(self, backend: CharBackend) -> CharBackend:
+        """Keep ``backend`` to close it with the machine."""
+        self._owned.append(backend)
+        return backend
+
+    @property
+    def arch(self) -> str:
+        """"x86_64" or "aarch64"."""
+        return self.cpu.arch
+
+    def _create_devices(self) -> None:
+        types = self.plugins.device_types
+        for dev in self.config.devices:
+            name, raw = split_device_spec(dev.spec)
+            dtype = types.get(name)
+            if dtype is None:
+                raise ConfigError(f"-device {dev.spec}: '{name}' is not a valid device model name")
+            if dtype.machines is not None and self.config.machine not in dtype.machines:
+                raise ConfigError(
+                    f"-device {dev.spec}: '{name}' is not available on machine "
+                    f"'{self.config.machine}'")
+            props = dtype.parse(dev.spec, raw)
+            self.devices.append(dtype.create(self, props))
+
+    def _attach(self) -> None:
+        uc = self.cpu.uc
+        for block in self.address_space.blocks:
+            uc.mem_map_ptr(block.base, block.size, UC_PROT_ALL, block.host_address())
+        if self.arch == "x86_64":
+            self.port_bus.attach(uc)
+        self.mmio_bus.attach(uc)
+        # The run loop's "until" address: mapped, and never a real instruction boundary for
+        # the guests emu boots (the last byte of the first RAM block).
+        first = self.address_space.blocks[0]
+        self._until = first.end - 1
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Machine reset: devices, plugins, CPU and boot state, as a power cycle does
+        (RAM keeps its contents, as in QEMU; the kernel image is loaded again)."""
+        self.port_bus.frozen = self.mmio_bus.frozen = False
+        self.board.reset()
+        self.plugins.hook.emu_machine_reset(machine=self)
+        self.cpu.reset()
+        self.board.boot()
+        self.cpu.uc.ctl_flush_tb()
+        self.halted = False
+        self.cpu_powered = True
+        self._reset_requested = False
+        self.reset_count += 1
+
+    def request_exit(self, status: int) -> None:
+        """A device asks emu to exit with ``status`` (isa-debug-exit, PSCI SYSTEM_OFF)."""
+        if self.exit_status is None:
+            self.exit_status = status
+        self._freeze()
+
+    def request_reset(self) -> None:
+        """A device asks for a machine reset (PSCI SYSTEM_RESET)."""
+        if self.config.no_reboot:
+            self.request_exit(0)
+            return
+        self._reset_requested = True
+        self._freeze()
+
+    def cpu_off(self) -> None:
+        """PSCI CPU_OFF on the only CPU: it stops for good; the machine idles."""
+        self.cpu_powered = False
+        self.cpu.uc.emu_stop()
+
+    def _freeze(self) -> None:
+        self.port_bus.frozen = self.mmio_bus.frozen = True
+        self.cpu.uc.emu_stop()
+        self._wakeup.set()
+
+    def call_soon(self, fn: Callable[[], Any]) -> Future[Any]:
+        """Run ``fn`` on the machine's thread between run slices (thread-safe)."""
+        fut: Future[Any] = Future()
+
+        def job() -> None:
+            if fut.set_running_or_notify_cancel():
+                try:
+                    fut.set_result(fn())
+                except BaseException as e:
+                    fut.set_exception(e)
+
+        self._requests.put(job)
+        self._wakeup.set()
+        return fut
+
+    def pause(self) -> None:
+        """Stop running guest code (monitor ``stop``); call on the machine's thread."""
+        if self.state == "running":
+            self.state = "paused"
+
+    def resume(self) -> None:
+        """Continue a paused machine (monitor ``cont``); call on the machine's thread."""
+        if self.state == "paused":
+            self.state = "running"
+
+    def quit(self, status: int = 0) -> None:
+        """End the run loop with ``status`` (monitor ``quit``, a signal)."""
+        self.request_exit(status)
+
+    @property
+    def runnable(self) -> bool:
+        """Whether the CPU would execute guest code now."""
+        return self.state == "running" and not self.halted and self.cpu_powered
+
+    def run(self) -> int:
+        """Run until the guest or a request ends the machine; returns the exit status."""
+        if self.state == "created":
+            self.state = "paused" if self.config.start_paused else "running"
+        while self.exit_status is None:
+            self._serve_requests()
+            if self._reset_requested:
+                self.reset()
+            if self.exit_status is not None:
+                break
+            if self.runnable:
+                self._run_slice()
+            else:
+                self._wakeup.wait(0.2)
+                self._wakeup.clear()
+        self.state = "shutdown"
+        self._serve_requests()
+        return self.exit_status
+
+    def _serve_requests(self) -> None:
+        while True:
+            try:
+                job = self._requests.get_nowait()
+            except queue.Empty:
+                return
+            job()
+
+    def _run_slice(self) -> None:
+        cpu = self.cpu
+        uc = cpu.uc
+        try:
+            uc.emu_start(cpu.pc, self._until, timeout=self.slice_us)
+        except UcError as e:
+            if self.exit_status is not None or self._reset_requested:
+                return
+            self._die(cpu.fatal or self._describe(e))
+            return
+        if self.exit_status is not None or self._reset_requested or not self.cpu_powered:
+            return
+        if cpu.fatal:
+            self._die(cpu.fatal)
+        elif uc.query(UC_QUERY_TIMEOUT):
+            return
+        elif cpu.is_halted():
+            self.halted = True
+        elif cpu.pc == self._until:
+            self._die("execution reached the end of RAM")
+        else:
+            self._die("CPU stopped for an unknown reason (triple fault?)")
+
+    def _describe(self, e: UcError) -> str:
+        if e.errno in (UC_ERR_FETCH_UNMAPPED, UC_ERR_FETCH_PROT):
+            return "instruction fetch from unmapped memory"
+        return f"CPU error: {e}"
+
+    def _die(self, reason: str) -> None:
+        self.fatal = GuestFatal(reason, self.cpu.pc)
+        self.request_exit(EXIT_FATAL)
+
+    def close(self) -> None:
+        """Release host resources (output files)."""
+        for backend in self._owned:
+            with contextlib.suppress(OSError):
+                backend.close()
+        self._owned.clear()

@@ -1,0 +1,148 @@
+"""Guest RAM and the physical address space.
+
+RAM is a set of :class:`RamBlock` s, each an anonymous host mapping that the board maps into
+the CPU engine without a copy (``mem_map_ptr``). Pages are only backed by host memory when
+first written, so a 4 GiB guest that touches little costs little.
+
+:class:`AddressSpace` is the one path to guest memory for everything that is not the CPU:
+loaders, DMA engines and dumps. Every access is bounds-checked against the RAM blocks and
+failure is reported as a value (``None`` / ``False``), never as an exception or an access
+outside the host buffers — a DMA engine turns it into its ERROR bit (fw_cfg spec, "DMA").
+"""
+
+from __future__ import annotations
+
+import bisect
+import ctypes
+import mmap
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+PAGE_SIZE = 4096
+
+
+@dataclass(eq=False)
+class RamBlock:
+    """One contiguous range of guest RAM at guest-physical ``base``."""
+
+    name: str
+    base: int
+    size: int
+    buf: mmap.mmap = field(repr=False)
+
+    @classmethod
+    def allocate(cls, name: str, base: int, size: int) -> RamBlock:
+        """Reserve ``size`` bytes of lazily backed, zero-filled host memory."""
+        if base % PAGE_SIZE or size % PAGE_SIZE or size <= 0:
+            raise ValueError(f"RAM block {name}: base and size must be page aligned")
+        flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_NORESERVE", 0)
+        buf = mmap.mmap(-1, size, flags=flags, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+        return cls(name, base, size, buf)
+
+    @property
+    def end(self) -> int:
+        """First guest-physical address after the block."""
+        return self.base + self.size
+
+    def host_address(self) -> int:
+        """The host virtual address of the buffer, for ``mem_map_ptr``."""
+        return ctypes.addressof(ctypes.c_char.from_buffer(self.buf))
+
+    def view(self) -> memoryview:
+        """A zero-copy view of the whole block."""
+        return memoryview(self.buf)
+
+    def clear(self) -> None:
+        """Zero the block and give its pages back to the host (machine reset)."""
+        self.buf.madvise(mmap.MADV_DONTNEED)
+
+
+class AddressSpace:
+    """Guest-physical address space: the RAM blocks and bounds-checked access to them."""
+
+    def __init__(self) -> None:
+        self._blocks: list[RamBlock] = []
+        self._bases: list[int] = []
+
+    def add(self, block: RamBlock) -> None:
+        """Add a RAM block; blocks may not overlap."""
+        i = bisect.bisect(self._bases, block.base)
+        prev = self._blocks[i - 1] if i else None
+        nxt = self._blocks[i] if i < len(self._blocks) else None
+        if (prev and prev.end > block.base) or (nxt and block.end > nxt.base):
+            raise ValueError(f"RAM block {block.name} overlaps another block")
+        self._blocks.insert(i, block)
+        self._bases.insert(i, block.base)
+
+    @property
+    def blocks(self) -> list[RamBlock]:
+        """RAM blocks in address order."""
+        return list(self._blocks)
+
+    @property
+    def ram_size(self) -> int:
+        """Total RAM in bytes."""
+        return sum(b.size for b in self._blocks)
+
+    def _find(self, addr: int) -> RamBlock | None:
+        i = bisect.bisect(self._bases, addr) - 1
+        if i >= 0:
+            block = self._blocks[i]
+            if addr < block.end:
+                return block
+        return None
+
+    def is_ram(self, addr: int, size: int) -> bool:
+        """Whether ``[addr, addr+size)`` lies entirely in RAM."""
+        return self._pieces(addr, size) is not None
+
+    def _pieces(self, addr: int, size: int) -> list[tuple[RamBlock, int, int]] | None:
+        """Split an access into (block, offset, length) pieces, or None if any byte is not RAM."""
+        if addr < 0 or size < 0:
+            return None
+        pieces = []
+        while size > 0:
+            block = self._find(addr)
+            if block is None:
+                return None
+            off = addr - block.base
+            n = min(size, block.size - off)
+            pieces.append((block, off, n))
+            addr += n
+            size -= n
+        return pieces
+
+    def read(self, addr: int, size: int) -> bytes | None:
+        """Read ``size`` bytes at ``addr``; ``None`` if any byte is outside RAM."""
+        pieces = self._pieces(addr, size)
+        if pieces is None:
+            return None
+        if len(pieces) == 1:
+            block, off, n = pieces[0]
+            return block.buf[off : off + n]
+        return b"".join(block.buf[off : off + n] for block, off, n in pieces)
+
+    def write(self, addr: int, data: bytes | bytearray | memoryview) -> bool:
+        """Write ``data`` at ``addr``; ``False`` (nothing written) if any byte is not RAM."""
+        pieces = self._pieces(addr, len(data))
+        if pieces is None:
+            return False
+        pos = 0
+        for block, off, n in pieces:
+            block.buf[off : off + n] = data[pos : pos + n]
+            pos += n
+        return True
+
+    def fill(self, addr: int, size: int, byte: int = 0) -> bool:
+        """Set ``size`` bytes at ``addr`` to ``byte``; ``False`` if any byte is outside RAM."""
+        pieces = self._pieces(addr, size)
+        if pieces is None:
+            return False
+        for block, off, n in pieces:
+            block.buf[off : off + n] = bytes([byte]) * n
+        return True
+
+    def ranges(self) -> Iterator[tuple[int, int]]:
+        """(base, size) of each RAM block, in address order."""
+        for b in self._blocks:
+            yield b.base, b.size

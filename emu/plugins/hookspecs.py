@@ -1,0 +1,41 @@
+"""Hook specifications: the whole plugin API of emu.
+
+A plugin is a module or object with functions decorated by :data:`emu.plugins.hookimpl` and
+named after the hooks below. It is found through the entry-point group ``emu`` (in its
+``pyproject.toml``: ``[project.entry-points.emu] name = "package.module"``), unless the
+environment variable ``EMU_DISABLE_PLUGIN_AUTOLOAD`` is set. emu's own devices are registered
+as plugins through the same hooks.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from emu.plugins import hookspec
+
+if TYPE_CHECKING:
+    from emu.machine import Machine
+    from emu.plugins.devices import DeviceType
+
+
+@hookspec
+def emu_device_types() -> list[DeviceType]:
+    """Contribute device types for ``-device NAME,key=value,...``.
+
+    Called once, when the plugin manager is built. Return a list of
+    :class:`emu.plugins.devices.DeviceType`; each name must be unique across all plugins.
+    ``emu -device help`` lists them with the plugin that contributed each.
+    """
+
+
+@hookspec
+def emu_machine_created(machine: Machine) -> None:
+    """Called once after the board, its built-in devices and every ``-device`` exist, before
+    the first reset. A plugin may check the configuration here and raise
+    :class:`emu.errors.ConfigError` to refuse it (the message is shown as one line)."""
+
+
+@hookspec
+def emu_machine_reset(machine: Machine) -> None:
+    """Called on every machine reset (power-on included), after the built-in devices were reset
+    and before the CPU runs. Return value ignored."""

@@ -1,0 +1,56 @@
+"""Trace events, enabled with ``-trace PATTERN`` as in QEMU.
+
+Devices call :func:`trace` with a QEMU trace-event name (``fw_cfg_select``,
+``serial_write``...) and keyword fields. Nothing is formatted unless an enabled
+pattern matches the event, so the cost on the access path is one set lookup.
+Output goes to stderr, one line per event: ``name field=value ...``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import sys
+from typing import TextIO
+
+_patterns: list[str] = []
+_enabled: dict[str, bool] = {}
+_out: TextIO = sys.stderr
+
+
+def enable(pattern: str) -> None:
+    """Enable every event whose name matches the glob ``pattern``."""
+    _patterns.append(pattern)
+    _enabled.clear()
+
+
+def set_output(stream: TextIO) -> None:
+    """Send trace lines to ``stream`` instead of stderr."""
+    global _out
+    _out = stream
+
+
+def reset() -> None:
+    """Disable all events (used by tests)."""
+    _patterns.clear()
+    _enabled.clear()
+
+
+def enabled(name: str) -> bool:
+    """Whether the event ``name`` is enabled; cached per name."""
+    hit = _enabled.get(name)
+    if hit is None:
+        hit = any(fnmatch.fnmatchcase(name, p) for p in _patterns)
+        _enabled[name] = hit
+    return hit
+
+
+def trace(name: str, **fields: object) -> None:
+    """Emit ``name`` with ``fields`` if it is enabled."""
+    if not _patterns or not enabled(name):
+        return
+    parts = [name]
+    for key, value in fields.items():
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = f"0x{value:x}"
+        parts.append(f"{key}={value}")
+    print(" ".join(parts), file=_out, flush=True)
