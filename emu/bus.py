@@ -83,6 +83,10 @@ class _Bus:
         self.mappings: list[_Mapping] = []
         #: When set (the machine is shutting down), every access is dropped.
         self.frozen = False
+        #: Set by the machine when another thread waits for the CPU; the next access calls
+        #: ``on_pending`` (after the device has handled it) to bring the CPU back.
+        self.pending = False
+        self.on_pending: Callable[[], None] = lambda: None
 
     def _check_overlap(self, base: int, size: int, name: str) -> None:
         for m in self.mappings:
@@ -90,12 +94,16 @@ class _Bus:
                 raise ValueError(f"{name} at 0x{base:x} overlaps {m.region.name}")
 
     def _do_read(self, m: _Mapping | None, addr: int, size: int) -> int:
+        if self.pending:
+            self.on_pending()
         if m is None or self.frozen:
             return self.unassigned_read & _mask(size)
         value = m.read(addr - m.base, size) & _mask(size)
         return _swap(value, size) if m.big_endian else value
 
     def _do_write(self, m: _Mapping | None, addr: int, size: int, value: int) -> None:
+        if self.pending:
+            self.on_pending()
         if m is None or self.frozen:
             return
         value &= _mask(size)
@@ -160,13 +168,43 @@ class _Window:
 
 
 class MmioBus(_Bus):
-    """Memory-mapped I/O: regions grouped into page-aligned windows mapped with ``mmio_map``."""
+    """Memory-mapped I/O: regions grouped into page-aligned windows mapped with ``mmio_map``.
+
+    Stopping the CPU from an MMIO callback makes Unicorn abandon the instruction after the
+    access and execute it again on resume (unicorn-notes, "Running, stopping, halting"). The
+    bus remembers the access it stopped on and answers its repetition from that record, so
+    the device sees every guest access exactly once.
+    """
 
     unassigned_read = 0
 
     def __init__(self) -> None:
         super().__init__()
         self._windows: dict[int, _Window] = {}  # page number -> window
+        #: (addr, size, is_write, value) of the access the CPU was stopped on
+        self._replay: tuple[int, int, bool, int] | None = None
+
+    def _do_read(self, m: _Mapping | None, addr: int, size: int) -> int:
+        if self._replay is not None:
+            done, self._replay = self._replay, None
+            if done[:3] == (addr, size, False):
+                return done[3]
+        if self.pending:
+            self.on_pending()
+            value = super()._do_read(m, addr, size)
+            self._replay = (addr, size, False, value)
+            return value
+        return super()._do_read(m, addr, size)
+
+    def _do_write(self, m: _Mapping | None, addr: int, size: int, value: int) -> None:
+        if self._replay is not None:
+            done, self._replay = self._replay, None
+            if done == (addr, size, True, value):
+                return
+        if self.pending:
+            self.on_pending()
+            self._replay = (addr, size, True, value)
+        super()._do_write(m, addr, size, value)
 
     def map(self, base: int, region: Region) -> None:
         """Place ``region`` at guest-physical ``base``."""

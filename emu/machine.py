@@ -3,13 +3,23 @@
 Lifecycle: create -> reset -> run (running / paused / halted) -> shutdown.
 
 The run loop lives on the thread that calls :meth:`Machine.run`, which is the only thread
-that touches the CPU engine. It runs the guest in slices (``emu_start`` with a timeout), and
-between slices it serves requests that other threads post with :meth:`Machine.call_soon`
-(a monitor's stop, cont, dump...). A guest that halts (x86 HLT, aarch64 WFI) with nothing to
-wake it leaves the loop waiting for such requests, as an idle QEMU does. Devices ask for a
-shutdown or reset with :meth:`request_exit` / :meth:`request_reset`; the request takes effect
-when the CPU returns to the loop, and from that moment every further device access of the
-guest is dropped, so nothing the guest does after asking to exit is seen.
+that touches the CPU engine. Other threads post requests with :meth:`Machine.call_soon` (a
+monitor's stop, cont, dump...); the loop serves them whenever the CPU is back in Python.
+
+When the CPU comes back is the central design decision (docs/devel/run-loop.md). Unicorn
+2.1 can only interrupt a running CPU asynchronously (``emu_start``'s timeout or ``emu_stop``
+from another thread) by abandoning the current instruction *after* its memory accesses and
+re-executing it on resume: an interrupted read-modify-write (``add [m], r``, a LOCK or LSE
+atomic, a store-exclusive) then takes effect twice. emu therefore never interrupts the CPU
+asynchronously. The CPU returns to the loop synchronously: when the guest halts (x86 HLT,
+aarch64 WFI), exits, faults, or touches a device while a request is pending (the stop is
+taken from the device callback, where the next memory access ends the block before any
+store of a later instruction). A guest that halts with nothing to wake it leaves the loop
+waiting for requests, as an idle QEMU does.
+
+Devices ask for a shutdown or reset with :meth:`request_exit` / :meth:`request_reset`; from
+that moment every further device access of the guest is dropped, so nothing the guest does
+after asking to exit is seen.
 """
 
 from __future__ import annotations
@@ -21,7 +31,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from unicorn import UC_PROT_ALL, UC_QUERY_TIMEOUT, UcError
+from unicorn import UC_PROT_ALL, UcError
 from unicorn.unicorn_const import UC_ERR_FETCH_PROT, UC_ERR_FETCH_UNMAPPED
 
 from emu.boards import Board, board_class
@@ -34,22 +44,20 @@ from emu.memory import AddressSpace, RamBlock
 from emu.plugins.devices import split_device_spec
 from emu.plugins.manager import PluginManager, default_manager
 
-#: Length of one run slice: how long the monitor may wait for the CPU to come back.
-DEFAULT_SLICE_US = 20_000
 EXIT_FATAL = 2
 
 
 class Machine:
     """One emulated machine."""
 
-    def __init__(self, config: MachineConfig, plugins: PluginManager | None = None,
-                 slice_us: int = DEFAULT_SLICE_US) -> None:
+    def __init__(self, config: MachineConfig, plugins: PluginManager | None = None) -> None:
         self.config = config
         self.plugins = plugins or default_manager()
-        self.slice_us = slice_us
         self.address_space = AddressSpace()
         self.port_bus = PortBus()
         self.mmio_bus = MmioBus()
+        for bus in (self.port_bus, self.mmio_bus):
+            bus.on_pending = self._stop_for_requests
         self._owned: list[CharBackend] = []
         self.devices: list[object] = []
         self.state = "created"  # created, running, paused, shutdown
@@ -64,6 +72,7 @@ class Machine:
 
         board_cls = board_class(config.machine)
         self.cpu = create_cpu(board_cls.arch, config.cpu)
+        self.cpu.phys_read = self.address_space.read
         self.board: Board = board_cls(self)
         try:
             self.board.build()
@@ -183,8 +192,14 @@ class Machine:
                     fut.set_exception(e)
 
         self._requests.put(job)
+        self.port_bus.pending = self.mmio_bus.pending = True
         self._wakeup.set()
         return fut
+
+    def _stop_for_requests(self) -> None:
+        """A device access with requests pending: return to the loop to serve them."""
+        self.port_bus.pending = self.mmio_bus.pending = False
+        self.cpu.uc.emu_stop()
 
     def pause(self) -> None:
         """Stop running guest code (monitor ``stop``); call on the machine's thread."""
@@ -225,6 +240,7 @@ class Machine:
         return self.exit_status
 
     def _serve_requests(self) -> None:
+        self.port_bus.pending = self.mmio_bus.pending = False
         while True:
             try:
                 job = self._requests.get_nowait()
@@ -236,7 +252,7 @@ class Machine:
         cpu = self.cpu
         uc = cpu.uc
         try:
-            uc.emu_start(cpu.pc, self._until, timeout=self.slice_us)
+            uc.emu_start(cpu.pc, self._until)
         except UcError as e:
             if self.exit_status is not None or self._reset_requested:
                 return
@@ -246,7 +262,7 @@ class Machine:
             return
         if cpu.fatal:
             self._die(cpu.fatal)
-        elif uc.query(UC_QUERY_TIMEOUT):
+        elif self._stopped_for_requests():
             return
         elif cpu.is_halted():
             self.halted = True
@@ -254,6 +270,9 @@ class Machine:
             self._die("execution reached the end of RAM")
         else:
             self._die("CPU stopped for an unknown reason (triple fault?)")
+
+    def _stopped_for_requests(self) -> bool:
+        return not self._requests.empty()
 
     def _describe(self, e: UcError) -> str:
         if e.errno in (UC_ERR_FETCH_UNMAPPED, UC_ERR_FETCH_PROT):

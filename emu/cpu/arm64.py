@@ -13,7 +13,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from unicorn import UC_ARCH_ARM64, UC_HOOK_INTR, UC_MODE_ARM, Uc, UcError
+from unicorn import UC_ARCH_ARM64, UC_HOOK_INTR, UC_MODE_ARM, Uc
 from unicorn import arm64_const as A
 
 from emu.cpu import Cpu
@@ -121,11 +121,8 @@ class Arm64Cpu(Cpu):
         for lvl in range(level, 4):
             shift = 12 + 9 * (3 - lvl)
             index = (vaddr >> shift) & 0x1FF
-            try:
-                desc = struct.unpack("<Q", uc.mem_read(table + index * 8, 8))[0]
-            except UcError:
-                return None
-            if not desc & 1:
+            desc = self._read_u64(table + index * 8)
+            if desc is None or not desc & 1:
                 return None
             out = desc & 0x0000FFFFFFFFF000
             if lvl == 3 or not desc & 2:  # page, or block at level 1/2

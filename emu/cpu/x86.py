@@ -11,7 +11,6 @@ exception is fatal and reported with the vector's name and whether the IDT could
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
 from unicorn import (
@@ -20,7 +19,6 @@ from unicorn import (
     UC_HOOK_INTR,
     UC_MODE_64,
     Uc,
-    UcError,
 )
 from unicorn import x86_const as X
 
@@ -156,11 +154,8 @@ class X86Cpu(Cpu):
         cr4 = uc.reg_read(X.UC_X86_REG_CR4)
 
         def entry(table: int, index: int, size: int) -> int | None:
-            try:
-                raw = uc.mem_read(table + index * size, size)
-            except UcError:
-                return None
-            return struct.unpack("<Q" if size == 8 else "<I", raw)[0]
+            raw = self.phys_read(table + index * size, size)
+            return None if raw is None else int.from_bytes(raw, "little")
 
         if not cr4 & CR4_PAE:  # 32-bit two-level paging
             pde = entry(cr3 & 0xFFFFF000, (vaddr >> 22) & 0x3FF, 4)

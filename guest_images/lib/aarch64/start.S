@@ -1,0 +1,43 @@
+/*
+ * start.S - aarch64 start code for QEMU's `virt` machine.
+ *
+ * QEMU loads the ELF at its physical addresses and starts the CPU at
+ * e_entry (_start) at EL1, MMU and caches off, interrupts (DAIF)
+ * masked.  There is no stack yet and no boot information we use.
+ */
+
+#define CPACR_FPEN_ALL  (3 << 20)   /* no trapping of FP/SIMD at EL0/EL1 */
+
+        .section .text.start, "ax", @progbits
+        .globl  _start
+_start:
+        /* Stack: the top of a buffer in .bss (16-byte aligned). */
+        adrp    x1, stack_top
+        add     x1, x1, :lo12:stack_top
+        mov     sp, x1
+
+        /* Allow FP/SIMD instructions, in case the compiler emits any
+         * (the images are built with -mgeneral-regs-only). */
+        mov     x1, #CPACR_FPEN_ALL
+        msr     cpacr_el1, x1
+        isb
+
+        /* Zero .bss, 16 bytes at a time (both ends are 16-byte aligned). */
+        adrp    x1, __bss_start
+        add     x1, x1, :lo12:__bss_start
+        adrp    x2, __bss_end
+        add     x2, x2, :lo12:__bss_end
+1:      cmp     x1, x2
+        b.hs    2f
+        stp     xzr, xzr, [x1], #16
+        b       1b
+
+2:      mov     x0, #0          /* arch_entry(0): no boot information */
+        bl      arch_entry
+3:      wfi                     /* arch_entry never returns */
+        b       3b
+
+        .section .bss, "aw", @nobits
+        .balign 16
+stack:  .skip   16384
+stack_top:
