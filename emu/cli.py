@@ -9,14 +9,20 @@ continue from (the reason and PC are printed).
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+import threading
 import uuid as uuidlib
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from emu import __version__, trace
 from emu.config import MACHINES, DeviceSpec, MachineConfig, parse_ram_size
 from emu.errors import ConfigError
+
+if TYPE_CHECKING:
+    from emu.machine import Machine
 
 USAGE = """\
 usage: emu [options]
@@ -209,9 +215,8 @@ def run(argv: Sequence[str], err: Callable[[str], None]) -> int:
         return 0
     _check_machine_kind(cfg)
     machine = Machine(cfg)
-    _install_signal_handlers(machine, err)
     try:
-        status = machine.run()
+        status = _run_with_signals(machine, err)
     finally:
         machine.close()
     if machine.fatal is not None:
@@ -219,13 +224,38 @@ def run(argv: Sequence[str], err: Callable[[str], None]) -> int:
     return status
 
 
-def _install_signal_handlers(machine: object, err: Callable[[str], None]) -> None:
-    def on_signal(signum: int, _frame: object) -> None:
-        err(f"terminating on signal {signum}")
-        machine.quit(0)  # type: ignore[attr-defined]
+def _run_with_signals(machine: Machine, err: Callable[[str], None]) -> int:
+    """Run the machine on its own thread so that this (main) thread can take signals.
 
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_signal)
+    Python runs signal handlers on the main thread only, and only between bytecodes; the
+    CPU thread spends its time inside the CPU engine. On SIGINT/SIGTERM/SIGHUP emu prints
+    QEMU's message and ends the machine, as QEMU does.
+    """
+    result: list[int] = []
+    thread = threading.Thread(target=lambda: result.append(machine.run()), name="emu-cpu",
+                              daemon=True)
+    signalled: list[int] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if not signalled:
+            err(f"terminating on signal {signum}")
+        signalled.append(signum)
+        machine.quit(0)
+
+    previous = {sig: signal.signal(sig, on_signal)
+                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        thread.start()
+        while thread.is_alive():
+            thread.join(0.1)
+            if signalled and thread.is_alive():
+                thread.join(2.0)  # the CPU returns at once unless the engine is wedged
+                if thread.is_alive():
+                    os._exit(0)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return result[0] if result else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

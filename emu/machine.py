@@ -258,6 +258,9 @@ class Machine:
                 return
             self._die(cpu.fatal or self._describe(e))
             return
+        except Exception as e:  # a bug in a device or plugin: report it, do not hide it
+            self._die(f"internal error in a device callback: {type(e).__name__}: {e}")
+            return
         if self.exit_status is not None or self._reset_requested or not self.cpu_powered:
             return
         if cpu.fatal:
