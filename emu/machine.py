@@ -191,6 +191,9 @@ class Machine:
                 except BaseException as e:
                     fut.set_exception(e)
 
+        if self.state == "shutdown":  # the CPU is gone for good: nobody else to wait for
+            job()
+            return fut
         self._requests.put(job)
         self.port_bus.pending = self.mmio_bus.pending = True
         self._wakeup.set()
@@ -240,13 +243,12 @@ class Machine:
         return self.exit_status
 
     def _serve_requests(self) -> None:
+        """Serve the requests posted so far (those they post in turn wait for the next stop)."""
         self.port_bus.pending = self.mmio_bus.pending = False
-        while True:
-            try:
-                job = self._requests.get_nowait()
-            except queue.Empty:
-                return
-            job()
+        for _ in range(self._requests.qsize()):
+            self._requests.get_nowait()()
+        if not self._requests.empty():
+            self.port_bus.pending = self.mmio_bus.pending = True
 
     def _run_slice(self) -> None:
         cpu = self.cpu

@@ -20,7 +20,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-IMAGES = ["hello", "spin", "halt", "unmapped", "trap"]
+IMAGES = ["hello", "spin", "halt", "unmapped", "trap", "pulse"]
 
 # Flags shared by both architectures.
 COMMON_FLAGS = [
@@ -70,11 +70,11 @@ def compile_command(arch, image, output):
             # zig passes its own --entry, so the linker script's ENTRY()
             # is not enough.
             "-Wl,--entry=" + conf["entry"],
-            "-Wl,-T,lib/%s/link.ld" % arch,
-            "lib/%s/start.S" % arch,
-            "lib/%s/arch.c" % arch,
+            f"-Wl,-T,lib/{arch}/link.ld",
+            f"lib/{arch}/start.S",
+            f"lib/{arch}/arch.c",
             "lib/common.c",
-            "src/%s.c" % image,
+            f"src/{image}.c",
             "-o",
             output,
         ]
@@ -88,11 +88,11 @@ def build_all(out_dir):
     for arch in ARCHES:
         os.makedirs(os.path.join(out_dir, arch), exist_ok=True)
         for image in IMAGES:
-            rel = "%s/%s.elf" % (arch, image)
+            rel = f"{arch}/{image}.elf"
             cmd = compile_command(arch, image, os.path.join(out_dir, rel))
             result = subprocess.run(cmd, cwd=HERE)
             if result.returncode != 0:
-                sys.exit("build.py: failed to build %s:\n  %s" % (rel, " ".join(cmd)))
+                sys.exit("build.py: failed to build {}:\n  {}".format(rel, " ".join(cmd)))
             built.append(rel)
     return built
 

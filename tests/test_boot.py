@@ -45,7 +45,7 @@ def test_spin_checksum_matches_qemu() -> None:
     assert ours.stdout == qemu.stdout
 
 
-def test_serial_file_and_none(machine: str, tmp_path) -> None:  # noqa: ANN001
+def test_serial_file_and_none(machine: str, tmp_path) -> None:
     out = tmp_path / "console.txt"
     args = boot_args(machine, "hello")
     args[args.index("stdio")] = f"file:{out}"

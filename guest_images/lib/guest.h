@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
-#include "arch.h"   /* ARCH_NAME, ARCH_UNMAPPED_ADDR */
+#include "arch.h"   /* ARCH_NAME, ARCH_UNMAPPED_ADDR, console_poll() */
 
 #define NORETURN __attribute__((noreturn))
 
@@ -32,6 +32,11 @@ void console_puts(const char *s);
 void console_put_hex(uint64_t value, int digits);
 /* Write an unsigned decimal number. */
 void console_put_dec(uint64_t value);
+/* uint32_t console_poll(void): read the serial port's status register
+ * once and return it: x86_64: the 16550 LSR (I/O port 0x3fd, 8 bits);
+ * aarch64: the PL011 FR (0x09000018, a 32-bit read).  Per-arch, but
+ * defined static inline in lib/<arch>/arch.h (included above), so that
+ * images which do not call it do not contain it. */
 
 /* ---- boot information ---- */
 

@@ -1,6 +1,9 @@
-/* arch.h - constants of the aarch64 `virt` machine used by the images. */
+/* arch.h - constants of the aarch64 `virt` machine used by the images,
+ * and console_poll() (see guest.h). */
 #ifndef ARCH_H
 #define ARCH_H
+
+#include <stdint.h>
 
 #define ARCH_NAME "aarch64"
 
@@ -10,5 +13,11 @@
  * so this address has no RAM and no device behind it.  (It would be
  * RAM with -m 1G or more.) */
 #define ARCH_UNMAPPED_ADDR 0x7fff0000UL
+
+/* The PL011 flag register (0x09000000 + 0x18), one 32-bit read. */
+static inline uint32_t console_poll(void)
+{
+    return *(volatile uint32_t *)0x09000018UL;
+}
 
 #endif

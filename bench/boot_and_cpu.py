@@ -1,0 +1,340 @@
+#!/usr/bin/env python3
+"""Boot-time and CPU-bound benchmarks: emu against QEMU, both run here in the same invocation.
+
+For each machine (``pc``/x86_64 and ``virt``/aarch64) two guest images from
+``guest_images/`` are run under ``qemu-system-*`` and under ``python -m emu`` with the same
+options, alternating QEMU and emu run by run:
+
+* ``hello``: start-to-exit wall time of the whole process (QEMU's ``pc`` runs its default
+  firmware, SeaBIOS, before the kernel; emu boots the PVH kernel directly).
+* ``spin``: a CPU-bound loop (default 1e9 rounds); both must print the same
+  ``spin: iters=N checksum=...`` line.
+
+Every run must exit with the status the image asks for and both emulators must print the
+same bytes, otherwise the script says so on stderr and exits with status 1. The result is a
+Markdown table of medians and the ratio emu/QEMU (below 1 means emu is faster).
+
+Usage: ``python3 bench/boot_and_cpu.py [--runs N] [--quick] [--markdown FILE]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.metadata
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+IMAGES = REPO / "guest_images"
+#: a run that takes longer than this is killed and counts as a failure
+TIMEOUT_S = 900.0
+QUICK_SPIN_ITERS = 100_000_000
+SPIN_RE = re.compile(rb"^spin: iters=(\d+) checksum=0x[0-9a-f]{16}\n\Z")
+
+
+@dataclass(frozen=True)
+class Machine:
+    name: str  # -M value
+    arch: str  # guest_images/<arch>/
+    qemu: str  # qemu-system-* binary
+    options: tuple[str, ...]  # everything between the binary and -kernel
+    exit_status: int  # what hello and spin (exit value 0) exit with
+    has_cmdline: bool  # whether -append reaches the guest
+
+
+MACHINES = (
+    Machine(
+        "pc",
+        "x86_64",
+        "qemu-system-x86_64",
+        (
+            "-M",
+            "pc",
+            "-m",
+            "128M",
+            "-display",
+            "none",
+            "-serial",
+            "stdio",
+            "-device",
+            "isa-debug-exit,iobase=0xf4,iosize=0x04",
+        ),
+        exit_status=1,
+        has_cmdline=True,
+    ),
+    Machine(
+        "virt",
+        "aarch64",
+        "qemu-system-aarch64",
+        ("-M", "virt", "-cpu", "cortex-a57", "-m", "128M", "-display", "none", "-serial", "stdio"),
+        exit_status=0,
+        has_cmdline=False,
+    ),
+)
+
+
+@dataclass
+class Bench:
+    machine: Machine
+    image: str
+    label: str
+    append: str | None
+    runs: int
+    qemu_times: list[float] = field(default_factory=list)
+    emu_times: list[float] = field(default_factory=list)
+    output: bytes | None = None  # QEMU's stdout of the first run
+    failed: bool = False
+
+
+class RunError(Exception):
+    """A run that failed: wrong exit status, timeout, or unexpected output."""
+
+
+def guest_args(bench: Bench) -> list[str]:
+    args = [
+        *bench.machine.options,
+        "-kernel",
+        str(IMAGES / bench.machine.arch / f"{bench.image}.elf"),
+    ]
+    if bench.append is not None:
+        args += ["-append", bench.append]
+    return args
+
+
+def run_once(
+    who: str,
+    argv: list[str],
+    env: dict[str, str],
+    expect_status: int,
+) -> tuple[float, bytes]:
+    """Run ``argv``, return (wall seconds, stdout); raise RunError unless it exits as expected."""
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            env=env,
+            cwd=REPO,
+            timeout=TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise RunError(f"{who}: timed out after {TIMEOUT_S:.0f} s: {' '.join(argv)}") from None
+    elapsed = time.perf_counter() - start
+    if proc.returncode != expect_status:
+        err = proc.stderr.decode(errors="replace").strip()
+        raise RunError(
+            f"{who}: exit status {proc.returncode}, expected {expect_status}: "
+            f"{' '.join(argv)}\n  stdout: {proc.stdout!r}\n  stderr: {err}"
+        )
+    return elapsed, proc.stdout
+
+
+def check_output(bench: Bench, who: str, out: bytes) -> None:
+    """Check ``out`` is what the image must print and the same as every earlier run's."""
+    if bench.image == "spin":
+        m = SPIN_RE.match(out)
+        if not m:
+            raise RunError(
+                f"{who}: {bench.machine.name} spin printed {out!r}, "
+                "not one 'spin: iters=N checksum=0x...' line"
+            )
+        want_iters = "1000000000"
+        if bench.append is not None:
+            want_iters = bench.append.removeprefix("iters=")
+        if m.group(1).decode() != want_iters:
+            raise RunError(
+                f"{who}: {bench.machine.name} spin ran {m.group(1).decode()} "
+                f"rounds, expected {want_iters}"
+            )
+    else:
+        first = f"Hello from the guest! ({bench.machine.arch})\n".encode()
+        if not out.startswith(first):
+            raise RunError(f"{who}: {bench.machine.name} hello printed {out!r}")
+    if bench.output is None:
+        bench.output = out
+    elif out != bench.output:
+        raise RunError(
+            f"{who}: {bench.machine.name} {bench.image} output differs:\n"
+            f"  QEMU: {bench.output!r}\n  {who}: {out!r}"
+        )
+
+
+def run_bench(bench: Bench, env: dict[str, str]) -> None:
+    args = guest_args(bench)
+    qemu_argv = [bench.machine.qemu, *args]
+    emu_argv = [sys.executable, "-m", "emu", *args]
+    status = bench.machine.exit_status
+    for i in range(bench.runs):
+        # alternate the two so that drift in machine load hits both alike
+        for who, argv, times in (
+            ("QEMU", qemu_argv, bench.qemu_times),
+            ("emu", emu_argv, bench.emu_times),
+        ):
+            elapsed, out = run_once(who, argv, env, status)
+            check_output(bench, who, out)
+            times.append(elapsed)
+            print(
+                f"  {bench.machine.name:4} {bench.label:22} run {i + 1}/{bench.runs} "
+                f"{who:4} {elapsed:8.3f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+
+
+def median(xs: list[float]) -> float | None:
+    return statistics.median(xs) if xs else None
+
+
+def fmt(x: float | None) -> str:
+    return "FAIL" if x is None else f"{x:.3f}"
+
+
+def version_line(argv: list[str]) -> str:
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"unknown ({e})"
+    lines = (out.stdout or out.stderr).strip().splitlines()
+    return lines[0] if lines else "unknown"
+
+
+def cpu_model() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or "unknown"
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("model name", "Model", "Hardware"):
+            return value.strip()
+    return "unknown"
+
+
+def header(env: dict[str, str]) -> str:
+    try:
+        unicorn = importlib.metadata.version("unicorn")
+    except importlib.metadata.PackageNotFoundError:
+        unicorn = version_line([sys.executable, "-c", "import unicorn; print(unicorn.__version__)"])
+    qemu = version_line(["qemu-system-x86_64", "--version"]).removeprefix("QEMU emulator version ")
+    nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    date = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    return (
+        f"{date}; nproc {nproc}; CPU {cpu_model()}; Python {platform.python_version()}; "
+        f"unicorn {unicorn}; QEMU {qemu} (TCG)"
+    )
+
+
+def table(benches: list[Bench]) -> str:
+    rows = [
+        "| machine | benchmark | QEMU median (s) | emu median (s) | emu/QEMU |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for b in benches:
+        q, e = median(b.qemu_times), median(b.emu_times)
+        ratio = "FAIL" if b.failed or q is None or e is None else f"{e / q:.2f}x"
+        q_s = "FAIL" if b.failed else fmt(q)
+        e_s = "FAIL" if b.failed else fmt(e)
+        rows.append(
+            f"| {b.machine.name} ({b.machine.arch}) | {b.label} | {q_s} | {e_s} | {ratio} |"
+        )
+    return "\n".join(rows)
+
+
+def details(benches: list[Bench]) -> str:
+    lines = []
+    for b in benches:
+        if b.output and b.image == "spin":
+            lines.append(f"- {b.machine.name} spin, both print: `{b.output.decode().strip()}`")
+    for b in benches:
+        q = " ".join(f"{t:.3f}" for t in b.qemu_times)
+        e = " ".join(f"{t:.3f}" for t in b.emu_times)
+        lines.append(f"- {b.machine.name} {b.label}: {b.runs} runs; QEMU [{q}] s; emu [{e}] s")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--runs",
+        type=int,
+        metavar="N",
+        help="runs of each benchmark (default 5 for hello, 3 for spin; with --quick 3 and 1)",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"fewer runs; spin with iters={QUICK_SPIN_ITERS} on pc (aarch64 "
+        "spin has no command line and keeps its default)",
+    )
+    p.add_argument(
+        "--markdown", metavar="FILE", type=Path, help="also write the header and table to FILE"
+    )
+    ns = p.parse_args(argv)
+    if ns.runs is not None and ns.runs < 1:
+        p.error("--runs must be at least 1")
+    return ns
+
+
+def main(argv: list[str] | None = None) -> int:
+    ns = parse_args(argv)
+    for m in MACHINES:
+        if shutil.which(m.qemu) is None:
+            print(f"boot_and_cpu: {m.qemu} not found on PATH", file=sys.stderr)
+            return 1
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    hello_runs = ns.runs or (3 if ns.quick else 5)
+    spin_runs = ns.runs or (1 if ns.quick else 3)
+
+    benches: list[Bench] = []
+    for m in MACHINES:
+        benches.append(Bench(m, "hello", "hello (start-to-exit)", None, hello_runs))
+        if ns.quick and m.has_cmdline:
+            benches.append(
+                Bench(
+                    m,
+                    "spin",
+                    f"spin (iters={QUICK_SPIN_ITERS:.0e})".replace("e+0", "e"),
+                    f"iters={QUICK_SPIN_ITERS}",
+                    spin_runs,
+                )
+            )
+        else:
+            benches.append(Bench(m, "spin", "spin (iters=1e9)", None, spin_runs))
+
+    head = header(env)
+    print(f"# {head}", file=sys.stderr, flush=True)
+    errors: list[str] = []
+    for b in benches:
+        try:
+            run_bench(b, env)
+        except RunError as e:
+            b.failed = True
+            errors.append(str(e))
+            print(f"boot_and_cpu: FAILED: {e}", file=sys.stderr, flush=True)
+
+    text = f"{head}\n\n{table(benches)}\n\n{details(benches)}\n"
+    print(text, end="")
+    if ns.markdown is not None:
+        ns.markdown.write_text(text)
+    if errors:
+        print(f"boot_and_cpu: {len(errors)} benchmark(s) failed:", file=sys.stderr)
+        for e in errors:
+            print(f"  {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Every user mistake: one line on stderr in QEMU's style, exit status 1, no traceback."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import ROOT, image, run_emu
+
+BAD_ELF_ARCH = image("virt", "hello")  # an aarch64 file given to the pc machine
+
+
+@pytest.fixture(scope="module")
+def odd_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    d = tmp_path_factory.mktemp("files")
+    text = d / "notelf.txt"
+    text.write_text("just text\n")
+    # an x86_64 ELF without the PVH note: the hello image with the note's type changed
+    raw = bytearray((ROOT / "guest_images/x86_64/hello.elf").read_bytes())
+    at = raw.find(b"Xen\0")
+    assert at > 0
+    raw[at - 4 : at] = (99).to_bytes(4, "little")  # n_type 18 -> 99
+    nopvh = d / "nopvh.elf"
+    nopvh.write_bytes(raw)
+    return {"text": str(text), "nopvh": str(nopvh), "dir": str(d)}
+
+
+CASES = [
+    (["-M", "pc", "-frobnicate"], "emu: -frobnicate: invalid option"),
+    (["-M", "pc", "-m"], "emu: -m: requires an argument"),
+    (["-M", "pc", "-m", "lots"], "emu: -m lots: invalid RAM size"),
+    (["-M", "pc", "-m", "0"], "emu: -m 0: RAM size too small (at least 1M)"),
+    (["-M", "q35"], "emu: -machine q35: unsupported machine type "
+     "(use -machine help to list supported machines)"),
+    (["-M", "pc", "-device", "foo"], "emu: -device foo: 'foo' is not a valid device model name"),
+    (["-M", "pc", "-device", "isa-debug-exit,colour=red"],
+     "emu: -device isa-debug-exit,colour=red: Property 'isa-debug-exit.colour' not found"),
+    (["-M", "pc", "-device", "isa-debug-exit,iobase=port"],
+     "emu: -device isa-debug-exit,iobase=port: Property 'isa-debug-exit.iobase' expects an "
+     "integer"),
+    (["-M", "virt", "-device", "isa-debug-exit"],
+     "emu: -device isa-debug-exit: 'isa-debug-exit' is not available on machine 'virt'"),
+    (["-M", "pc", "-cpu", "pentium9"], "emu: -cpu pentium9: unable to find CPU model 'pentium9'"),
+    (["-M", "virt", "-cpu", "qemu64"], "emu: -cpu qemu64: unable to find CPU model 'qemu64'"),
+    (["-M", "pc", "-kernel", "/nonexistent/kernel"],
+     "emu: -kernel /nonexistent/kernel: could not open: No such file or directory"),
+    (["-M", "pc", "-kernel", "{text}"], "emu: -kernel {text}: not an ELF file"),
+    (["-M", "pc", "-kernel", "{dir}"], "emu: -kernel {dir}: could not open: Is a directory"),
+    (["-M", "pc", "-kernel", BAD_ELF_ARCH],
+     f"emu: -kernel {BAD_ELF_ARCH}: aarch64 ELF file, but machine 'pc' needs x86_64"),
+    (["-M", "pc", "-kernel", "{nopvh}"],
+     "emu: -kernel {nopvh}: no PVH entry point (ELF note Xen/XEN_ELFNOTE_PHYS32_ENTRY)"),
+    (["-M", "virt", "-m", "64M", "-kernel", image("virt", "hello")], None),  # fits: no error
+    (["-M", "pc", "-m", "1M", "-kernel", image("pc", "hello")],
+     f"emu: -kernel {image('pc', 'hello')}: segment 0x100000-0x10044b is outside RAM"),
+    (["-M", "pc", "-serial", "tcp:1.2.3.4:5", "-kernel", image("pc", "hello")],
+     "emu: -serial tcp:1.2.3.4:5: unsupported backend (use stdio, file:PATH or none)"),
+    (["-M", "pc", "-serial", "file:/nonexistent/dir/out", "-kernel", image("pc", "hello")],
+     "emu: -serial file:/nonexistent/dir/out: could not open '/nonexistent/dir/out': "
+     "No such file or directory"),
+    (["-M", "pc", "-display", "gtk"], "emu: -display gtk: emu has no graphical display (use none)"),
+    (["-M", "pc", "-uuid", "not-a-uuid"], "emu: -uuid not-a-uuid: invalid UUID"),
+    (["-M", "pc", "-smp", "4,maxcpus=2"], "emu: -smp 4,maxcpus=2: invalid CPU count"),
+    (["-M", "pc", "-smp", "two"], "emu: -smp two: invalid number 'two'"),
+    (["-M", "pc"], "emu: no -kernel given: the pc machine has no firmware yet, use -kernel FILE"),
+    (["-kernel", image("pc", "hello")],
+     "emu: no machine given: use -M pc (x86_64) or -M virt (aarch64)"),
+    (["stray"], "emu: stray: unexpected argument (options start with '-')"),
+]
+
+
+@pytest.mark.parametrize("args, message", CASES, ids=[" ".join(c[0])[:60] for c in CASES])
+def test_user_error(args: list[str], message: str | None, odd_files: dict[str, str]) -> None:
+    args = [a.format(**odd_files) for a in args]
+    result = run_emu([*args, "-display", "none", "-serial", "none"]
+                     if message is None else args)
+    if message is None:
+        assert result.returncode == 0, result.stderr
+        return
+    message = message.format(**odd_files)
+    assert result.stderr.decode() == message + "\n"
+    assert result.returncode == 1
+    assert result.stdout == b""
+
+
+def test_device_help_lists_types_with_their_source() -> None:
+    result = run_emu(["-device", "help"])
+    assert result.returncode == 0
+    assert b'name "isa-debug-exit"' in result.stdout and b"from built-in" in result.stdout
+
+
+def test_device_property_help() -> None:
+    result = run_emu(["-device", "isa-debug-exit,help"])
+    assert result.returncode == 0
+    assert b"iobase=<uint>" in result.stdout and b"(default: 0x501)" in result.stdout
+
+
+def test_machine_and_cpu_help() -> None:
+    assert b"virt" in run_emu(["-M", "help"]).stdout
+    result = run_emu(["-M", "pc", "-cpu", "help"])
+    assert b"qemu64" in result.stderr and result.returncode == 1
