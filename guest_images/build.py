@@ -123,11 +123,10 @@ def main():
     for rel in differing:
         print("differs: guest_images/" + rel)
     if differing:
-        print("build.py --check: %d image(s) differ from a fresh build; "
-              "run python3 guest_images/build.py" % len(differing))
+        print(f"build.py --check: {len(differing)} image(s) differ from a fresh build; "
+              "run python3 guest_images/build.py")
         return 1
-    print("build.py --check: all %d images match a fresh build"
-          % (len(IMAGES) * len(ARCHES)))
+    print(f"build.py --check: all {len(IMAGES) * len(ARCHES)} images match a fresh build")
     return 0
 
 
