@@ -141,3 +141,21 @@ def test_pc_ram_layout_follows_qemu(tmp_path) -> None:
         assert list(m.address_space.ranges()) == blocks
         m.close()
     assert MACHINES["pc"][0] == "x86_64"
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def test_a_big_guest_costs_little_host_memory(tmp_path) -> None:
+    """RAM is allocated lazily: booting a 6 GiB guest adds far less than 100 MiB of RSS."""
+    before = _rss_kib()
+    cfg = _config("pc", "hello", str(tmp_path / "o.txt"), "exit=0")
+    cfg.ram_size = 6 << 30
+    m = Machine(cfg)
+    assert m.run() == 1
+    grown = _rss_kib() - before
+    m.close()
+    assert (tmp_path / "o.txt").read_bytes().startswith(b"Hello from the guest!")
+    assert grown < 100 * 1024, f"RSS grew by {grown} KiB"
