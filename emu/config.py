@@ -17,12 +17,14 @@ GiB = 1 << 30
 MACHINES = ("pc", "virt")
 DEFAULT_RAM = 128 * MiB
 
-_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)[bB]?$")
-_UNITS = {"": MiB, "k": 1 << 10, "m": MiB, "g": GiB, "t": 1 << 40}
+_SIZE = re.compile(r"^(0[xX][0-9a-fA-F]+|\d+(?:\.\d*)?)([bBkKmMgGtTpPeE]?)$")
+_UNITS = {"": MiB, "b": 1, "k": 1 << 10, "m": MiB, "g": GiB, "t": 1 << 40, "p": 1 << 50,
+          "e": 1 << 60}
 
 
 def parse_ram_size(text: str) -> int:
-    """QEMU's ``-m`` syntax: ``128M``, ``4G``, ``512`` (MiB), ``size=1G``.
+    """QEMU's ``-m`` syntax (qemu_strtosz_MiB): ``128M``, ``4G``, ``512`` (MiB), ``0x10``,
+    ``size=1G``; one unit letter of B, K, M, G, T, P, E.
 
     As QEMU, a plain number is MiB and the size is rounded up to a multiple of 8 KiB. emu
     refuses sizes under 1 MiB, where no boot protocol fits.
@@ -34,7 +36,8 @@ def parse_ram_size(text: str) -> int:
     if not m:
         raise ConfigError(f"-m {text}: invalid RAM size")
     number, unit = m.groups()
-    size = int(float(number) * _UNITS[unit.lower()])
+    value = int(number, 16) if number[:2] in ("0x", "0X") else float(number)
+    size = int(value * _UNITS[unit.lower()])
     if size < MiB:
         raise ConfigError(f"-m {text}: RAM size too small (at least 1M)")
     size = (size + 8191) & ~8191

@@ -3,7 +3,9 @@
 Enough of the register file for polled output and for guests that probe the chip: THR/RBR,
 IER, IIR/FCR, LCR (with the DLAB divisor latch), MCR, LSR, MSR and the scratch register.
 The transmitter is always ready: LSR reports THRE|TEMT and every byte written to THR goes to
-the backend at once. There is no receive path yet (RBR reads 0, LSR.DR stays clear).
+the backend at once. The receiver only hears the chip's own loopback (MCR.LOOP, which Linux's
+8250 driver uses to probe the chip): in loopback THR bytes come back through RBR and MSR shows
+the MCR outputs. Host input is not connected yet.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from emu.bus import Region
 from emu.chardev import CharBackend
 from emu.trace import trace
 
+UART_LSR_DR = 0x01
 UART_LSR_THRE = 0x20
 UART_LSR_TEMT = 0x40
 UART_IER_THRI = 0x02
@@ -20,6 +23,7 @@ UART_IIR_THRI = 0x02
 UART_IIR_FE = 0xC0
 UART_FCR_FE = 0x01
 UART_LCR_DLAB = 0x80
+UART_MCR_LOOP = 0x10
 UART_MSR_DCD = 0x80
 UART_MSR_DSR = 0x20
 UART_MSR_CTS = 0x10
@@ -44,6 +48,7 @@ class Uart16550:
         self.msr = UART_MSR_DCD | UART_MSR_DSR | UART_MSR_CTS
         self.scr = 0
         self.thr_ipending = False
+        self.rx: list[int] = []
 
     def _iir(self) -> int:
         fifo = UART_IIR_FE if self.fcr & UART_FCR_FE else 0
@@ -54,7 +59,12 @@ class Uart16550:
     def read(self, offset: int, size: int) -> int:
         dlab = self.lcr & UART_LCR_DLAB
         if offset == 0:
-            value = self.divider & 0xFF if dlab else 0
+            if dlab:
+                value = self.divider & 0xFF
+            else:
+                value = self.rx.pop(0) if self.rx else 0
+                if not self.rx:
+                    self.lsr &= ~UART_LSR_DR
         elif offset == 1:
             value = self.divider >> 8 if dlab else self.ier
         elif offset == 2:
@@ -68,7 +78,11 @@ class Uart16550:
         elif offset == 5:
             value = self.lsr
         elif offset == 6:
-            value = self.msr
+            if self.mcr & UART_MCR_LOOP:  # outputs wired to inputs (QEMU serial.c)
+                m = self.mcr
+                value = (m & 0x0C) << 4 | (m & 0x02) << 3 | (m & 0x01) << 5
+            else:
+                value = self.msr
         else:
             value = self.scr
         trace("serial_read", addr=offset, value=value)
@@ -82,7 +96,11 @@ class Uart16550:
             if dlab:
                 self.divider = (self.divider & 0xFF00) | value
             else:
-                self.backend.write(bytes((value,)))
+                if self.mcr & UART_MCR_LOOP:
+                    self.rx.append(value)
+                    self.lsr |= UART_LSR_DR
+                else:
+                    self.backend.write(bytes((value,)))
                 self.thr_ipending = True
         elif offset == 1:
             if dlab:

@@ -97,6 +97,8 @@ def split_device_spec(spec: str) -> tuple[str, dict[str, str]]:
         i += 1
     parts.append(cur)
     name, props = parts[0], {}
+    if "=" in name:  # no implied type name: every part is key=value (driver=NAME,...)
+        name, parts = "", ["", *parts]
     for item in parts[1:]:
         if not item:
             continue
