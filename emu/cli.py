@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from emu import __version__, trace
-from emu.config import MACHINES, DeviceSpec, MachineConfig, parse_ram_size
+from emu.config import MACHINES, DeviceSpec, FwCfgFileSpec, MachineConfig, parse_ram_size
 from emu.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -41,7 +41,9 @@ QEMU-compatible options:
   -nodefaults              no default devices
   -no-reboot               exit instead of resetting when the guest resets
   -uuid UUID               system UUID
-  -trace PATTERN           enable trace events matching PATTERN (e.g. 'serial_*')
+  -fw_cfg [name=]N,file=F  add fw_cfg file N with the contents of F (or string=TEXT)
+  -boot menu=on|off        the boot-menu flag firmware reads from fw_cfg
+  -trace PATTERN           enable trace events matching PATTERN (e.g. 'fw_cfg_*')
   -S                       do not start the CPU until a monitor says 'cont'
   -version                 print the version and exit
   -h, -help                print this help and exit
@@ -49,7 +51,7 @@ QEMU-compatible options:
 
 #: options that take an argument
 _WITH_ARG = {"M", "machine", "m", "cpu", "smp", "kernel", "append", "serial", "device",
-             "display", "uuid", "trace", "name", "accel"}
+             "display", "uuid", "trace", "name", "accel", "fw_cfg", "boot"}
 _FLAGS = {"nographic", "nodefaults", "no-reboot", "no-shutdown", "S", "version", "h", "help"}
 
 
@@ -123,6 +125,10 @@ def parse_args(argv: Sequence[str]) -> MachineConfig | str:
             pattern = value[7:] if value.startswith("enable=") else value
             trace.enable(pattern)
             cfg.traces.append(pattern)
+        elif name == "fw_cfg":
+            cfg.fw_cfg_files.append(_parse_fw_cfg(value))
+        elif name == "boot":
+            _parse_boot(cfg, value)
         elif name == "accel" and value.split(",")[0] != "tcg":
             raise ConfigError(f"{opt} {value}: emu only provides the tcg accelerator")
         # -name is accepted and ignored, as a label only
@@ -146,6 +152,33 @@ def _machine_option(cfg: MachineConfig, value: str) -> str | None:
     from emu.boards import board_class
     cfg.machine = board_class(name).name
     return None
+
+
+def _keyval(value: str, implied: str) -> dict[str, str]:
+    """QemuOpts syntax: ``[implied=]v,key=value,...`` with ``,,`` for a literal comma."""
+    from emu.plugins.devices import split_device_spec
+
+    first, rest = split_device_spec(value)
+    return {implied: first, **rest} if first else rest
+
+
+def _parse_fw_cfg(value: str) -> FwCfgFileSpec:
+    opts = _keyval(value, "name")
+    unknown = set(opts) - {"name", "file", "string"}
+    if unknown:
+        raise ConfigError(f"-fw_cfg {value}: Invalid parameter '{sorted(unknown)[0]}'")
+    return FwCfgFileSpec(value, opts.get("name", ""), opts.get("file") or None,
+                         opts.get("string") or None)
+
+
+def _parse_boot(cfg: MachineConfig, value: str) -> None:
+    for key, v in _keyval(value, "order").items():
+        if key == "menu":
+            if v not in ("on", "off"):
+                raise ConfigError(f"-boot {value}: Parameter 'menu' expects 'on' or 'off'")
+            cfg.boot_menu = v == "on"
+        elif key not in ("order", "once", "strict", "splash", "splash-time", "reboot-timeout"):
+            raise ConfigError(f"-boot {value}: Invalid parameter '{key}'")
 
 
 def _parse_smp(value: str) -> tuple[int, int]:
@@ -273,3 +306,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err("terminating on signal 2")
         return 0
+    except Exception as e:  # a bug in emu itself: one line, the traceback only on request
+        if os.environ.get("EMU_DEBUG"):
+            raise
+        err(f"internal error: {type(e).__name__}: {e} (set EMU_DEBUG=1 for a traceback)")
+        return 70

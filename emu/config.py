@@ -56,6 +56,16 @@ class DeviceSpec:
 
 
 @dataclass
+class FwCfgFileSpec:
+    """One ``-fw_cfg name=NAME,file=PATH|string=TEXT`` option."""
+
+    spec: str
+    name: str
+    file: str | None = None
+    string: str | None = None
+
+
+@dataclass
 class MachineConfig:
     """A complete machine description."""
 
@@ -74,6 +84,8 @@ class MachineConfig:
     display: str | None = None
     uuid: bytes | None = None
     traces: list[str] = field(default_factory=list)
+    fw_cfg_files: list[FwCfgFileSpec] = field(default_factory=list)
+    boot_menu: bool = False
     no_reboot: bool = False
     no_shutdown: bool = False
     start_paused: bool = False

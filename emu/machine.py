@@ -35,6 +35,7 @@ from unicorn import UC_PROT_ALL, UcError
 from unicorn.unicorn_const import UC_ERR_FETCH_PROT, UC_ERR_FETCH_UNMAPPED
 
 from emu.boards import Board, board_class
+from emu.boards.firmware_config import add_user_files
 from emu.bus import MmioBus, PortBus, Region
 from emu.chardev import CharBackend
 from emu.config import MachineConfig
@@ -76,7 +77,10 @@ class Machine:
         self.board: Board = board_cls(self)
         try:
             self.board.build()
+            self.fw_cfg = self.board.fw_cfg
+            self.plugins.hook.emu_fw_cfg_setup(machine=self, fw_cfg=self.fw_cfg)
             self._create_devices()
+            add_user_files(self.fw_cfg, config)
             self.plugins.hook.emu_machine_created(machine=self)
             self._attach()
         except BaseException:

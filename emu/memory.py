@@ -133,6 +133,31 @@ class AddressSpace:
             pos += n
         return True
 
+    def write_some(self, addr: int, data: bytes | bytearray | memoryview) -> bool:
+        """Write the bytes of ``data`` that land in RAM, skip the others (as a DMA engine's
+        bus writes do); ``True`` only if every byte was RAM."""
+        if self._pieces(addr, len(data)) is not None:
+            return self.write(addr, data)
+        view = memoryview(data)
+        pos = 0
+        while pos < len(view):
+            block = self._find(addr + pos)
+            if block is None:
+                nxt = self._next_base(addr + pos)
+                if nxt is None or nxt >= addr + len(view):
+                    break
+                pos = nxt - addr
+                continue
+            off = addr + pos - block.base
+            n = min(len(view) - pos, block.size - off)
+            block.buf[off : off + n] = view[pos : pos + n]
+            pos += n
+        return False
+
+    def _next_base(self, addr: int) -> int | None:
+        i = bisect.bisect(self._bases, addr)
+        return self._bases[i] if i < len(self._bases) else None
+
     def fill(self, addr: int, size: int, byte: int = 0) -> bool:
         """Set ``size`` bytes at ``addr`` to ``byte``; ``False`` if any byte is outside RAM."""
         pieces = self._pieces(addr, size)

@@ -44,11 +44,11 @@ def enabled(name: str) -> bool:
     return hit
 
 
-def trace(name: str, **fields: object) -> None:
-    """Emit ``name`` with ``fields`` if it is enabled."""
-    if not _patterns or not enabled(name):
+def trace(event: str, /, **fields: object) -> None:
+    """Emit ``event`` with ``fields`` if it is enabled."""
+    if not _patterns or not enabled(event):
         return
-    parts = [name]
+    parts = [event]
     for key, value in fields.items():
         if isinstance(value, int) and not isinstance(value, bool):
             value = f"0x{value:x}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from emu.boot.elf import KernelImage, load_elf
+from emu.devices.fw_cfg import FwCfg
 from emu.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -21,6 +22,8 @@ class Board:
     def __init__(self, machine: Machine) -> None:
         self.machine = machine
         self.kernel: KernelImage | None = None
+        #: the board's fw_cfg device core (both boards have one)
+        self.fw_cfg: FwCfg
 
     def build(self) -> None:
         """Create RAM and the board's built-in devices."""

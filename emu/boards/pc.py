@@ -4,21 +4,26 @@ Memory map: RAM from 0; when RAM reaches 0xe0000000 (3.5 GiB) the low part is cu
 0xc0000000 (3 GiB, QEMU's gigabyte alignment) and the rest continues at 4 GiB, exactly as
 QEMU's ``pc_init1`` splits ``below_4g_mem_size`` / ``above_4g_mem_size``.
 
-Devices: COM1 16550 at 0x3f8 (only when a serial backend exists, as QEMU), and whatever
-``-device`` adds (isa-debug-exit...). Boot: PVH direct boot of an ELF ``-kernel``.
+Devices: COM1 16550 at 0x3f8 (only when a serial backend exists, as QEMU), fw_cfg at I/O
+ports 0x510 (selector/data) and 0x514 (DMA), and whatever ``-device`` adds (isa-debug-exit...).
+Boot: PVH direct boot of an ELF ``-kernel``.
 """
 
 from __future__ import annotations
 
 from emu.boards import Board
+from emu.boards.firmware_config import add_pc_items
 from emu.boot.pvh import BOOT_CS, BOOT_DS, E820_RAM, GDT, GDT_ADDR, build_pvh
 from emu.chardev import open_backend
 from emu.config import GiB
+from emu.devices.fw_cfg import FwCfg, FwCfgIo
 from emu.devices.uart16550 import Uart16550
 from emu.errors import ConfigError
 from emu.memory import RamBlock
 
 COM_PORTS = (0x3F8, 0x2F8, 0x3E8, 0x2E8)
+FW_CFG_IO_BASE = 0x510
+FW_CFG_DMA_IO_BASE = 0x514
 FOUR_GIB = 4 * GiB
 
 
@@ -53,6 +58,11 @@ class PcBoard(Board):
             uart = Uart16550(m.own(open_backend(spec)), f"serial{i}")
             m.map_port(COM_PORTS[i], uart.region)
             self.uarts.append(uart)
+        self.fw_cfg = FwCfg(m.address_space)
+        front = FwCfgIo(self.fw_cfg)
+        m.map_port(FW_CFG_IO_BASE, front.comb)
+        m.map_port(FW_CFG_DMA_IO_BASE, front.dma)
+        add_pc_items(self.fw_cfg, m.config, self.memory_map())
         if m.config.kernel:
             self.kernel = self.open_kernel(m.config.kernel)
 
@@ -63,6 +73,7 @@ class PcBoard(Board):
     def reset(self) -> None:
         for uart in self.uarts:
             uart.reset()
+        self.fw_cfg.reset()
 
     def boot(self) -> None:
         cpu = self.machine.cpu

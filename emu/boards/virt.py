@@ -1,7 +1,8 @@
 """The aarch64 ``virt`` machine (QEMU hw/arm/virt.c), as far as emu models it.
 
-Memory map (QEMU's base_memmap): PL011 UART at 0x09000000 (VIRT_UART), RAM from 0x40000000
-(VIRT_MEM). PSCI is implemented by the machine itself over the HVC and SMC conduits, as QEMU
+Memory map (QEMU's base_memmap): PL011 UART at 0x09000000 (VIRT_UART), fw_cfg at 0x09020000
+(VIRT_FW_CFG: data +0, selector +8, DMA +16), RAM from 0x40000000 (VIRT_MEM). PSCI is
+implemented by the machine itself over the HVC and SMC conduits, as QEMU
 does when it runs no EL2/EL3 firmware. Boot: an ELF ``-kernel`` is loaded at its physical
 addresses and entered at EL1 with the MMU off at ``e_entry``.
 """
@@ -9,13 +10,16 @@ addresses and entered at EL1 with the MMU off at ``e_entry``.
 from __future__ import annotations
 
 from emu.boards import Board
+from emu.boards.firmware_config import add_virt_items
 from emu.chardev import NullBackend, open_backend
+from emu.devices.fw_cfg import FwCfg, FwCfgMem
 from emu.devices.pl011 import PL011
 from emu.devices.psci import Psci
 from emu.errors import ConfigError
 from emu.memory import RamBlock
 
 VIRT_UART = 0x09000000
+VIRT_FW_CFG = 0x09020000
 VIRT_MEM = 0x40000000
 VIRT_MEM_MAX = 255 << 30  # QEMU virt without highmem-redists: RAM up to 256 GiB
 
@@ -38,6 +42,12 @@ class VirtBoard(Board):
         backend = open_backend(backends[0]) if backends else NullBackend()
         self.uart = PL011(m.own(backend))
         m.map_mmio(VIRT_UART, self.uart.region)
+        self.fw_cfg = FwCfg(m.address_space)
+        front = FwCfgMem(self.fw_cfg)
+        m.map_mmio(VIRT_FW_CFG, front.data)
+        m.map_mmio(VIRT_FW_CFG + 8, front.ctl)
+        m.map_mmio(VIRT_FW_CFG + 16, front.dma)
+        add_virt_items(self.fw_cfg, m.config)
         self.psci = Psci(m.request_exit, m.request_reset, m.cpu_off)
         m.cpu.psci = self.psci.call
         if m.config.kernel:
@@ -45,6 +55,7 @@ class VirtBoard(Board):
 
     def reset(self) -> None:
         self.uart.reset()
+        self.fw_cfg.reset()
 
     def boot(self) -> None:
         if self.kernel is None:

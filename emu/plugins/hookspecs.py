@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from emu.plugins import hookspec
 
 if TYPE_CHECKING:
+    from emu.devices.fw_cfg import FwCfg
     from emu.machine import Machine
     from emu.plugins.devices import DeviceType
 
@@ -26,6 +27,15 @@ def emu_device_types() -> list[DeviceType]:
     :class:`emu.plugins.devices.DeviceType`; each name must be unique across all plugins.
     ``emu -device help`` lists them with the plugin that contributed each.
     """
+
+
+@hookspec
+def emu_fw_cfg_setup(machine: Machine, fw_cfg: FwCfg) -> None:
+    """Called once while the machine is built, after the board filled its fw_cfg device and
+    before ``-device`` options are processed. Add items with ``fw_cfg.add_file(name, data,
+    writable=..., on_write=..., on_select=...)`` or ``fw_cfg.add_bytes(key, ...)``;
+    ``on_write(offset, length)`` runs after each DMA write into a writable item, as QEMU's
+    ``fw_cfg_add_file_callback`` does. Return value ignored."""
 
 
 @hookspec

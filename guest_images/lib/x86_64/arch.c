@@ -4,24 +4,7 @@
  */
 #include "guest.h"
 
-/* ---- port I/O ---- */
-
-static inline void outb(uint16_t port, uint8_t value)
-{
-    __asm__ volatile("outb %0, %1" : : "a"(value), "Nd"(port));
-}
-
-static inline void outl(uint16_t port, uint32_t value)
-{
-    __asm__ volatile("outl %0, %1" : : "a"(value), "Nd"(port));
-}
-
-static inline uint8_t inb(uint16_t port)
-{
-    uint8_t value;
-    __asm__ volatile("inb %1, %0" : "=a"(value) : "Nd"(port));
-    return value;
-}
+/* Port I/O helpers (inb, outb, outl, ...) are in arch.h. */
 
 /* ---- PVH boot information (see Xen's public/arch-x86/hvm/start_info.h) ---- */
 

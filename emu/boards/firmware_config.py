@@ -1,0 +1,80 @@
+"""What each board publishes through fw_cfg, as QEMU's boards do (hw/i386/fw_cfg.c
+fw_cfg_arch_create, hw/arm/virt.c create_fw_cfg, hw/nvram/fw_cfg.c fw_cfg_common_realize),
+and the user's ``-fw_cfg`` files (softmmu/vl.c parse_fw_cfg)."""
+
+from __future__ import annotations
+
+import struct
+import sys
+from typing import TYPE_CHECKING
+
+from emu.devices.fw_cfg import (
+    FW_CFG_BOOT_MENU,
+    FW_CFG_E820_TABLE,
+    FW_CFG_IRQ0_OVERRIDE,
+    FW_CFG_MAX_CPUS,
+    FW_CFG_NB_CPUS,
+    FW_CFG_NOGRAPHIC,
+    FW_CFG_NUMA,
+    FW_CFG_RAM_SIZE,
+    FW_CFG_UUID,
+    FwCfg,
+)
+from emu.errors import ConfigError
+
+if TYPE_CHECKING:
+    from emu.config import MachineConfig
+
+E820_ENTRY = struct.Struct("<QQI")
+
+
+def add_common_items(fw: FwCfg, cfg: MachineConfig) -> None:
+    """Items every QEMU machine with fw_cfg has (fw_cfg_common_realize, fw_cfg_reboot)."""
+    fw.add_bytes(FW_CFG_UUID, cfg.uuid or bytes(16))
+    fw.add_i16(FW_CFG_NOGRAPHIC, int(cfg.nographic))
+    fw.add_i16(FW_CFG_BOOT_MENU, int(cfg.boot_menu))
+    fw.add_file("etc/boot-fail-wait", struct.pack("<I", 0xFFFFFFFF))
+
+
+def add_pc_items(fw: FwCfg, cfg: MachineConfig, e820: list[tuple[int, int, int]]) -> None:
+    """The x86 items of QEMU's pc: CPU counts, RAM size, NUMA (none), IRQ0 override, the
+    legacy reserved-E820 table (empty) and ``etc/e820`` with the real RAM layout."""
+    add_common_items(fw, cfg)
+    fw.add_i16(FW_CFG_NB_CPUS, cfg.smp)
+    fw.add_i16(FW_CFG_MAX_CPUS, cfg.max_cpus)
+    fw.add_i64(FW_CFG_RAM_SIZE, cfg.ram_size)
+    fw.add_bytes(FW_CFG_NUMA, bytes(8 * (1 + cfg.max_cpus)))
+    fw.add_i32(FW_CFG_IRQ0_OVERRIDE, 1)
+    fw.add_bytes(FW_CFG_E820_TABLE, struct.pack("<I", 0) + bytes(E820_ENTRY.size * 128))
+    fw.add_file("etc/e820", b"".join(E820_ENTRY.pack(*entry) for entry in e820))
+
+
+def add_virt_items(fw: FwCfg, cfg: MachineConfig) -> None:
+    """The items of QEMU's virt: the CPU count and the common ones."""
+    add_common_items(fw, cfg)
+    fw.add_i16(FW_CFG_NB_CPUS, cfg.smp)
+
+
+def add_user_files(fw: FwCfg, cfg: MachineConfig) -> None:
+    """``-fw_cfg`` files: contents from a file or a string (no NUL added), with QEMU's
+    warning for names outside ``opt/`` and its errors."""
+    for f in cfg.fw_cfg_files:
+        if not f.name or (f.file is None) == (f.string is None):
+            raise ConfigError(f"-fw_cfg {f.spec}: name, plus exactly one of file, string and "
+                              "gen_id, are needed")
+        if len(f.name.encode()) > 55:
+            raise ConfigError(f"-fw_cfg {f.spec}: name too long (max. 55 char)")
+        if not f.name.startswith("opt/"):
+            print(f"emu: -fw_cfg {f.spec}: warning: externally provided fw_cfg item names "
+                  'should be prefixed with "opt/"', file=sys.stderr, flush=True)
+        if f.string is not None:
+            data = f.string.encode()
+        else:
+            assert f.file is not None
+            try:
+                with open(f.file, "rb") as fh:
+                    data = fh.read()
+            except OSError as e:
+                raise ConfigError(f"-fw_cfg {f.spec}: can't load {f.file}: "
+                                  f"{e.strerror}") from None
+        fw.add_file(f.name, data)
