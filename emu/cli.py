@@ -43,6 +43,7 @@ QEMU-compatible options:
   -uuid UUID               system UUID
   -fw_cfg [name=]N,file=F  add fw_cfg file N with the contents of F (or string=TEXT)
   -boot menu=on|off        the boot-menu flag firmware reads from fw_cfg
+  -global fw_cfg.P=V       fw_cfg properties: dma_enabled=on|off, x-file-slots=N
   -trace PATTERN           enable trace events matching PATTERN (e.g. 'fw_cfg_*')
   -S                       do not start the CPU until a monitor says 'cont'
   -version                 print the version and exit
@@ -51,7 +52,7 @@ QEMU-compatible options:
 
 #: options that take an argument
 _WITH_ARG = {"M", "machine", "m", "cpu", "smp", "kernel", "append", "serial", "device",
-             "display", "uuid", "trace", "name", "accel", "fw_cfg", "boot"}
+             "display", "uuid", "trace", "name", "accel", "fw_cfg", "boot", "global"}
 _FLAGS = {"nographic", "nodefaults", "no-reboot", "no-shutdown", "S", "version", "h", "help"}
 
 
@@ -129,6 +130,8 @@ def parse_args(argv: Sequence[str]) -> MachineConfig | str:
             cfg.fw_cfg_files.append(_parse_fw_cfg(value))
         elif name == "boot":
             _parse_boot(cfg, value)
+        elif name == "global":
+            _parse_global(cfg, value)
         elif name == "accel" and value.split(",")[0] != "tcg":
             raise ConfigError(f"{opt} {value}: emu only provides the tcg accelerator")
         # -name is accepted and ignored, as a label only
@@ -169,6 +172,27 @@ def _parse_fw_cfg(value: str) -> FwCfgFileSpec:
         raise ConfigError(f"-fw_cfg {value}: Invalid parameter '{sorted(unknown)[0]}'")
     return FwCfgFileSpec(value, opts.get("name", ""), opts.get("file") or None,
                          opts.get("string") or None)
+
+
+def _parse_global(cfg: MachineConfig, value: str) -> None:
+    """``-global DRIVER.PROP=VALUE`` for the fw_cfg properties QEMU has."""
+    from emu.plugins.devices import parse_bool, parse_uint
+
+    target, eq, v = value.partition("=")
+    driver, _, prop = target.partition(".")
+    if not eq or not prop:
+        raise ConfigError(f"-global {value}: expects DRIVER.PROPERTY=VALUE")
+    if driver not in ("fw_cfg", "fw_cfg_io", "fw_cfg_mem"):
+        raise ConfigError(f"-global {value}: emu has no global properties for '{driver}'")
+    try:
+        if prop == "dma_enabled":
+            cfg.fw_cfg_dma = parse_bool(v)
+        elif prop == "x-file-slots":
+            cfg.fw_cfg_file_slots = parse_uint(v)
+        else:
+            raise ConfigError(f"-global {value}: Property '{driver}.{prop}' not found")
+    except ValueError as e:
+        raise ConfigError(f"-global {value}: Property '{driver}.{prop}' expects {e}") from None
 
 
 def _parse_boot(cfg: MachineConfig, value: str) -> None:

@@ -85,6 +85,8 @@ class MachineConfig:
     uuid: bytes | None = None
     traces: list[str] = field(default_factory=list)
     fw_cfg_files: list[FwCfgFileSpec] = field(default_factory=list)
+    fw_cfg_dma: bool = True
+    fw_cfg_file_slots: int = 0x20
     boot_menu: bool = False
     no_reboot: bool = False
     no_shutdown: bool = False

@@ -30,9 +30,10 @@ def emu_cmd() -> list[str]:
     return [sys.executable, "-m", "emu"]
 
 
-def run_emu(args: list[str], timeout: float = 60, **kw: object) -> subprocess.CompletedProcess:
+def run_emu(args: list[str], timeout: float = 60, env_extra: dict[str, str] | None = None,
+            **kw: object) -> subprocess.CompletedProcess:
     """Run emu with ``args``; captures bytes."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **(env_extra or {}))
     return subprocess.run(emu_cmd() + args, capture_output=True, timeout=timeout, env=env,
                           cwd=ROOT, **kw)
 

@@ -97,3 +97,43 @@ def test_machine_and_cpu_help() -> None:
     assert b"virt" in run_emu(["-M", "help"]).stdout
     result = run_emu(["-M", "pc", "-cpu", "help"])
     assert b"qemu64" in result.stderr and result.returncode == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-fw_cfg", "name=opt/a"],
+     "emu: -fw_cfg name=opt/a: name, plus exactly one of file, string and gen_id, are needed"),
+    (["-fw_cfg", "name=opt/a,file=/x,string=y"],
+     "emu: -fw_cfg name=opt/a,file=/x,string=y: name, plus exactly one of file, string and "
+     "gen_id, are needed"),
+    (["-fw_cfg", "name=opt/a,file=/nonexistent"],
+     "emu: -fw_cfg name=opt/a,file=/nonexistent: can't load /nonexistent: No such file or "
+     "directory"),
+    (["-fw_cfg", "name=opt/a,string=1", "-fw_cfg", "name=opt/a,string=2"],
+     "emu: duplicate fw_cfg file name: opt/a"),
+    (["-fw_cfg", "name=opt/" + "x" * 60 + ",string=1"],
+     "emu: -fw_cfg name=opt/" + "x" * 60 + ",string=1: name too long (max. 55 char)"),
+    (["-fw_cfg", "name=opt/a,colour=1"], "emu: -fw_cfg name=opt/a,colour=1: Invalid parameter "
+     "'colour'"),
+    (["-global", "fw_cfg_io.speed=9"], "emu: -global fw_cfg_io.speed=9: Property "
+     "'fw_cfg_io.speed' not found"),
+    (["-global", "e1000.mac=1"], "emu: -global e1000.mac=1: emu has no global properties for "
+     "'e1000'"),
+    (["-device", "vmcoreinfo", "-device", "vmcoreinfo"],
+     "emu: -device vmcoreinfo: at most one vmcoreinfo device is permitted"),
+    (["-global", "fw_cfg_io.dma_enabled=off", "-device", "vmcoreinfo"],
+     "emu: -device vmcoreinfo: vmcoreinfo device requires fw_cfg with DMA"),
+])
+def test_fw_cfg_option_errors(args: list[str], message: str) -> None:
+    result = run_emu(["-M", "pc", "-kernel", image("pc", "hello"), *args])
+    assert result.stderr.decode() == message + "\n"
+    assert result.returncode == 1
+
+
+def test_fw_cfg_name_outside_opt_warns_like_qemu() -> None:
+    result = run_emu(["-M", "pc", "-display", "none", "-serial", "none", "-device",
+                      "isa-debug-exit,iobase=0xf4,iosize=0x04", "-kernel", image("pc", "hello"),
+                      "-fw_cfg", "name=mine,string=x"])
+    assert result.stderr.decode() == ('emu: -fw_cfg name=mine,string=x: warning: externally '
+                                      'provided fw_cfg item names should be prefixed with '
+                                      '"opt/"\n')
+    assert result.returncode == 1  # hello's own exit value 0 through isa-debug-exit

@@ -58,10 +58,12 @@ class PcBoard(Board):
             uart = Uart16550(m.own(open_backend(spec)), f"serial{i}")
             m.map_port(COM_PORTS[i], uart.region)
             self.uarts.append(uart)
-        self.fw_cfg = FwCfg(m.address_space)
+        self.fw_cfg = FwCfg(m.address_space, dma=m.config.fw_cfg_dma,
+                            file_slots=m.config.fw_cfg_file_slots)
         front = FwCfgIo(self.fw_cfg)
         m.map_port(FW_CFG_IO_BASE, front.comb)
-        m.map_port(FW_CFG_DMA_IO_BASE, front.dma)
+        if self.fw_cfg.dma_enabled:
+            m.map_port(FW_CFG_DMA_IO_BASE, front.dma)
         add_pc_items(self.fw_cfg, m.config, self.memory_map())
         if m.config.kernel:
             self.kernel = self.open_kernel(m.config.kernel)

@@ -42,11 +42,13 @@ class VirtBoard(Board):
         backend = open_backend(backends[0]) if backends else NullBackend()
         self.uart = PL011(m.own(backend))
         m.map_mmio(VIRT_UART, self.uart.region)
-        self.fw_cfg = FwCfg(m.address_space)
+        self.fw_cfg = FwCfg(m.address_space, dma=m.config.fw_cfg_dma,
+                            file_slots=m.config.fw_cfg_file_slots)
         front = FwCfgMem(self.fw_cfg)
         m.map_mmio(VIRT_FW_CFG, front.data)
         m.map_mmio(VIRT_FW_CFG + 8, front.ctl)
-        m.map_mmio(VIRT_FW_CFG + 16, front.dma)
+        if self.fw_cfg.dma_enabled:
+            m.map_mmio(VIRT_FW_CFG + 16, front.dma)
         add_virt_items(self.fw_cfg, m.config)
         self.psci = Psci(m.request_exit, m.request_reset, m.cpu_off)
         m.cpu.psci = self.psci.call

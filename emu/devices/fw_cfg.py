@@ -95,6 +95,12 @@ WriteCallback = Callable[[int, int], None]
 SelectCallback = Callable[[], None]
 
 
+def _owned(data: bytes | bytearray) -> bytearray:
+    """A bytearray is used in place, so its owner sees the guest's DMA writes (as QEMU shares
+    the item's buffer with the device that added it); other bytes are copied."""
+    return data if isinstance(data, bytearray) else bytearray(data)
+
+
 @dataclass(eq=False)
 class FwCfgItem:
     """One item: its bytes (a bytearray, so DMA writes land in place) and callbacks."""
@@ -145,7 +151,7 @@ class FwCfg:
         arch, index = self._slot(key)
         if self.entries[arch][index] is not None:
             raise ValueError(f"fw_cfg key 0x{key:04x} is already set")
-        item = FwCfgItem(bytearray(data), writable, on_write, on_select)
+        item = FwCfgItem(_owned(data), writable, on_write, on_select)
         self.entries[arch][index] = item
         trace("fw_cfg_add_bytes", key=key, name=KEY_NAMES.get(key, "unknown"), len=len(data))
         return item
@@ -169,7 +175,8 @@ class FwCfg:
     def add_file(self, name: str, data: bytes | bytearray, *, writable: bool = False,
                  on_write: WriteCallback | None = None,
                  on_select: SelectCallback | None = None) -> int:
-        """Add a named file (fw_cfg_add_file_callback); returns its selector.
+        """Add a named file (fw_cfg_add_file_callback); returns its selector. A bytearray
+        ``data`` is shared, not copied: the caller sees what the guest writes into it.
 
         Files are kept sorted by name (strcmp order) and numbered from 0x20 in that order, so
         adding a file renumbers the files after it, as in QEMU. ``on_write(offset, length)``
@@ -189,7 +196,7 @@ class FwCfg:
             index -= 1
         self.files.insert(index, name)
         files = self.entries[0]
-        item = FwCfgItem(bytearray(data), writable, on_write, on_select, name)
+        item = FwCfgItem(_owned(data), writable, on_write, on_select, name)
         files[FW_CFG_FILE_FIRST + index + 1 : FW_CFG_FILE_FIRST + len(self.files)] = \
             files[FW_CFG_FILE_FIRST + index : FW_CFG_FILE_FIRST + len(self.files) - 1]
         files[FW_CFG_FILE_FIRST + index] = item
