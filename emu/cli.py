@@ -46,13 +46,17 @@ QEMU-compatible options:
   -global fw_cfg.P=V       fw_cfg properties: dma_enabled=on|off, x-file-slots=N
   -trace PATTERN           enable trace events matching PATTERN (e.g. 'fw_cfg_*')
   -S                       do not start the CPU until a monitor says 'cont'
+
+emu options:
+  --dump-on-exit PATH      when the guest exits or powers off, save an ELF core dump to PATH
   -version                 print the version and exit
   -h, -help                print this help and exit
 """
 
 #: options that take an argument
 _WITH_ARG = {"M", "machine", "m", "cpu", "smp", "kernel", "append", "serial", "device",
-             "display", "uuid", "trace", "name", "accel", "fw_cfg", "boot", "global"}
+             "display", "uuid", "trace", "name", "accel", "fw_cfg", "boot", "global",
+             "dump-on-exit"}
 _FLAGS = {"nographic", "nodefaults", "no-reboot", "no-shutdown", "S", "version", "h", "help"}
 
 
@@ -130,6 +134,8 @@ def parse_args(argv: Sequence[str]) -> MachineConfig | str:
             cfg.fw_cfg_files.append(_parse_fw_cfg(value))
         elif name == "boot":
             _parse_boot(cfg, value)
+        elif name == "dump-on-exit":
+            cfg.dump_on_exit = value
         elif name == "global":
             _parse_global(cfg, value)
         elif name == "accel" and value.split(",")[0] != "tcg":
@@ -274,10 +280,26 @@ def run(argv: Sequence[str], err: Callable[[str], None]) -> int:
     machine = Machine(cfg)
     try:
         status = _run_with_signals(machine, err)
+        if cfg.dump_on_exit and machine.exit_reason == "guest":
+            status = _dump(machine, cfg.dump_on_exit, err, status)
     finally:
         machine.close()
     if machine.fatal is not None:
         err(f"fatal: {machine.fatal}")
+    return status
+
+
+def _dump(machine: Machine, path: str, err: Callable[[str], None], status: int) -> int:
+    """Save the dump asked for on the command line; a failure is reported and exits 1."""
+    from emu.dump.elf import DumpError
+
+    try:
+        result = machine.dump(path)
+    except DumpError as e:
+        err(f"dump failed: {e}")
+        return 1
+    for warning in result.warnings:
+        err(f"warning: {warning}")
     return status
 
 

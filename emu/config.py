@@ -88,6 +88,7 @@ class MachineConfig:
     fw_cfg_dma: bool = True
     fw_cfg_file_slots: int = 0x20
     boot_menu: bool = False
+    dump_on_exit: str | None = None
     no_reboot: bool = False
     no_shutdown: bool = False
     start_paused: bool = False

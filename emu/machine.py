@@ -40,6 +40,7 @@ from emu.bus import MmioBus, PortBus, Region
 from emu.chardev import CharBackend
 from emu.config import MachineConfig
 from emu.cpu import create_cpu
+from emu.dump import DumpResult
 from emu.errors import ConfigError, GuestFatal
 from emu.memory import AddressSpace, RamBlock
 from emu.plugins.devices import split_device_spec
@@ -65,6 +66,7 @@ class Machine:
         self.halted = False
         self.cpu_powered = True
         self.exit_status: int | None = None
+        self.exit_reason = ""
         self.fatal: GuestFatal | None = None
         self._reset_requested = False
         self._requests: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
@@ -160,16 +162,18 @@ class Machine:
         self._reset_requested = False
         self.reset_count += 1
 
-    def request_exit(self, status: int) -> None:
-        """A device asks emu to exit with ``status`` (isa-debug-exit, PSCI SYSTEM_OFF)."""
+    def request_exit(self, status: int, reason: str = "guest") -> None:
+        """Ask emu to exit with ``status``. ``reason`` is "guest" for the guest's own exits
+        (isa-debug-exit, PSCI SYSTEM_OFF), "quit" for a monitor or signal, "fatal"."""
         if self.exit_status is None:
             self.exit_status = status
+            self.exit_reason = reason
         self._freeze()
 
     def request_reset(self) -> None:
         """A device asks for a machine reset (PSCI SYSTEM_RESET)."""
         if self.config.no_reboot:
-            self.request_exit(0)
+            self.request_exit(0, "guest")
             return
         self._reset_requested = True
         self._freeze()
@@ -220,7 +224,7 @@ class Machine:
 
     def quit(self, status: int = 0) -> None:
         """End the run loop with ``status`` (monitor ``quit``, a signal)."""
-        self.request_exit(status)
+        self.request_exit(status, "quit")
 
     @property
     def runnable(self) -> bool:
@@ -290,7 +294,15 @@ class Machine:
 
     def _die(self, reason: str) -> None:
         self.fatal = GuestFatal(reason, self.cpu.pc)
-        self.request_exit(EXIT_FATAL)
+        self.request_exit(EXIT_FATAL, "fatal")
+
+    def dump(self, path: str, **options: object) -> DumpResult:
+        """Write a core dump (see :func:`emu.dump.guest.dump_machine` for the options).
+        Call it with the CPU stopped: before or after :meth:`run`, or through
+        :meth:`call_soon`. Raises :class:`emu.dump.elf.DumpError`; the guest is unaffected."""
+        from emu.dump.guest import dump_machine
+
+        return dump_machine(self, path, **options)  # type: ignore[arg-type]
 
     def close(self) -> None:
         """Release host resources (output files)."""

@@ -64,13 +64,32 @@ class Arm64Cpu(Cpu):
         self.uc.context_restore(self._power_on)
         self.fatal = None
 
+    @staticmethod
+    def _xreg(index: int) -> int:
+        # Unicorn numbers x0-x28 consecutively; x29 (FP) and x30 (LR) live elsewhere.
+        return {29: A.UC_ARM64_REG_X29, 30: A.UC_ARM64_REG_X30}.get(
+            index, A.UC_ARM64_REG_X0 + index)
+
     def set_x(self, index: int, value: int) -> None:
-        """Write general register x<index>."""
-        self.uc.reg_write(A.UC_ARM64_REG_X0 + index, value)
+        """Write general register x<index> (0-30)."""
+        self.uc.reg_write(self._xreg(index), value)
 
     def get_x(self, index: int) -> int:
-        """Read general register x<index>."""
-        return self.uc.reg_read(A.UC_ARM64_REG_X0 + index)
+        """Read general register x<index> (0-30)."""
+        return self.uc.reg_read(self._xreg(index))
+
+    def dump_state(self) -> dict[str, object]:
+        """Registers for a core dump: x0-x30, sp, pc, pstate, and the FP/SIMD registers."""
+        uc = self.uc
+        return {
+            "x": [self.get_x(i) for i in range(31)],
+            "sp": uc.reg_read(A.UC_ARM64_REG_SP),
+            "pc": uc.reg_read(A.UC_ARM64_REG_PC),
+            "pstate": uc.reg_read(A.UC_ARM64_REG_PSTATE),
+            "v": [uc.reg_read(A.UC_ARM64_REG_Q0 + i) for i in range(32)],
+            "fpsr": uc.reg_read(A.UC_ARM64_REG_FPSR),
+            "fpcr": uc.reg_read(A.UC_ARM64_REG_FPCR),
+        }
 
     def sysreg(self, op0: int, op1: int, crn: int, crm: int, op2: int) -> int:
         """Read the system register with that MRS encoding."""

@@ -193,5 +193,52 @@ class X86Cpu(Cpu):
             table = e & addr_mask
         return table | (vaddr & 0xFFF)
 
+    # -- state for dumps -------------------------------------------------------------------------
+
+    GPRS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp", "r8", "r9", "r10", "r11",
+            "r12", "r13", "r14", "r15", "rip", "rflags")
+    SEGMENTS = ("cs", "ds", "es", "fs", "gs", "ss")
+
+    def dump_state(self) -> dict[str, object]:
+        """Registers for a core dump: general registers, segments as (selector, limit, flags,
+        base) with the hidden parts taken from the guest's GDT, LDTR/TR/GDTR/IDTR, CR0-CR4,
+        FS/GS base and KERNEL_GS_BASE."""
+        uc = self.uc
+        state: dict[str, object] = {}
+        for name in self.GPRS:
+            state[name] = uc.reg_read(getattr(X, f"UC_X86_REG_{name.upper()}"))
+        gdt = uc.reg_read(X.UC_X86_REG_GDTR)
+        bases = {"fs": uc.reg_read(X.UC_X86_REG_FS_BASE),
+                 "gs": uc.reg_read(X.UC_X86_REG_GS_BASE)}
+        for name in self.SEGMENTS:
+            selector = uc.reg_read(getattr(X, f"UC_X86_REG_{name.upper()}"))
+            state[name] = self._segment(selector, gdt[1], gdt[2], bases.get(name))
+        for name in ("ldtr", "tr"):
+            sel, base, limit, flags = uc.reg_read(getattr(X, f"UC_X86_REG_{name.upper()}"))
+            state[name] = (sel, limit, flags, base)
+        for name in ("gdtr", "idtr"):
+            _sel, base, limit, _flags = uc.reg_read(getattr(X, f"UC_X86_REG_{name.upper()}"))
+            state[name] = (0, limit, 0, base)
+        state["cr"] = [uc.reg_read(getattr(X, f"UC_X86_REG_CR{i}")) for i in range(5)]
+        state["kernel_gs_base"] = uc.reg_read(X.UC_X86_REG_MSR, 0xC0000102)
+        return state
+
+    def _segment(self, selector: int, gdt_base: int, gdt_limit: int,
+                 base: int | None) -> tuple[int, int, int, int]:
+        """(selector, limit, flags, base) of a loaded segment, from its GDT descriptor."""
+        index = selector & ~7
+        raw = None
+        if index and not selector & 4 and index + 7 <= gdt_limit:
+            raw = self.read_virt(gdt_base + index, 8)
+        if raw is None:
+            return selector, 0xFFFFFFFF, 0, base or 0
+        e1, e2 = int.from_bytes(raw[:4], "little"), int.from_bytes(raw[4:], "little")
+        limit = (e1 & 0xFFFF) | (e2 & 0x000F0000)
+        if e2 & 0x00800000:
+            limit = (limit << 12) | 0xFFF
+        if base is None:
+            base = (e1 >> 16) | ((e2 & 0xFF) << 16) | (e2 & 0xFF000000)
+        return selector, limit, e2, base
+
     def _long_mode(self) -> bool:
         return bool(self.uc.reg_read(X.UC_X86_REG_MSR, MSR_EFER) & EFER_LMA)

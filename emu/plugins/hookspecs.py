@@ -15,6 +15,7 @@ from emu.plugins import hookspec
 
 if TYPE_CHECKING:
     from emu.devices.fw_cfg import FwCfg
+    from emu.dump import DumpNotes
     from emu.machine import Machine
     from emu.plugins.devices import DeviceType
 
@@ -36,6 +37,14 @@ def emu_fw_cfg_setup(machine: Machine, fw_cfg: FwCfg) -> None:
     writable=..., on_write=..., on_select=...)`` or ``fw_cfg.add_bytes(key, ...)``;
     ``on_write(offset, length)`` runs after each DMA write into a writable item, as QEMU's
     ``fw_cfg_add_file_callback`` does. Return value ignored."""
+
+
+@hookspec
+def emu_dump_notes(machine: Machine) -> DumpNotes | None:
+    """Called for every dump, on the machine's thread with the CPU stopped. Return a
+    :class:`emu.dump.DumpNotes` with ELF notes to append after the CPU notes (exactly as
+    they should appear in the file), an optional phys_base for the dump's metadata, and
+    warnings to show (for example why the guest's note could not be used), or None."""
 
 
 @hookspec

@@ -24,6 +24,7 @@ import struct
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from emu.dump import DumpNotes
 from emu.errors import ConfigError
 from emu.plugins import hookimpl
 from emu.plugins.devices import DeviceType
@@ -95,3 +96,60 @@ def emu_machine_reset(machine: Machine) -> None:
     for dev in machine.devices:
         if isinstance(dev, VmCoreInfo):
             dev.reset()
+
+
+MAX_NOTE_SIZE = 1 << 20  # QEMU's MAX_GUEST_NOTE_SIZE
+NOTE_HEADER = struct.Struct("<III")  # Elf64_Nhdr: namesz, descsz, type
+
+
+def _up4(n: int) -> int:
+    return (n + 3) & ~3
+
+
+def guest_note(machine: Machine, dev: VmCoreInfo) -> DumpNotes:
+    """The guest's note for a dump, checked as QEMU's dump code checks it (dump/dump.c), or a
+    warning saying why there is none. Only the note's own padded size is kept."""
+    if not dev.has_note:
+        return DumpNotes(warnings=["vmcoreinfo: the guest has not registered a note; "
+                                   "the dump has no VMCOREINFO"])
+    size, paddr = dev.size, dev.paddr
+    if dev.guest_format != FORMAT_ELF:
+        return DumpNotes(warnings=[f"guest note format is unsupported: {dev.guest_format}"])
+    if size > MAX_NOTE_SIZE or size < NOTE_HEADER.size:
+        return DumpNotes(warnings=[f"guest note size is invalid: {size}"])
+    raw = machine.address_space.read(paddr, size)
+    if raw is None:
+        return DumpNotes(warnings=[f"guest note at 0x{paddr:x} (size {size}) is not in RAM"])
+    namesz, descsz, _ntype = NOTE_HEADER.unpack_from(raw)
+    total = NOTE_HEADER.size + _up4(namesz) + _up4(descsz)
+    if namesz > MAX_NOTE_SIZE or descsz > MAX_NOTE_SIZE or total > size:
+        return DumpNotes(warnings=["Invalid guest note header"])
+    note = raw[:total]
+    name = note[NOTE_HEADER.size : NOTE_HEADER.size + namesz].rstrip(b"\0")
+    phys_base = None
+    if name == b"VMCOREINFO":
+        desc = note[NOTE_HEADER.size + _up4(namesz) : NOTE_HEADER.size + _up4(namesz) + descsz]
+        phys_base = _phys_base(machine.arch, desc)
+    return DumpNotes(notes=note, phys_base=phys_base)
+
+
+def _phys_base(arch: str, text: bytes) -> int | None:
+    """NUMBER(phys_base) on x86_64 (decimal, as Linux prints it: QEMU reads it as hex, a
+    bug), NUMBER(PHYS_OFFSET) on aarch64 (printed as 0x-hex)."""
+    key, base = (b"NUMBER(phys_base)=", 10) if arch == "x86_64" else \
+        (b"NUMBER(PHYS_OFFSET)=", 16)
+    for line in text.split(b"\n"):
+        if line.startswith(key):
+            try:
+                return int(line[len(key):].decode(), base)
+            except ValueError:
+                return None
+    return None
+
+
+@hookimpl
+def emu_dump_notes(machine: Machine) -> DumpNotes | None:
+    for dev in machine.devices:
+        if isinstance(dev, VmCoreInfo):
+            return guest_note(machine, dev)
+    return None

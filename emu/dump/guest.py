@@ -1,0 +1,53 @@
+"""Writing a dump of a :class:`~emu.machine.Machine`: CPU notes, plugin notes, memory."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from emu.dump import DumpNotes, DumpResult
+from emu.dump.elf import EM_AARCH64, EM_X86_64, DumpError, Progress, clip_ranges, write_elf_core
+from emu.dump.notes import aarch64_prfpreg, aarch64_prstatus, x86_64_prstatus, x86_64_qemu_cpu_state
+
+if TYPE_CHECKING:
+    from emu.machine import Machine
+
+FORMATS = ("elf",)
+
+
+def dump_machine(machine: Machine, path: str, *, paging: bool = False,
+                 begin: int | None = None, length: int | None = None, fmt: str = "elf",
+                 progress: Progress | None = None) -> DumpResult:
+    """Dump ``machine``'s memory to ``path`` as QEMU's ``dump-guest-memory`` does.
+
+    Must run with the CPU stopped (on the machine's thread, or before/after ``run``).
+    """
+    if paging:
+        raise DumpError("paging=true is not supported yet: emu dumps physical memory")
+    if (begin is None) != (length is None):
+        raise DumpError("begin and length must be given together")
+    if begin is not None and (begin < 0 or length is None or length <= 0):
+        raise DumpError("begin/length do not describe a range of memory")
+    if fmt not in FORMATS:
+        raise DumpError(f"unsupported dump format '{fmt}' (supported: {', '.join(FORMATS)})")
+    state = machine.cpu.dump_state()
+    if machine.arch == "x86_64":
+        notes = x86_64_prstatus(state, 0) + x86_64_qemu_cpu_state(state)
+        elf_machine = EM_X86_64
+    else:
+        notes = aarch64_prstatus(state, 0) + aarch64_prfpreg(state)
+        elf_machine = EM_AARCH64
+    warnings: list[str] = []
+    phys_base = None
+    for extra in machine.plugins.hook.emu_dump_notes(machine=machine):
+        if not isinstance(extra, DumpNotes):
+            raise DumpError("a plugin's emu_dump_notes returned something other than DumpNotes")
+        notes += extra.notes
+        warnings += extra.warnings
+        if extra.phys_base is not None:
+            phys_base = extra.phys_base
+    ranges = clip_ranges(((b.base, b.view()) for b in machine.address_space.blocks), begin,
+                         length)
+    if not ranges:
+        raise DumpError("the requested range contains no guest memory")
+    size = write_elf_core(path, elf_machine, notes, ranges, progress)
+    return DumpResult(path, size, phys_base, warnings)

@@ -1,0 +1,82 @@
+"""ELF notes of a guest core dump (spec dump.md "ELF core"; QEMU target/i386/arch_dump.c,
+target/arm/arch_dump.c): NT_PRSTATUS per CPU, QEMU's CPU-state note on x86_64, NT_PRFPREG on
+aarch64. Plain functions from register snapshots to note bytes."""
+
+from __future__ import annotations
+
+import struct
+
+NT_PRSTATUS = 1
+NT_PRFPREG = 2
+PRSTATUS_HEADER = 112  # siginfo, cursig, sigpend, sighold, pids, four timevals
+X86_64_PRSTATUS_SIZE = 336
+AARCH64_PRSTATUS_SIZE = 392
+QEMU_CPU_STATE_VERSION = 1
+QEMU_CPU_STATE_SIZE = 440
+
+X86_64_PRSTATUS_REGS = ("r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8",
+                        "rax", "rcx", "rdx", "rsi", "rdi", "orig_rax", "rip", "cs", "rflags",
+                        "rsp", "ss", "fs_base", "gs_base", "ds", "es", "fs", "gs")
+
+
+def _pad4(data: bytes) -> bytes:
+    return data + bytes(-len(data) % 4)
+
+
+def elf_note(name: str, ntype: int, desc: bytes) -> bytes:
+    """One ELF note: Elf64_Nhdr, the NUL-terminated name and the descriptor, each 4-aligned."""
+    raw_name = name.encode() + b"\0"
+    return struct.pack("<III", len(raw_name), len(desc), ntype) + _pad4(raw_name) + _pad4(desc)
+
+
+def _prstatus_header(pid: int) -> bytearray:
+    head = bytearray(PRSTATUS_HEADER)
+    struct.pack_into("<I", head, 32, pid)  # pr_pid: gdb needs distinct non-zero thread ids
+    return head
+
+
+def x86_64_prstatus(state: dict[str, object], cpu_index: int) -> bytes:
+    """NT_PRSTATUS for x86_64 (struct elf_prstatus, 336 bytes; x86_64_write_elf64_note)."""
+    values = []
+    for name in X86_64_PRSTATUS_REGS:
+        if name == "orig_rax":
+            values.append(state["rax"])
+        elif name in ("cs", "ss", "ds", "es", "fs", "gs"):
+            values.append(state[name][0])  # type: ignore[index]
+        elif name in ("fs_base", "gs_base"):
+            values.append(state[name[:2]][3])  # type: ignore[index]
+        else:
+            values.append(state[name])
+    desc = _prstatus_header(cpu_index + 1) + struct.pack("<27Q", *values) + bytes(8)
+    assert len(desc) == X86_64_PRSTATUS_SIZE
+    return elf_note("CORE", NT_PRSTATUS, bytes(desc))
+
+
+def x86_64_qemu_cpu_state(state: dict[str, object]) -> bytes:
+    """QEMU's "QEMU" note (QEMUCPUState version 1, 440 bytes), which crash reads on x86."""
+    regs = [state[n] for n in ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp", "r8",
+                               "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rip",
+                               "rflags")]
+    desc = struct.pack("<II18Q", QEMU_CPU_STATE_VERSION, QEMU_CPU_STATE_SIZE, *regs)
+    for name in ("cs", "ds", "es", "fs", "gs", "ss", "ldtr", "tr", "gdtr", "idtr"):
+        selector, limit, flags, base = state[name]  # type: ignore[misc]
+        desc += struct.pack("<IIIIQ", selector, limit & 0xFFFFFFFF, flags & 0xFFFFFFFF, 0,
+                            base)
+    desc += struct.pack("<5Q", *state["cr"]) + struct.pack("<Q", state["kernel_gs_base"])  # type: ignore[arg-type]
+    assert len(desc) == QEMU_CPU_STATE_SIZE
+    return elf_note("QEMU", 0, desc)
+
+
+def aarch64_prstatus(state: dict[str, object], cpu_index: int) -> bytes:
+    """NT_PRSTATUS for aarch64 (392 bytes: x0-x30, sp, pc, pstate, pr_fpvalid)."""
+    regs = [*state["x"], state["sp"], state["pc"], state["pstate"]]  # type: ignore[misc]
+    desc = _prstatus_header(cpu_index + 1) + struct.pack("<34Q", *regs) + struct.pack("<II", 1, 0)
+    assert len(desc) == AARCH64_PRSTATUS_SIZE
+    return elf_note("CORE", NT_PRSTATUS, bytes(desc))
+
+
+def aarch64_prfpreg(state: dict[str, object]) -> bytes:
+    """NT_PRFPREG for aarch64 (user_fpsimd_state: v0-v31, fpsr, fpcr, padding: 528 bytes)."""
+    desc = b"".join(v.to_bytes(16, "little") for v in state["v"])  # type: ignore[attr-defined]
+    desc += struct.pack("<II", state["fpsr"], state["fpcr"]) + bytes(8)
+    return elf_note("CORE", NT_PRFPREG, desc)
