@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 USAGE = """\
 usage: emu [options]
+       emu dump-info FILE       describe a core dump
 
 QEMU-compatible options:
   -M, -machine NAME        machine type: pc (x86_64) or virt (aarch64); 'help' lists them
@@ -345,6 +346,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"emu: {msg}", file=sys.stderr, flush=True)
 
     try:
+        if args and args[0] == "dump-info":
+            from emu.dump.info import main as dump_info_main
+
+            return dump_info_main(args[1:], err)
         return run(args, err)
     except ConfigError as e:
         err(str(e))

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(qemu-system-x86 qemu-system-arm binutils)
+DEBIAN_PACKAGES=(qemu-system-x86 qemu-system-arm binutils gdb gdb-multiarch crash makedumpfile)
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
