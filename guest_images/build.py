@@ -20,7 +20,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-IMAGES = ["hello", "spin", "halt", "unmapped", "trap", "pulse", "fwcfg"]
+IMAGES = ["hello", "spin", "halt", "unmapped", "trap", "pulse", "fwcfg", "fwcfgbench", "vmcoreinfo"]
 
 # Flags shared by both architectures.
 COMMON_FLAGS = [
