@@ -26,7 +26,7 @@ def _addresses(console: bytes) -> dict[str, int]:
     return {k.decode(): int(v, 16) for k, v in found.items()}
 
 
-def _emu_dump_live(machine: str, path: str, tmp_path) -> bytes:  # noqa: ANN001
+def _emu_dump_live(machine: str, path: str, tmp_path) -> bytes:
     """Boot on emu, wait for the guest to halt after registering, dump through the API."""
     console = tmp_path / f"{machine}-console.txt"
     devices = [DeviceSpec("vmcoreinfo", "vmcoreinfo", {})]
@@ -72,7 +72,7 @@ def _note(path: str, name: str) -> bytes:
     raise AssertionError(f"no {name} note in {path}")
 
 
-def test_drgn_opens_it_as_a_linux_kernel(machine: str, dumps) -> None:  # noqa: ANN001
+def test_drgn_opens_it_as_a_linux_kernel(machine: str, dumps) -> None:
     path, console = dumps[machine]
     prog = drgn.Program()
     prog.set_core_dump(path)
@@ -82,13 +82,13 @@ def test_drgn_opens_it_as_a_linux_kernel(machine: str, dumps) -> None:  # noqa: 
     assert prog.read(marker, len(MARKER), True) == MARKER
 
 
-def test_crash_reads_the_release(dumps) -> None:  # noqa: ANN001
+def test_crash_reads_the_release(dumps) -> None:
     result = subprocess.run(["crash", "--osrelease", dumps["pc"][0]], capture_output=True,
                             text=True, timeout=120)
     assert result.stdout.strip() == RELEASE.decode(), result.stdout + result.stderr
 
 
-def test_readelf_shows_the_vmcoreinfo_note_last(machine: str, dumps) -> None:  # noqa: ANN001
+def test_readelf_shows_the_vmcoreinfo_note_last(machine: str, dumps) -> None:
     result = subprocess.run(["readelf", "-n", dumps[machine][0]], capture_output=True,
                             text=True)
     assert result.stderr == ""
@@ -96,7 +96,7 @@ def test_readelf_shows_the_vmcoreinfo_note_last(machine: str, dumps) -> None:  #
     assert owners[-1] == "VMCOREINFO" and len(owners) == 3
 
 
-def test_dump_info_shows_text_and_phys_base(machine: str, dumps) -> None:  # noqa: ANN001
+def test_dump_info_shows_text_and_phys_base(machine: str, dumps) -> None:
     text = run_emu(["dump-info", dumps[machine][0]]).stdout.decode()
     assert "OSRELEASE=6.1.0-emu-test" in text
     expected = "0x0 (from NUMBER(phys_base))" if machine == "pc" else \
@@ -104,7 +104,7 @@ def test_dump_info_shows_text_and_phys_base(machine: str, dumps) -> None:  # noq
     assert f"phys_base: {expected}" in text
 
 
-def _qemu_dump(machine: str, path: str, tmp_path) -> bytes:  # noqa: ANN001
+def _qemu_dump(machine: str, path: str, tmp_path) -> bytes:
     sock = str(tmp_path / f"{machine}.qmp")
     args = [MACHINES[machine][1], *boot_args(machine, "vmcoreinfo", "-device", "vmcoreinfo",
                                              "-append", "halt", "-qmp",
@@ -135,7 +135,7 @@ def _qemu_dump(machine: str, path: str, tmp_path) -> bytes:  # noqa: ANN001
         proc.wait()
 
 
-def test_note_is_byte_identical_to_qemus(machine: str, dumps, tmp_path) -> None:  # noqa: ANN001
+def test_note_is_byte_identical_to_qemus(machine: str, dumps, tmp_path) -> None:
     qemu_core = str(tmp_path / "qemu.core")
     console = _qemu_dump(machine, qemu_core, tmp_path)
     assert _addresses(console)["registered"] == _addresses(dumps[machine][1])["registered"]
