@@ -184,3 +184,19 @@ def test_dump_info_describes_and_refuses(cores: dict[str, str], tmp_path) -> Non
     result = run_emu(["dump-info", str(bogus)])
     assert result.returncode == 1 and result.stderr.count(b"\n") == 1
     assert result.stderr.startswith(b"emu: dump-info: ")
+
+
+def test_more_than_65534_ranges_use_pn_xnum(tmp_path) -> None:
+    from emu.dump.elf import EM_X86_64, MemoryRange, write_elf_core
+
+    buf = memoryview(bytes(range(256)) * 16)
+    ranges = [MemoryRange(i * 0x1000, buf[i % 16 * 16 : i % 16 * 16 + 16]) for i in range(70000)]
+    path = tmp_path / "many.core"
+    write_elf_core(str(path), EM_X86_64, b"", ranges)
+    with open(path, "rb") as f:
+        elf = ELFFile(f)
+        assert elf.header["e_phnum"] == 0xFFFF
+        assert elf.get_section(0)["sh_info"] == 70001
+        assert elf.num_segments() == 70001
+        last = elf.get_segment(70000)
+        assert last["p_paddr"] == 69999 * 0x1000 and last.data() == bytes(buf[15 * 16 : 16 * 16])

@@ -113,3 +113,83 @@ def test_machine_reset_forgets_the_note() -> None:
     assert g.read() == struct.pack("<HHIQ", 1, 0, 0, 0)
     g.write(note(paddr=0x2000))
     assert g.dev.has_note and g.dev.paddr == 0x2000
+
+
+# --------------------------------------------------------------------------- dump side
+
+def _elf_note(name: bytes, desc: bytes, ntype: int = 0) -> bytes:
+    def pad(b: bytes) -> bytes:
+        return b + bytes(-len(b) % 4)
+    return struct.pack("<III", len(name), len(desc), ntype) + pad(name) + pad(desc)
+
+
+def _dump_notes(g: Guest, payload: bytes, size: int, paddr: int | None = None,
+                guest_format: int = 1):
+    import emu_vmcoreinfo
+
+    addr = g.base + 0x300000 if paddr is None else paddr
+    if paddr is None:
+        g.m.address_space.write(addr, payload)
+    g.write(struct.pack("<HHIQ", 0, guest_format, size, addr))
+    return emu_vmcoreinfo.guest_note(g.m, g.dev)
+
+
+VMCI = b"OSRELEASE=6.1.0\nPAGESIZE=4096\nNUMBER(phys_base)=16777216\n"
+
+
+def test_the_note_is_taken_with_its_own_padded_size() -> None:
+    g = Guest("pc")
+    note = _elf_note(b"VMCOREINFO\0", VMCI)
+    got = _dump_notes(g, note + b"\xee" * 100, 4132)
+    assert got.notes == note and got.warnings == []
+    assert got.phys_base == 16777216  # decimal, as Linux prints it (QEMU would read it as hex)
+
+
+def test_aarch64_phys_offset_is_hex() -> None:
+    g = Guest("virt")
+    got = _dump_notes(g, _elf_note(b"VMCOREINFO\0", b"NUMBER(PHYS_OFFSET)=0x40000000\n"), 64)
+    assert got.phys_base == 0x40000000
+
+
+def test_other_note_names_are_kept_without_phys_base() -> None:
+    g = Guest("pc")
+    note = _elf_note(b"XEN\0", b"NUMBER(phys_base)=5\n", 7)
+    got = _dump_notes(g, note, 4096)
+    assert got.notes == note and got.phys_base is None
+
+
+def test_each_bad_registration_is_a_warning_and_no_note() -> None:
+    g = Guest("pc")
+    cases = [
+        (dict(size=11), "guest note size is invalid: 11"),
+        (dict(size=(1 << 20) + 1), "guest note size is invalid: 1048577"),
+        (dict(size=64, guest_format=2), "guest note format is unsupported: 2"),
+        (dict(size=64, paddr=0xDEAD0000), "is not in RAM"),
+        (dict(size=64, paddr=(1 << 64) - 16), "is not in RAM"),
+    ]
+    for kw, message in cases:
+        got = _dump_notes(g, _elf_note(b"VMCOREINFO\0", VMCI), **kw)
+        assert got.notes == b"" and len(got.warnings) == 1 and message in got.warnings[0], kw
+    big_desc = struct.pack("<III", 11, 5000, 0) + b"VMCOREINFO\0\0"
+    got = _dump_notes(g, big_desc, 64)
+    assert got.notes == b"" and got.warnings == ["Invalid guest note header"]
+    got = _dump_notes(g, struct.pack("<III", (1 << 20) + 1, 0, 0), 1 << 20)
+    assert got.warnings == ["Invalid guest note header"]
+
+
+def test_one_mib_note_is_accepted() -> None:
+    g = Guest("pc")
+    desc = b"A=" + b"x" * ((1 << 20) - 40) + b"\n"
+    note = _elf_note(b"VMCOREINFO\0", desc)
+    assert len(note) <= 1 << 20
+    assert _dump_notes(g, note, 1 << 20).notes == note
+
+
+def test_unregistered_after_reset_is_a_warning() -> None:
+    import emu_vmcoreinfo
+
+    g = Guest("pc")
+    g.write(note())
+    g.m.reset()
+    got = emu_vmcoreinfo.guest_note(g.m, g.dev)
+    assert got.notes == b"" and "has not registered a note" in got.warnings[0]
