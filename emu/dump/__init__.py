@@ -22,3 +22,18 @@ class DumpResult:
     size: int
     phys_base: int | None
     warnings: list[str]
+
+
+def vmcoreinfo_phys_base(arch: str, text: bytes) -> int | None:
+    """phys_base from VMCOREINFO text: ``NUMBER(phys_base)`` on x86_64 (decimal, as Linux
+    prints it; QEMU 7.2 parses it as hex, a bug emu does not copy) or ``NUMBER(PHYS_OFFSET)``
+    on aarch64 (printed as 0x-hex). None when absent or unreadable."""
+    key, base = (b"NUMBER(phys_base)=", 10) if arch == "x86_64" else \
+        (b"NUMBER(PHYS_OFFSET)=", 16)
+    for line in text.split(b"\n"):
+        if line.startswith(key):
+            try:
+                return int(line[len(key):].decode(), base)
+            except ValueError:
+                return None
+    return None

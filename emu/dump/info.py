@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
+from emu.dump import vmcoreinfo_phys_base
 from emu.dump.notes import X86_64_PRSTATUS_REGS
 
 AARCH64_REGS = [f"x{i}" for i in range(31)] + ["sp", "pc", "pstate"]
@@ -94,14 +95,11 @@ def describe(path: str) -> list[str]:
 
 
 def _phys_base(arch: str, text: str) -> str:
-    key, base = ("NUMBER(phys_base)=", 10) if arch == "x86_64" else ("NUMBER(PHYS_OFFSET)=", 16)
-    for line in text.splitlines():
-        if line.startswith(key):
-            try:
-                return f"0x{int(line[len(key):], base):x} (from {key[:-1]})"
-            except ValueError:
-                return f"unreadable {key[:-1]}"
-    return "unknown (no VMCOREINFO)" if not text else f"unknown (no {key[:-1]})"
+    key = "NUMBER(phys_base)" if arch == "x86_64" else "NUMBER(PHYS_OFFSET)"
+    if not text:
+        return "unknown (no VMCOREINFO)"
+    value = vmcoreinfo_phys_base(arch, text.encode())
+    return f"0x{value:x} (from {key})" if value is not None else f"unknown (no readable {key})"
 
 
 def main(args: Sequence[str], err: Callable[[str], None]) -> int:

@@ -24,7 +24,7 @@ import struct
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from emu.dump import DumpNotes
+from emu.dump import DumpNotes, vmcoreinfo_phys_base
 from emu.errors import ConfigError
 from emu.plugins import hookimpl
 from emu.plugins.devices import DeviceType
@@ -129,22 +129,8 @@ def guest_note(machine: Machine, dev: VmCoreInfo) -> DumpNotes:
     phys_base = None
     if name == b"VMCOREINFO":
         desc = note[NOTE_HEADER.size + _up4(namesz) : NOTE_HEADER.size + _up4(namesz) + descsz]
-        phys_base = _phys_base(machine.arch, desc)
+        phys_base = vmcoreinfo_phys_base(machine.arch, desc)
     return DumpNotes(notes=note, phys_base=phys_base)
-
-
-def _phys_base(arch: str, text: bytes) -> int | None:
-    """NUMBER(phys_base) on x86_64 (decimal, as Linux prints it: QEMU reads it as hex, a
-    bug), NUMBER(PHYS_OFFSET) on aarch64 (printed as 0x-hex)."""
-    key, base = (b"NUMBER(phys_base)=", 10) if arch == "x86_64" else \
-        (b"NUMBER(PHYS_OFFSET)=", 16)
-    for line in text.split(b"\n"):
-        if line.startswith(key):
-            try:
-                return int(line[len(key):].decode(), base)
-            except ValueError:
-                return None
-    return None
 
 
 @hookimpl
