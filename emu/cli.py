@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from emu import __version__, trace
-from emu.config import MACHINES, DeviceSpec, FwCfgFileSpec, MachineConfig, parse_ram_size
+from emu.config import DeviceSpec, FwCfgFileSpec, MachineConfig, parse_ram_size
 from emu.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -264,11 +264,6 @@ def _device_help(value: str) -> str | None:
     return None
 
 
-def _check_machine_kind(cfg: MachineConfig) -> None:
-    if cfg.machine not in MACHINES:  # board_class already refused unknown names
-        raise ConfigError(f"-machine {cfg.machine}: unsupported machine type")
-
-
 def run(argv: Sequence[str], err: Callable[[str], None]) -> int:
     """Parse, build, run; returns the exit status. Errors are printed via ``err``."""
     from emu.machine import Machine
@@ -277,7 +272,6 @@ def run(argv: Sequence[str], err: Callable[[str], None]) -> int:
     if isinstance(cfg, str):
         print(cfg)
         return 0
-    _check_machine_kind(cfg)
     machine = Machine(cfg)
     try:
         status = _run_with_signals(machine, err)
