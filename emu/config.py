@@ -14,7 +14,6 @@ from emu.errors import ConfigError
 MiB = 1 << 20
 GiB = 1 << 30
 
-MACHINES = ("pc", "virt")
 DEFAULT_RAM = 128 * MiB
 
 _SIZE = re.compile(r"^(0[xX][0-9a-fA-F]+|\d+(?:\.\d*)?)([bBkKmMgGtTpPeE]?)$")
