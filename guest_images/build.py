@@ -20,7 +20,8 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-IMAGES = ["hello", "spin", "halt", "unmapped", "trap", "pulse", "fwcfg", "fwcfgbench", "vmcoreinfo"]
+IMAGES = ["hello", "spin", "halt", "unmapped", "trap", "pulse", "fwcfg", "fwcfgbench",
+          "vmcoreinfo", "scenario"]
 
 # Flags shared by both architectures.
 COMMON_FLAGS = [

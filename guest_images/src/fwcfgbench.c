@@ -7,7 +7,19 @@
  * RAM beyond the image, sums the last copy, then reads its first 1 MiB
  * (or all of it, if smaller) one byte at a time through the traditional
  * data register and sums that.  There is no timer: the host timestamps
- * the marker lines as they arrive on the serial port.
+ * the marker lines as they arrive on the serial port.  Each timed phase
+ * starts right after the newline of one line and ends right before the
+ * first byte of the next, so the host takes the arrival of a newline as
+ * the start and the arrival of a line's first byte as the end:
+ *
+ *   after "dma start\n"      the 8 DMA copies, nothing else
+ *   "dma done sum="          printed before the sum of the last copy is
+ *                            computed (so the sum is not timed)
+ *   after "dma done ...\n"   select, then the 1 MiB of 8-bit reads
+ *   "pio done sum="          printed right after the last read
+ *
+ * The buffer is written once with zeros before "dma start", so that the
+ * host's first-touch cost of those pages is not part of the DMA phase.
  *
  *   fwcfgbench: file size=N
  *   fwcfgbench: dma start
@@ -46,10 +58,12 @@ static struct fw_cfg_dma_access desc __attribute__((aligned(16)));
 static struct fw_cfg_file file;
 
 /* Sum of the little-endian 64-bit words of `size` bytes at `p` (8-byte
- * aligned), the last partial word zero-padded. */
-static uint64_t sum_words(const uint8_t *p, uint32_t size)
+ * aligned), the last partial word zero-padded.  Read through volatile
+ * pointers: clang otherwise vectorizes the loop into SSE adds on x86_64
+ * despite -mgeneral-regs-only, and SSE is not enabled in the guest. */
+static uint64_t sum_words(const volatile uint8_t *p, uint32_t size)
 {
-    const uint64_t *words = (const uint64_t *)p;
+    const volatile uint64_t *words = (const volatile uint64_t *)p;
     uint32_t count = size / 8;
     uint64_t sum = 0;
 
@@ -81,6 +95,10 @@ int main(void)
         return 1;
     }
 
+    /* touch the buffer first (volatile: no call to memset) */
+    for (uint32_t i = 0; i < size / 8; i++)
+        ((volatile uint64_t *)buf)[i] = 0;
+
     /* 8 complete copies with DMA, then the sum of the last one */
     console_puts("fwcfgbench: dma start\n");
     for (int i = 0; i < DMA_COPIES; i++)
@@ -92,9 +110,9 @@ int main(void)
         console_putc('\n');
         return 1;
     }
+    console_puts("fwcfgbench: dma done sum=");
     fw_cfg_barrier();
     sum = sum_words(buf, size);
-    console_puts("fwcfgbench: dma done sum=");
     console_put_hex(sum, 16);
     console_putc('\n');
 
@@ -104,7 +122,7 @@ int main(void)
     fw_cfg_select(key);
     for (uint32_t i = 0; i < pio_bytes; i++)
         sum += (uint64_t)fw_cfg_arch_read8() << (8 * (i & 7));
-    console_puts("fwcfgbench: pio done sum=");
+    console_puts("fwcfgbench: pio done sum=");  /* its first byte ends the phase */
     console_put_hex(sum, 16);
     console_putc('\n');
 
