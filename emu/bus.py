@@ -56,8 +56,11 @@ def _swap(value: int, size: int) -> int:
     return int.from_bytes(value.to_bytes(size, "little"), "big")
 
 
+_MASKS = (0, 0xFF, 0xFFFF, 0xFFFFFF, 0xFFFFFFFF, 0, 0, 0, 0xFFFFFFFFFFFFFFFF)
+
+
 def _mask(size: int) -> int:
-    return (1 << (8 * size)) - 1
+    return _MASKS[size] if size < len(_MASKS) else (1 << (8 * size)) - 1
 
 
 class _Mapping:
@@ -138,13 +141,26 @@ class PortBus(_Bus):
         self._do_write(self._table[port & 0xFFFF], port, size, value)
 
     def attach(self, uc: Uc) -> None:
-        """Install the IN/OUT instruction hooks on ``uc``."""
+        """Install the IN/OUT instruction hooks on ``uc``.
+
+        This is the hot path of port I/O (a guest reading fw_cfg byte by byte): the common
+        case — a mapped, little-endian port, nothing pending — is dispatched inline.
+        """
+        table = self._table
+        masks = _MASKS
 
         def on_in(_uc: Any, port: int, size: int, _ud: Any) -> int:
-            return self.port_read(port, size)
+            m = table[port]
+            if m is None or m.big_endian or self.pending or self.frozen:
+                return self._do_read(m, port, size)
+            return m.read(port - m.base, size) & masks[size]
 
         def on_out(_uc: Any, port: int, size: int, value: int, _ud: Any) -> None:
-            self.port_write(port, size, value)
+            m = table[port]
+            if m is None or m.big_endian or self.pending or self.frozen:
+                self._do_write(m, port, size, value)
+            else:
+                m.write(port - m.base, size, value & masks[size])
 
         uc.hook_add(UC_HOOK_INSN, on_in, None, 1, 0, UC_X86_INS_IN)
         uc.hook_add(UC_HOOK_INSN, on_out, None, 1, 0, UC_X86_INS_OUT)
@@ -251,28 +267,31 @@ class MmioBus(_Bus):
         self._do_write(self._find(addr), addr, size, value)
 
     def attach(self, uc: Uc) -> None:
-        """Map every window into ``uc`` with ``mmio_map``."""
+        """Map every window into ``uc`` with ``mmio_map``.
+
+        The callbacks dispatch the common case inline (nothing pending, no access to replay):
+        this is the path of every guest register access, for example a byte-by-byte fw_cfg read.
+        """
+        masks = _MASKS
         for window in self.windows():
-            base = window.base
-            if len(window.mappings) == 1 and window.mappings[0].base == base:
-                m = window.mappings[0]
 
-                def rd(_uc: Any, off: int, size: int, _ud: Any, m: _Mapping = m,
-                       base: int = base) -> int:
-                    return self._do_read(m if off < m.end - base else None, base + off, size)
+            def rd(_uc: Any, off: int, size: int, _ud: Any, w: _Window = window) -> int:
+                addr = w.base + off
+                m = w.find(addr)
+                if m is None or self._replay is not None or self.pending or self.frozen:
+                    return self._do_read(m, addr, size)
+                value = m.read(addr - m.base, size) & masks[size]
+                return _swap(value, size) if m.big_endian and size > 1 else value
 
-                def wr(_uc: Any, off: int, size: int, value: int, _ud: Any, m: _Mapping = m,
-                       base: int = base) -> None:
-                    self._do_write(m if off < m.end - base else None, base + off, size, value)
-            else:
+            def wr(_uc: Any, off: int, size: int, value: int, _ud: Any,
+                   w: _Window = window) -> None:
+                addr = w.base + off
+                m = w.find(addr)
+                if m is None or self._replay is not None or self.pending or self.frozen:
+                    self._do_write(m, addr, size, value)
+                    return
+                value &= masks[size]
+                m.write(addr - m.base, size,
+                        _swap(value, size) if m.big_endian and size > 1 else value)
 
-                def rd(_uc: Any, off: int, size: int, _ud: Any, w: _Window = window) -> int:
-                    addr = w.base + off
-                    return self._do_read(w.find(addr), addr, size)
-
-                def wr(_uc: Any, off: int, size: int, value: int, _ud: Any,
-                       w: _Window = window) -> None:
-                    addr = w.base + off
-                    self._do_write(w.find(addr), addr, size, value)
-
-            uc.mmio_map(base, window.size, rd, None, wr, None)
+            uc.mmio_map(window.base, window.size, rd, None, wr, None)

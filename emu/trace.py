@@ -15,12 +15,16 @@ from typing import TextIO
 _patterns: list[str] = []
 _enabled: dict[str, bool] = {}
 _out: TextIO = sys.stderr
+#: True while any pattern is enabled: hot paths test ``trace.ON`` before building a call
+ON = False
 
 
 def enable(pattern: str) -> None:
     """Enable every event whose name matches the glob ``pattern``."""
+    global ON
     _patterns.append(pattern)
     _enabled.clear()
+    ON = True
 
 
 def set_output(stream: TextIO) -> None:
@@ -31,8 +35,10 @@ def set_output(stream: TextIO) -> None:
 
 def reset() -> None:
     """Disable all events (used by tests)."""
+    global ON
     _patterns.clear()
     _enabled.clear()
+    ON = False
 
 
 def enabled(name: str) -> bool:

@@ -17,6 +17,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from emu import trace as tracing
 from emu.bus import Region
 from emu.errors import ConfigError
 from emu.memory import AddressSpace
@@ -129,6 +130,8 @@ class FwCfg:
         self.files: list[str] = []
         self.cur_entry = FW_CFG_INVALID
         self.cur_offset = 0
+        #: the selected item (None: invalid or empty key), kept for the data-register path
+        self.cur_item: FwCfgItem | None = None
         self.dma_addr = 0
         #: bumped on every DMA transfer (tests and benchmarks count transfers)
         self.dma_count = 0
@@ -153,6 +156,7 @@ class FwCfg:
             raise ValueError(f"fw_cfg key 0x{key:04x} is already set")
         item = FwCfgItem(_owned(data), writable, on_write, on_select)
         self.entries[arch][index] = item
+        self._refresh_selection()
         trace("fw_cfg_add_bytes", key=key, name=KEY_NAMES.get(key, "unknown"), len=len(data))
         return item
 
@@ -203,6 +207,7 @@ class FwCfg:
         if self.entries[0][FW_CFG_FILE_DIR] is None:
             self.entries[0][FW_CFG_FILE_DIR] = FwCfgItem(self._dir)
         self._write_dir()
+        self._refresh_selection()
         trace("fw_cfg_add_file", index=index, name=name, len=len(data))
         return FW_CFG_FILE_FIRST + index
 
@@ -230,11 +235,12 @@ class FwCfg:
         """Device reset: select the signature (fw_cfg_reset)."""
         self.select(FW_CFG_SIGNATURE)
 
-    def _current(self) -> FwCfgItem | None:
-        if self.cur_entry == FW_CFG_INVALID:
-            return None
-        return self.entries[int(bool(self.cur_entry & FW_CFG_ARCH_LOCAL))][
-            self.cur_entry & FW_CFG_ENTRY_MASK]
+    def _refresh_selection(self) -> None:
+        """Keep ``cur_item`` right when items move (a file inserted before the selected one)."""
+        if self.cur_entry != FW_CFG_INVALID:
+            key = self.cur_entry
+            self.cur_item = self.entries[int(bool(key & FW_CFG_ARCH_LOCAL))][
+                key & FW_CFG_ENTRY_MASK]
 
     def select(self, key: int) -> bool:
         """Select ``key``: offset 0; bit 0x4000 is ignored, 0x8000 picks the arch table; a key
@@ -243,28 +249,38 @@ class FwCfg:
         self.cur_offset = 0
         if key & FW_CFG_ENTRY_MASK >= self.max_entry:
             self.cur_entry = FW_CFG_INVALID
+            self.cur_item = None
             ok = False
         else:
             self.cur_entry = key
             ok = True
-            item = self._current()
+            item = self.entries[int(bool(key & FW_CFG_ARCH_LOCAL))][key & FW_CFG_ENTRY_MASK]
+            self.cur_item = item
             if item is not None and item.on_select is not None:
                 item.on_select()
-        trace("fw_cfg_select", key=key, name=KEY_NAMES.get(key & FW_CFG_ENTRY_MASK, "unknown")
-              if key & FW_CFG_ENTRY_MASK < FW_CFG_FILE_FIRST else "file", ret=int(ok))
+        if tracing.ON:
+            index = key & FW_CFG_ENTRY_MASK
+            trace("fw_cfg_select", key=key, ret=int(ok), name=KEY_NAMES.get(index, "unknown")
+                  if index < FW_CFG_FILE_FIRST else "file")
         return ok
 
     def read_data(self, size: int) -> int:
         """A data-register read of ``size`` bytes (fw_cfg_data_read): the next bytes of the
         item, first byte most significant, zero-padded past the end; the offset stops there."""
-        item = self._current()
+        item = self.cur_item
         value = 0
-        if item is not None and self.cur_offset < len(item.data):
+        if item is not None:
             data, off = item.data, self.cur_offset
-            n = min(size, len(data) - off)
-            value = int.from_bytes(data[off : off + n], "big") << (8 * (size - n))
-            self.cur_offset = off + n
-        trace("fw_cfg_read", value=value)
+            if off < len(data):
+                if size == 1:
+                    value = data[off]
+                    self.cur_offset = off + 1
+                else:
+                    n = min(size, len(data) - off)
+                    value = int.from_bytes(data[off : off + n], "big") << (8 * (size - n))
+                    self.cur_offset = off + n
+        if tracing.ON:
+            trace("fw_cfg_read", value=value)
         return value
 
     # -- DMA (spec "DMA", steps 1-4) -------------------------------------------------------------
@@ -304,7 +320,7 @@ class FwCfg:
         control, length, address = struct.unpack(">IIQ", raw)
         if control & DMA_CTL_SELECT:
             self.select(control >> 16)
-        item = self._current()
+        item = self.cur_item
         read = write = False
         if control & DMA_CTL_READ:
             read = True
