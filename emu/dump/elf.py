@@ -5,11 +5,11 @@ then one PT_LOAD per guest RAM range with p_paddr = p_vaddr = guest-physical add
 p_flags 0 and p_align 0), then the notes, then guest memory. Beyond 65534 PT_LOADs the header
 uses PN_XNUM with the real count in section header 0.
 
-Memory goes from the RAM buffers to the file with ``os.write`` on memoryviews, 1 MiB at a
-time: nothing is copied, so the dump's host memory does not grow with the guest. All-zero
-chunks become holes (sparse file). The file is written under a temporary name beside the
-target and renamed into place only when complete; on any error the temporary file is removed
-and :class:`DumpError` is raised, leaving the target untouched.
+Memory goes from the RAM buffers to the file 1 MiB at a time (one chunk in flight), so the
+dump's host memory does not grow with the guest. All-zero chunks become holes (sparse file).
+The file is written under a temporary name beside the target and renamed into place only
+when complete; on any error the temporary file is removed and :class:`DumpError` is raised,
+leaving the target untouched.
 """
 
 from __future__ import annotations
@@ -99,8 +99,10 @@ def write_elf_core(path: str, machine: int, notes: bytes, ranges: list[MemoryRan
         for r in ranges:
             view = r.view
             for pos in range(0, len(view), CHUNK):
-                chunk = view[pos : pos + CHUNK]
-                if chunk == _ZERO[: len(chunk)]:
+                # memoryview comparison goes element by element (about 0.8 ms per MiB);
+                # copying the chunk to bytes and comparing those is a memcmp (0.04 ms).
+                chunk = view[pos : pos + CHUNK].tobytes()
+                if chunk == (_ZERO if len(chunk) == CHUNK else bytes(len(chunk))):
                     os.lseek(fd, len(chunk), os.SEEK_CUR)
                 else:
                     _write_all(fd, chunk)
