@@ -47,6 +47,8 @@ QEMU-compatible options:
   -global fw_cfg.P=V       fw_cfg properties: dma_enabled=on|off, x-file-slots=N
   -trace PATTERN           enable trace events matching PATTERN (e.g. 'fw_cfg_*')
   -S                       do not start the CPU until a monitor says 'cont'
+  -qmp unix:PATH,server=on,wait=off | tcp:HOST:PORT,server=on,wait=off
+                           QMP monitor (wait=on: wait for a client before starting)
 
 emu options:
   --dump-on-exit PATH      when the guest exits or powers off, save an ELF core dump to PATH
@@ -57,7 +59,7 @@ emu options:
 #: options that take an argument
 _WITH_ARG = {"M", "machine", "m", "cpu", "smp", "kernel", "append", "serial", "device",
              "display", "uuid", "trace", "name", "accel", "fw_cfg", "boot", "global",
-             "dump-on-exit"}
+             "dump-on-exit", "qmp"}
 _FLAGS = {"nographic", "nodefaults", "no-reboot", "no-shutdown", "S", "version", "h", "help"}
 
 
@@ -135,6 +137,10 @@ def parse_args(argv: Sequence[str]) -> MachineConfig | str:
             cfg.fw_cfg_files.append(_parse_fw_cfg(value))
         elif name == "boot":
             _parse_boot(cfg, value)
+        elif name == "qmp":
+            from emu.qmp.server import parse_qmp_option
+
+            cfg.qmp.append(parse_qmp_option(value))
         elif name == "dump-on-exit":
             cfg.dump_on_exit = value
         elif name == "global":
@@ -273,11 +279,20 @@ def run(argv: Sequence[str], err: Callable[[str], None]) -> int:
         print(cfg)
         return 0
     machine = Machine(cfg)
+    servers = []
     try:
+        from emu.qmp.server import QmpServer
+
+        for address in cfg.qmp:
+            servers.append(QmpServer(machine, address))
+        for server in servers:
+            server.start()
         status = _run_with_signals(machine, err)
         if cfg.dump_on_exit and machine.exit_reason == "guest":
             status = _dump(machine, cfg.dump_on_exit, err, status)
     finally:
+        for server in servers:
+            server.close()
         machine.close()
     if machine.fatal is not None:
         err(f"fatal: {machine.fatal}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from emu.errors import ConfigError
 
@@ -88,6 +89,7 @@ class MachineConfig:
     fw_cfg_file_slots: int = 0x20
     boot_menu: bool = False
     dump_on_exit: str | None = None
+    qmp: list[Any] = field(default_factory=list)  # emu.qmp.server.QmpAddress
     no_reboot: bool = False
     no_shutdown: bool = False
     start_paused: bool = False

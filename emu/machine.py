@@ -67,6 +67,9 @@ class Machine:
         self.cpu_powered = True
         self.exit_status: int | None = None
         self.exit_reason = ""
+        #: event listeners (a QMP server): fn(name, data)
+        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        self.started = False
         self.fatal: GuestFatal | None = None
         self._reset_requested = False
         self._requests: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
@@ -162,19 +165,28 @@ class Machine:
         self._reset_requested = False
         self.reset_count += 1
 
+    def emit(self, name: str, data: dict[str, Any]) -> None:
+        """Tell listeners (a QMP client) about an event."""
+        for listener in self.listeners:
+            listener(name, data)
+
     def request_exit(self, status: int, reason: str = "guest") -> None:
         """Ask emu to exit with ``status``. ``reason`` is "guest" for the guest's own exits
         (isa-debug-exit, PSCI SYSTEM_OFF), "quit" for a monitor or signal, "fatal"."""
         if self.exit_status is None:
             self.exit_status = status
             self.exit_reason = reason
+            if reason == "guest":
+                self.emit("SHUTDOWN", {"guest": True, "reason": "guest-shutdown"})
         self._freeze()
 
-    def request_reset(self) -> None:
-        """A device asks for a machine reset (PSCI SYSTEM_RESET)."""
-        if self.config.no_reboot:
+    def request_reset(self, guest: bool = True) -> None:
+        """A machine reset, asked for by the guest (PSCI SYSTEM_RESET) or by a monitor."""
+        if self.config.no_reboot and guest:
             self.request_exit(0, "guest")
             return
+        self.emit("RESET", {"guest": guest,
+                            "reason": "guest-reset" if guest else "host-qmp-system-reset"})
         self._reset_requested = True
         self._freeze()
 
@@ -216,14 +228,19 @@ class Machine:
         """Stop running guest code (monitor ``stop``); call on the machine's thread."""
         if self.state == "running":
             self.state = "paused"
+            self.emit("STOP", {})
 
     def resume(self) -> None:
         """Continue a paused machine (monitor ``cont``); call on the machine's thread."""
         if self.state == "paused":
             self.state = "running"
+            self.started = True
+            self.emit("RESUME", {})
 
-    def quit(self, status: int = 0) -> None:
+    def quit(self, status: int = 0, reason: str = "host-signal") -> None:
         """End the run loop with ``status`` (monitor ``quit``, a signal)."""
+        if self.exit_status is None:
+            self.emit("SHUTDOWN", {"guest": False, "reason": reason})
         self.request_exit(status, "quit")
 
     @property
@@ -235,6 +252,7 @@ class Machine:
         """Run until the guest or a request ends the machine; returns the exit status."""
         if self.state == "created":
             self.state = "paused" if self.config.start_paused else "running"
+            self.started = self.state == "running"
         while self.exit_status is None:
             self._serve_requests()
             if self._reset_requested:

@@ -9,6 +9,7 @@ as plugins through the same hooks.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from emu.plugins import hookspec
@@ -45,6 +46,14 @@ def emu_dump_notes(machine: Machine) -> DumpNotes | None:
     :class:`emu.dump.DumpNotes` with ELF notes to append after the CPU notes (exactly as
     they should appear in the file), an optional phys_base for the dump's metadata, and
     warnings to show (for example why the guest's note could not be used), or None."""
+
+
+@hookspec
+def emu_qmp_commands(machine: Machine) -> dict[str, Callable[..., object]] | None:
+    """Called when a QMP client asks for the command table. Return a dict of command name
+    to ``fn(server, arguments) -> result``; raise :class:`emu.qmp.commands.QmpError` for an
+    error object. Commands run on the QMP thread: touch the machine only through
+    ``machine.call_soon``."""
 
 
 @hookspec

@@ -1,0 +1,201 @@
+"""QMP commands (QEMU qapi/*.json): lifecycle, status and dump-guest-memory.
+
+A command is ``fn(server, arguments) -> result``; it raises :class:`QmpError` for an error
+object. Arguments are checked against the command's parameter table with QEMU's messages
+(``Parameter 'paging' is missing``, ``Invalid parameter type for 'paging', expected: boolean``).
+Anything that touches the machine runs on the machine's thread through ``call_soon``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import TYPE_CHECKING, Any
+
+from emu import __version__
+
+if TYPE_CHECKING:
+    from emu.qmp.server import QmpServer
+
+QEMU_VERSION = {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": f"emu {__version__}"}
+DUMP_FORMATS = ("elf", "kdump-zlib", "kdump-lzo", "kdump-snappy", "kdump-raw-zlib",
+                "kdump-raw-lzo", "kdump-raw-snappy", "win-dmp")
+SUPPORTED_DUMP_FORMATS = ("elf",)
+#: how long a command waits for the CPU to come back before answering that it is pending
+CPU_WAIT_S = 10.0
+
+Command = Callable[["QmpServer", dict[str, Any]], Any]
+
+
+class QmpError(Exception):
+    """An error object: ``{"error": {"class": error_class, "desc": str(self)}}``."""
+
+    def __init__(self, desc: str, error_class: str = "GenericError") -> None:
+        super().__init__(desc)
+        self.error_class = error_class
+
+
+_TYPES = {bool: "boolean", int: "int", str: "string"}
+
+
+def _check(args: dict[str, Any], params: dict[str, tuple[type, bool]]) -> None:
+    for key in args:
+        if key not in params:
+            raise QmpError(f"Parameter '{key}' is unexpected")
+    for key, (kind, required) in params.items():
+        if key not in args:
+            if required:
+                raise QmpError(f"Parameter '{key}' is missing")
+            continue
+        value = args[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise QmpError(f"Invalid parameter type for '{key}', expected: {_TYPES[kind]}")
+
+
+def _on_machine(server: QmpServer, fn: Callable[[], Any]) -> Any:
+    """Run ``fn`` on the machine's thread and wait for it."""
+    fut = server.machine.call_soon(fn)
+    try:
+        return fut.result(timeout=CPU_WAIT_S)
+    except FutureTimeout:
+        raise QmpError("the guest has been computing without touching a device for "
+                       f"{CPU_WAIT_S:g} s; the request takes effect at its next device access "
+                       "(emu stops the CPU only at such points)") from None
+
+
+def qmp_query_version(server: QmpServer, args: dict[str, Any]) -> Any:
+    _check(args, {})
+    return QEMU_VERSION
+
+
+def qmp_query_commands(server: QmpServer, args: dict[str, Any]) -> Any:
+    _check(args, {})
+    return [{"name": name} for name in sorted([*server.commands(), "qmp_capabilities"])]
+
+
+def qmp_query_status(server: QmpServer, args: dict[str, Any]) -> Any:
+    _check(args, {})
+    m = server.machine
+    status = {"created": "prelaunch", "running": "running", "paused": "paused",
+              "shutdown": "shutdown"}[m.state]
+    if status == "paused" and not m.started:
+        status = "prelaunch"
+    return {"status": status, "singlestep": False, "running": status == "running"}
+
+
+def qmp_stop(server: QmpServer, args: dict[str, Any]) -> Any:
+    _check(args, {})
+    _on_machine(server, server.machine.pause)
+
+
+def qmp_cont(server: QmpServer, args: dict[str, Any]) -> Any:
+    _check(args, {})
+    _on_machine(server, server.machine.resume)
+
+
+def qmp_system_reset(server: QmpServer, args: dict[str, Any]) -> Any:
+    _check(args, {})
+    _on_machine(server, lambda: server.machine.request_reset(guest=False))
+
+
+def qmp_system_powerdown(server: QmpServer, args: dict[str, Any]) -> Any:
+    _check(args, {})
+    raise QmpError("system_powerdown: the machine has no power button for the guest to "
+                   "see (no ACPI or GPIO power key is emulated yet)")
+
+
+def qmp_quit(server: QmpServer, args: dict[str, Any]) -> Any:
+    _check(args, {})
+    server.machine.quit(0, reason="host-qmp-quit")
+
+
+def qmp_dump_guest_memory(server: QmpServer, args: dict[str, Any]) -> Any:
+    """dump-guest-memory (qapi/dump.json): the guest is stopped while the dump is written."""
+    from emu.dump.elf import DumpError
+
+    _check(args, {"paging": (bool, True), "protocol": (str, True), "detach": (bool, False),
+                  "begin": (int, False), "length": (int, False), "format": (str, False)})
+    if "begin" in args and "length" not in args:
+        raise QmpError("Parameter 'length' is missing")
+    if "length" in args and "begin" not in args:
+        raise QmpError("Parameter 'begin' is missing")
+    fmt = args.get("format", "elf")
+    if fmt not in DUMP_FORMATS:
+        raise QmpError(f"Parameter 'format' does not accept value '{fmt}'")
+    if fmt not in SUPPORTED_DUMP_FORMATS:
+        raise QmpError(f"dump format '{fmt}' is not supported by emu yet (supported: "
+                       f"{', '.join(SUPPORTED_DUMP_FORMATS)})")
+    protocol = args["protocol"]
+    if protocol.startswith("fd:"):
+        raise QmpError("protocol 'fd:' is not supported by emu: use 'file:PATH'")
+    if not protocol.startswith("file:"):
+        raise QmpError("Invalid parameter 'protocol'")
+    if args["paging"]:
+        raise QmpError("paging=true is not supported yet: emu dumps physical memory")
+    path = protocol[5:]
+    state = server.dump
+    if state.status == "active":
+        raise QmpError("There is a dump in progress")
+    m = server.machine
+    state.status, state.completed, state.total = "active", 0, m.address_space.ram_size
+
+    def progress(done: int, total: int) -> None:
+        state.completed, state.total = done, total
+
+    def job() -> None:
+        was_running = m.state == "running"
+        if was_running:
+            m.pause()
+        try:
+            result = m.dump(path, begin=args.get("begin"), length=args.get("length"),
+                            fmt=fmt, progress=progress)
+        except DumpError as e:
+            state.status = "failed"
+            server.event("DUMP_COMPLETED", {"result": _dump_info(state), "error": str(e)})
+            raise
+        finally:
+            if was_running:
+                m.resume()
+        state.status, state.completed, state.total = "completed", result.size, result.size
+        server.event("DUMP_COMPLETED", {"result": _dump_info(state)})
+
+    fut = m.call_soon(job)
+    if args.get("detach", False):
+        return None
+    try:
+        fut.result(timeout=None if m.state != "running" else CPU_WAIT_S * 6)
+    except DumpError as e:
+        raise QmpError(str(e)) from None
+    except FutureTimeout:
+        raise QmpError("the dump is queued: the guest has touched no device for a minute; it "
+                       "starts at its next device access (see query-dump)") from None
+    return None
+
+
+def _dump_info(state: Any) -> dict[str, Any]:
+    return {"status": state.status, "completed": state.completed, "total": state.total}
+
+
+def qmp_query_dump(server: QmpServer, args: dict[str, Any]) -> Any:
+    _check(args, {})
+    return _dump_info(server.dump)
+
+
+def qmp_query_dump_guest_memory_capability(server: QmpServer, args: dict[str, Any]) -> Any:
+    _check(args, {})
+    return {"formats": list(SUPPORTED_DUMP_FORMATS)}
+
+
+COMMANDS: dict[str, Command] = {
+    "query-version": qmp_query_version,
+    "query-commands": qmp_query_commands,
+    "query-status": qmp_query_status,
+    "stop": qmp_stop,
+    "cont": qmp_cont,
+    "system_reset": qmp_system_reset,
+    "system_powerdown": qmp_system_powerdown,
+    "quit": qmp_quit,
+    "dump-guest-memory": qmp_dump_guest_memory,
+    "query-dump": qmp_query_dump,
+    "query-dump-guest-memory-capability": qmp_query_dump_guest_memory_capability,
+}
