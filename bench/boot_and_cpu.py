@@ -20,66 +20,35 @@ Usage: ``python3 bench/boot_and_cpu.py [--runs N] [--quick] [--markdown FILE]``
 from __future__ import annotations
 
 import argparse
-import datetime
-import importlib.metadata
-import os
-import platform
 import re
-import shutil
-import statistics
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-IMAGES = REPO / "guest_images"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (
+    IMAGES,
+    MACHINES,
+    REPO,
+    Machine,
+    RunError,
+    add_markdown_arg,
+    emu_argv,
+    emu_env,
+    finish,
+    fmt,
+    fmt_times,
+    have_programs,
+    header,
+    median,
+)
+
 #: a run that takes longer than this is killed and counts as a failure
 TIMEOUT_S = 900.0
 QUICK_SPIN_ITERS = 100_000_000
 SPIN_RE = re.compile(rb"^spin: iters=(\d+) checksum=0x[0-9a-f]{16}\n\Z")
-
-
-@dataclass(frozen=True)
-class Machine:
-    name: str  # -M value
-    arch: str  # guest_images/<arch>/
-    qemu: str  # qemu-system-* binary
-    options: tuple[str, ...]  # everything between the binary and -kernel
-    exit_status: int  # what hello and spin (exit value 0) exit with
-    has_cmdline: bool  # whether -append reaches the guest
-
-
-MACHINES = (
-    Machine(
-        "pc",
-        "x86_64",
-        "qemu-system-x86_64",
-        (
-            "-M",
-            "pc",
-            "-m",
-            "128M",
-            "-display",
-            "none",
-            "-serial",
-            "stdio",
-            "-device",
-            "isa-debug-exit,iobase=0xf4,iosize=0x04",
-        ),
-        exit_status=1,
-        has_cmdline=True,
-    ),
-    Machine(
-        "virt",
-        "aarch64",
-        "qemu-system-aarch64",
-        ("-M", "virt", "-cpu", "cortex-a57", "-m", "128M", "-display", "none", "-serial", "stdio"),
-        exit_status=0,
-        has_cmdline=False,
-    ),
-)
 
 
 @dataclass
@@ -93,10 +62,6 @@ class Bench:
     emu_times: list[float] = field(default_factory=list)
     output: bytes | None = None  # QEMU's stdout of the first run
     failed: bool = False
-
-
-class RunError(Exception):
-    """A run that failed: wrong exit status, timeout, or unexpected output."""
 
 
 def guest_args(bench: Bench) -> list[str]:
@@ -173,13 +138,12 @@ def check_output(bench: Bench, who: str, out: bytes) -> None:
 def run_bench(bench: Bench, env: dict[str, str]) -> None:
     args = guest_args(bench)
     qemu_argv = [bench.machine.qemu, *args]
-    emu_argv = [sys.executable, "-m", "emu", *args]
     status = bench.machine.exit_status
     for i in range(bench.runs):
         # alternate the two so that drift in machine load hits both alike
         for who, argv, times in (
             ("QEMU", qemu_argv, bench.qemu_times),
-            ("emu", emu_argv, bench.emu_times),
+            ("emu", emu_argv(args), bench.emu_times),
         ):
             elapsed, out = run_once(who, argv, env, status)
             check_output(bench, who, out)
@@ -190,49 +154,6 @@ def run_bench(bench: Bench, env: dict[str, str]) -> None:
                 file=sys.stderr,
                 flush=True,
             )
-
-
-def median(xs: list[float]) -> float | None:
-    return statistics.median(xs) if xs else None
-
-
-def fmt(x: float | None) -> str:
-    return "FAIL" if x is None else f"{x:.3f}"
-
-
-def version_line(argv: list[str]) -> str:
-    try:
-        out = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return f"unknown ({e})"
-    lines = (out.stdout or out.stderr).strip().splitlines()
-    return lines[0] if lines else "unknown"
-
-
-def cpu_model() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or "unknown"
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("model name", "Model", "Hardware"):
-            return value.strip()
-    return "unknown"
-
-
-def header(env: dict[str, str]) -> str:
-    try:
-        unicorn = importlib.metadata.version("unicorn")
-    except importlib.metadata.PackageNotFoundError:
-        unicorn = version_line([sys.executable, "-c", "import unicorn; print(unicorn.__version__)"])
-    qemu = version_line(["qemu-system-x86_64", "--version"]).removeprefix("QEMU emulator version ")
-    nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    date = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    return (
-        f"{date}; nproc {nproc}; CPU {cpu_model()}; Python {platform.python_version()}; "
-        f"unicorn {unicorn}; QEMU {qemu} (TCG)"
-    )
 
 
 def table(benches: list[Bench]) -> str:
@@ -257,8 +178,8 @@ def details(benches: list[Bench]) -> str:
         if b.output and b.image == "spin":
             lines.append(f"- {b.machine.name} spin, both print: `{b.output.decode().strip()}`")
     for b in benches:
-        q = " ".join(f"{t:.3f}" for t in b.qemu_times)
-        e = " ".join(f"{t:.3f}" for t in b.emu_times)
+        q = fmt_times(b.qemu_times)
+        e = fmt_times(b.emu_times)
         lines.append(f"- {b.machine.name} {b.label}: {b.runs} runs; QEMU [{q}] s; emu [{e}] s")
     return "\n".join(lines)
 
@@ -277,9 +198,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"fewer runs; spin with iters={QUICK_SPIN_ITERS} on pc (aarch64 "
         "spin has no command line and keeps its default)",
     )
-    p.add_argument(
-        "--markdown", metavar="FILE", type=Path, help="also write the header and table to FILE"
-    )
+    add_markdown_arg(p)
     ns = p.parse_args(argv)
     if ns.runs is not None and ns.runs < 1:
         p.error("--runs must be at least 1")
@@ -288,12 +207,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     ns = parse_args(argv)
-    for m in MACHINES:
-        if shutil.which(m.qemu) is None:
-            print(f"boot_and_cpu: {m.qemu} not found on PATH", file=sys.stderr)
-            return 1
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    if not have_programs("boot_and_cpu", (m.qemu for m in MACHINES)):
+        return 1
+    env = emu_env()
     hello_runs = ns.runs or (3 if ns.quick else 5)
     spin_runs = ns.runs or (1 if ns.quick else 3)
 
@@ -313,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             benches.append(Bench(m, "spin", "spin (iters=1e9)", None, spin_runs))
 
-    head = header(env)
+    head = header()
     print(f"# {head}", file=sys.stderr, flush=True)
     errors: list[str] = []
     for b in benches:
@@ -325,15 +241,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"boot_and_cpu: FAILED: {e}", file=sys.stderr, flush=True)
 
     text = f"{head}\n\n{table(benches)}\n\n{details(benches)}\n"
-    print(text, end="")
-    if ns.markdown is not None:
-        ns.markdown.write_text(text)
-    if errors:
-        print(f"boot_and_cpu: {len(errors)} benchmark(s) failed:", file=sys.stderr)
-        for e in errors:
-            print(f"  {e}", file=sys.stderr)
-        return 1
-    return 0
+    return finish("boot_and_cpu", text, ns.markdown, errors, "benchmark(s)")
 
 
 if __name__ == "__main__":

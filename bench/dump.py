@@ -26,12 +26,8 @@ Usage: ``python3 bench/dump.py [--runs N] [--sizes 128M,1G,4G] [--markdown FILE]
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
 import platform
-import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,10 +37,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-IMAGE = REPO / "guest_images" / "x86_64" / "halt.elf"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (
+    IMAGES,
+    QEMU_X86_64,
+    REPO,
+    RunError,
+    add_markdown_arg,
+    emu_env,
+    finish,
+    fmt_times,
+    have_programs,
+    median,
+    now,
+    nproc,
+    qemu_version,
+)
+
+IMAGE = IMAGES / "x86_64" / "halt.elf"
 HALT_LINE = b"halt: halting with interrupts off\n"
-QEMU = "qemu-system-x86_64"
+QEMU = QEMU_X86_64
 DEFAULT_SIZES = "128M,1G,4G"
 #: seconds to wait for the guest to halt, and for one dump
 TIMEOUT_S = 300.0
@@ -139,10 +151,6 @@ def child(size: int, path: str) -> int:
 # -- the benchmark ---------------------------------------------------------------------------
 
 
-class RunError(Exception):
-    """A run that failed."""
-
-
 @dataclass
 class Sample:
     seconds: float
@@ -231,8 +239,7 @@ def qemu_dump(label: str, tmp: Path) -> Sample:
 
 def emu_dump(label: str, size: int, tmp: Path) -> Sample:
     core = tmp / "emu.core"
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    env = emu_env()
     argv = [sys.executable, str(Path(__file__).resolve()), "--child", str(size), str(core)]
     try:
         try:
@@ -297,8 +304,7 @@ def run_rows(rows: list[Row], runs: int, tmpdir: str | None) -> list[str]:
 
 
 def med(samples: list[Sample], attr: str) -> float | None:
-    xs = [getattr(s, attr) for s in samples]
-    return statistics.median(xs) if xs else None
+    return median([getattr(s, attr) for s in samples])
 
 
 def table(rows: list[Row]) -> str:
@@ -332,7 +338,7 @@ def details(rows: list[Row]) -> str:
         for who, samples in (("QEMU", r.qemu), ("emu", r.emu)):
             if not samples:
                 continue
-            secs = " ".join(f"{s.seconds:.3f}" for s in samples)
+            secs = fmt_times(s.seconds for s in samples)
             rss = " ".join(f"{s.rss_growth / MIB:.1f}" for s in samples)
             apparent = samples[0].apparent / MIB
             lines.append(
@@ -342,26 +348,15 @@ def details(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def version_line(argv: list[str]) -> str:
-    try:
-        out = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return f"unknown ({e})"
-    lines = (out.stdout or out.stderr).strip().splitlines()
-    return lines[0] if lines else "unknown"
-
-
 def header(tmpdir: str | None) -> str:
-    qemu = version_line([QEMU, "--version"]).removeprefix("QEMU emulator version ")
-    nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    date = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    qemu = qemu_version(QEMU)
     where = tmpdir or tempfile.gettempdir()
     fs_lines = subprocess.run(
         ["df", "--output=fstype", where], capture_output=True, text=True, check=False
     ).stdout.split()
     fs = fs_lines[-1] if fs_lines else "unknown"
     return (
-        f"{date}; nproc {nproc}; Python {platform.python_version()}; QEMU {qemu}; "
+        f"{now()}; nproc {nproc()}; Python {platform.python_version()}; QEMU {qemu}; "
         f"dumps in {where} ({fs})"
     )
 
@@ -375,9 +370,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="LIST",
         help=f"comma-separated guest RAM sizes (default {DEFAULT_SIZES})",
     )
-    p.add_argument(
-        "--markdown", metavar="FILE", type=Path, help="also write the header and table to FILE"
-    )
+    add_markdown_arg(p)
     p.add_argument(
         "--tmpdir",
         metavar="DIR",
@@ -400,23 +393,14 @@ def main(argv: list[str] | None = None) -> int:
     ns = parse_args(argv)
     if ns.child:
         return child(int(ns.child[0]), ns.child[1])
-    if shutil.which(QEMU) is None:
-        print(f"dump: {QEMU} not found on PATH", file=sys.stderr)
+    if not have_programs("dump", [QEMU]):
         return 1
     rows = [Row(label, size) for label, size in ns.size_list]
     head = header(ns.tmpdir)
     print(f"# {head}", file=sys.stderr, flush=True)
     errors = run_rows(rows, ns.runs, ns.tmpdir)
     text = f"{head}\n\n{table(rows)}\n\n{details(rows)}\n"
-    print(text, end="")
-    if ns.markdown is not None:
-        ns.markdown.write_text(text)
-    if errors:
-        print(f"dump: {len(errors)} size(s) failed:", file=sys.stderr)
-        for e in errors:
-            print(f"  {e}", file=sys.stderr)
-        return 1
-    return 0
+    return finish("dump", text, ns.markdown, errors, "size(s)")
 
 
 if __name__ == "__main__":

@@ -26,12 +26,8 @@ Usage: ``python3 bench/fw_cfg_dma.py [--runs N] [--markdown FILE]``
 from __future__ import annotations
 
 import argparse
-import datetime
-import importlib.metadata
 import os
-import platform
 import random
-import shutil
 import statistics
 import struct
 import subprocess
@@ -42,8 +38,22 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-IMAGES = REPO / "guest_images"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (
+    IMAGES,
+    MACHINES,
+    REPO,
+    Machine,
+    RunError,
+    add_markdown_arg,
+    emu_argv,
+    emu_env,
+    finish,
+    fmt_times,
+    have_programs,
+    header,
+)
+
 #: a run that takes longer than this is killed and counts as a failure
 TIMEOUT_S = 600.0
 FILE_SIZE = 32 << 20  # bytes in opt/bench
@@ -51,44 +61,6 @@ DMA_COPIES = 8  # complete DMA reads of the file by the guest
 PIO_BYTES = 1 << 20  # bytes read through the traditional data register
 SEED = 0x0F0C_FDAA  # the file's contents depend only on this
 FW_CFG_NAME = "opt/bench"
-
-
-@dataclass(frozen=True)
-class Machine:
-    name: str  # -M value
-    arch: str  # guest_images/<arch>/
-    qemu: str  # qemu-system-* binary
-    options: tuple[str, ...]  # everything between the binary and -fw_cfg/-kernel
-    exit_status: int  # what the image (exit value 0) exits with
-
-
-MACHINES = (
-    Machine(
-        "pc",
-        "x86_64",
-        "qemu-system-x86_64",
-        (
-            "-M",
-            "pc",
-            "-m",
-            "128M",
-            "-display",
-            "none",
-            "-serial",
-            "stdio",
-            "-device",
-            "isa-debug-exit,iobase=0xf4,iosize=0x04",
-        ),
-        exit_status=1,
-    ),
-    Machine(
-        "virt",
-        "aarch64",
-        "qemu-system-aarch64",
-        ("-M", "virt", "-cpu", "cortex-a57", "-m", "128M", "-display", "none", "-serial", "stdio"),
-        exit_status=0,
-    ),
-)
 
 
 @dataclass
@@ -100,10 +72,6 @@ class Result:
     pio_s: dict[str, list[float]] = field(default_factory=lambda: {"QEMU": [], "emu": []})
     lines: list[bytes] | None = None  # the lines of the first run (QEMU's)
     failed: bool = False
-
-
-class RunError(Exception):
-    """A run that failed: wrong exit status, timeout, or unexpected output."""
 
 
 def word_sum(data: bytes) -> int:
@@ -206,7 +174,7 @@ def run_machine(
         # alternate the two so that drift in machine load hits both alike
         for who, argv in (
             ("QEMU", [m.qemu, *args]),
-            ("emu", [sys.executable, "-m", "emu", *args]),
+            ("emu", emu_argv(args)),
         ):
             lines, starts, ends = run_once(who, argv, env, m.exit_status)
             if result.lines is None:
@@ -243,41 +211,6 @@ def pio_us(seconds: float) -> float:
 
 def pio_kb_s(seconds: float) -> float:
     return PIO_BYTES / seconds / 1e3
-
-
-def version_line(argv: list[str]) -> str:
-    try:
-        out = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return f"unknown ({e})"
-    lines = (out.stdout or out.stderr).strip().splitlines()
-    return lines[0] if lines else "unknown"
-
-
-def cpu_model() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or "unknown"
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("model name", "Model", "Hardware"):
-            return value.strip()
-    return "unknown"
-
-
-def header() -> str:
-    try:
-        unicorn = importlib.metadata.version("unicorn")
-    except importlib.metadata.PackageNotFoundError:
-        unicorn = version_line([sys.executable, "-c", "import unicorn; print(unicorn.__version__)"])
-    qemu = version_line(["qemu-system-x86_64", "--version"]).removeprefix("QEMU emulator version ")
-    nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    date = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    return (
-        f"{date}; nproc {nproc}; CPU {cpu_model()}; Python {platform.python_version()}; "
-        f"unicorn {unicorn}; QEMU {qemu} (TCG)"
-    )
 
 
 def medians(r: Result) -> dict[str, tuple[float, float]] | None:
@@ -323,8 +256,8 @@ def details(results: list[Result]) -> str:
             lines.append(f"- {r.machine.name}, both print: `{sums}`")
     for r in results:
         for who in ("QEMU", "emu"):
-            dma = " ".join(f"{t:.3f}" for t in r.dma_s[who])
-            pio = " ".join(f"{t:.3f}" for t in r.pio_s[who])
+            dma = fmt_times(r.dma_s[who])
+            pio = fmt_times(r.pio_s[who])
             lines.append(f"- {r.machine.name} {who}: DMA phase [{dma}] s; traditional [{pio}] s")
     return "\n".join(lines)
 
@@ -349,9 +282,7 @@ def targets(results: list[Result]) -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=3, metavar="N", help="runs per emulator and machine")
-    p.add_argument(
-        "--markdown", metavar="FILE", type=Path, help="also write the header and table to FILE"
-    )
+    add_markdown_arg(p)
     ns = p.parse_args(argv)
     if ns.runs < 1:
         p.error("--runs must be at least 1")
@@ -360,12 +291,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     ns = parse_args(argv)
-    for m in MACHINES:
-        if shutil.which(m.qemu) is None:
-            print(f"fw_cfg_dma: {m.qemu} not found on PATH", file=sys.stderr)
-            return 1
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    if not have_programs("fw_cfg_dma", (m.qemu for m in MACHINES)):
+        return 1
+    env = emu_env()
 
     head = header()
     print(f"# {head}", file=sys.stderr, flush=True)
@@ -386,15 +314,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"fw_cfg_dma: FAILED: {e}", file=sys.stderr, flush=True)
 
     text = f"{head}\n\n{table(results)}\n\n{details(results)}\n\nTargets:\n\n{targets(results)}\n"
-    print(text, end="")
-    if ns.markdown is not None:
-        ns.markdown.write_text(text)
-    if errors:
-        print(f"fw_cfg_dma: {len(errors)} machine(s) failed:", file=sys.stderr)
-        for e in errors:
-            print(f"  {e}", file=sys.stderr)
-        return 1
-    return 0
+    return finish("fw_cfg_dma", text, ns.markdown, errors, "machine(s)")
 
 
 if __name__ == "__main__":
