@@ -52,6 +52,8 @@ QEMU-compatible options:
 
 emu options:
   --dump-on-exit PATH      when the guest exits or powers off, save an ELF core dump to PATH
+  --dump-on-panic PATH     when the guest reports a panic (pvpanic), save a dump to PATH
+  -action panic=A          on a guest panic: shutdown (default), pause, exit-failure, none
   -version                 print the version and exit
   -h, -help                print this help and exit
 """
@@ -59,7 +61,7 @@ emu options:
 #: options that take an argument
 _WITH_ARG = {"M", "machine", "m", "cpu", "smp", "kernel", "append", "serial", "device",
              "display", "uuid", "trace", "name", "accel", "fw_cfg", "boot", "global",
-             "dump-on-exit", "qmp"}
+             "dump-on-exit", "qmp", "dump-on-panic", "action"}
 _FLAGS = {"nographic", "nodefaults", "no-reboot", "no-shutdown", "S", "version", "h", "help"}
 
 
@@ -141,6 +143,10 @@ def parse_args(argv: Sequence[str]) -> MachineConfig | str:
             from emu.qmp.server import parse_qmp_option
 
             cfg.qmp.append(parse_qmp_option(value))
+        elif name == "dump-on-panic":
+            cfg.dump_on_panic = value
+        elif name == "action":
+            _parse_action(cfg, value)
         elif name == "dump-on-exit":
             cfg.dump_on_exit = value
         elif name == "global":
@@ -206,6 +212,20 @@ def _parse_global(cfg: MachineConfig, value: str) -> None:
             raise ConfigError(f"-global {value}: Property '{driver}.{prop}' not found")
     except ValueError as e:
         raise ConfigError(f"-global {value}: Property '{driver}.{prop}' expects {e}") from None
+
+
+def _parse_action(cfg: MachineConfig, value: str) -> None:
+    """``-action panic=shutdown|pause|exit-failure|none`` (other actions: QEMU's defaults)."""
+    for key, v in _keyval(value, "").items():
+        if key == "panic":
+            if v not in ("shutdown", "pause", "exit-failure", "none", "poweroff"):
+                raise ConfigError(f"-action {value}: Parameter 'panic' does not accept "
+                                  f"value '{v}'")
+            cfg.panic_action = "shutdown" if v == "poweroff" else v
+        elif key in ("reboot", "shutdown", "watchdog"):
+            continue
+        else:
+            raise ConfigError(f"-action {value}: Invalid parameter '{key}'")
 
 
 def _parse_boot(cfg: MachineConfig, value: str) -> None:
@@ -279,6 +299,8 @@ def run(argv: Sequence[str], err: Callable[[str], None]) -> int:
         print(cfg)
         return 0
     machine = Machine(cfg)
+    if sys.stderr.isatty():
+        machine.dump_progress = _ProgressBar()
     servers = []
     try:
         from emu.qmp.server import QmpServer
@@ -290,6 +312,8 @@ def run(argv: Sequence[str], err: Callable[[str], None]) -> int:
         status = _run_with_signals(machine, err)
         if cfg.dump_on_exit and machine.exit_reason == "guest":
             status = _dump(machine, cfg.dump_on_exit, err, status)
+        if machine.panic_dump is not None:
+            status = _report_dump(machine.panic_dump, err, status)
     finally:
         for server in servers:
             server.close()
@@ -304,11 +328,37 @@ def _dump(machine: Machine, path: str, err: Callable[[str], None], status: int) 
     from emu.dump.elf import DumpError
 
     try:
-        result = machine.dump(path)
+        result: object = machine.dump(path, progress=machine.dump_progress)
     except DumpError as e:
-        err(f"dump failed: {e}")
+        result = e
+    return _report_dump(result, err, status)
+
+
+class _ProgressBar:
+    """A one-line progress bar on stderr for dumps emu takes itself (when it is a terminal)."""
+
+    def __init__(self) -> None:
+        self.shown = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        percent = 100 * done // total if total else 100
+        if percent == self.shown:
+            return
+        self.shown = percent
+        filled = percent * 30 // 100
+        end = "\n" if done >= total else ""
+        print(f"\remu: dump [{'#' * filled}{'.' * (30 - filled)}] {percent:3d}% "
+              f"{done >> 20}/{total >> 20} MiB", end=end, file=sys.stderr, flush=True)
+
+
+def _report_dump(result: object, err: Callable[[str], None], status: int) -> int:
+    """Report a dump emu took itself: its warnings, or its failure (then exit status 1)."""
+    from emu.dump.elf import DumpError
+
+    if isinstance(result, DumpError):
+        err(f"dump failed: {result}")
         return 1
-    for warning in result.warnings:
+    for warning in getattr(result, "warnings", []):
         err(f"warning: {warning}")
     return status
 

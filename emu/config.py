@@ -89,6 +89,8 @@ class MachineConfig:
     fw_cfg_file_slots: int = 0x20
     boot_menu: bool = False
     dump_on_exit: str | None = None
+    dump_on_panic: str | None = None
+    panic_action: str = "shutdown"  # -action panic=: shutdown, pause, exit-failure, none
     qmp: list[Any] = field(default_factory=list)  # emu.qmp.server.QmpAddress
     no_reboot: bool = False
     no_shutdown: bool = False

@@ -70,6 +70,12 @@ class Machine:
         #: event listeners (a QMP server): fn(name, data)
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
         self.started = False
+        #: paused by a guest panic (-action panic=pause): QMP status "guest-panicked"
+        self.panicked = False
+        #: result (DumpResult or DumpError) of a --dump-on-panic dump, once taken
+        self.panic_dump: object = None
+        #: progress callback for dumps emu takes itself (a progress bar on a terminal)
+        self.dump_progress: Callable[[int, int], None] | None = None
         self.fatal: GuestFatal | None = None
         self._reset_requested = False
         self._requests: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
@@ -190,6 +196,38 @@ class Machine:
         self._reset_requested = True
         self._freeze()
 
+    def guest_panicked(self) -> None:
+        """pvpanic: the guest reports a panic. Act on ``-action panic=`` (QEMU's
+        runstate-action.c): shutdown (the default), pause, exit-failure or none; save a dump
+        first if ``--dump-on-panic`` asked for one. Runs on the machine's thread, with the CPU
+        back in the run loop, so the dump sees the CPU state at the panic."""
+        action = self.config.panic_action
+        qapi_action = {"none": "run", "pause": "pause"}.get(action, "poweroff")
+        self.emit("GUEST_PANICKED", {"action": qapi_action})
+
+        def act() -> None:
+            if self.config.dump_on_panic:
+                self.panic_dump = self._dump_for_panic(self.config.dump_on_panic)
+            if action == "pause":
+                self.pause()
+                self.panicked = True
+            elif action == "shutdown":
+                self.emit("SHUTDOWN", {"guest": True, "reason": "guest-panic"})
+                self.request_exit(0, "panic")
+            elif action == "exit-failure":
+                self.request_exit(1, "panic")
+
+        self.call_soon(act)
+        self._stop_for_requests()  # called from the device's port hook: a synchronous stop
+
+    def _dump_for_panic(self, path: str) -> object:
+        from emu.dump.elf import DumpError
+
+        try:
+            return self.dump(path, progress=self.dump_progress)
+        except DumpError as e:
+            return e
+
     def cpu_off(self) -> None:
         """PSCI CPU_OFF on the only CPU: it stops for good; the machine idles."""
         self.cpu_powered = False
@@ -235,6 +273,7 @@ class Machine:
         if self.state == "paused":
             self.state = "running"
             self.started = True
+            self.panicked = False
             self.emit("RESUME", {})
 
     def quit(self, status: int = 0, reason: str = "host-signal") -> None:

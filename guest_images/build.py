@@ -21,7 +21,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 IMAGES = ["hello", "spin", "halt", "unmapped", "trap", "pulse", "fwcfg", "fwcfgbench",
-          "vmcoreinfo", "scenario"]
+          "vmcoreinfo", "scenario", "panic"]
 
 # Flags shared by both architectures.
 COMMON_FLAGS = [

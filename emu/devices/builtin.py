@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from emu.devices.debug_exit import DebugExit
+from emu.devices.pvpanic import PvPanic
 from emu.errors import ConfigError
 from emu.plugins import hookimpl
 from emu.plugins.devices import DeviceType, Property, parse_uint
@@ -23,9 +24,25 @@ def _create_debug_exit(machine: Machine, props: Mapping[str, Any]) -> DebugExit:
     return dev
 
 
+def _create_pvpanic(machine: Machine, props: Mapping[str, Any]) -> PvPanic:
+    if any(isinstance(d, PvPanic) for d in machine.devices):
+        raise ConfigError("-device pvpanic: at most one pvpanic device is permitted")
+    dev = PvPanic(machine.guest_panicked,
+                  lambda: machine.emit("GUEST_CRASHLOADED", {"action": "run"}))
+    machine.map_port(props["ioport"], dev.region)
+    return dev
+
+
 @hookimpl
 def emu_device_types() -> list[DeviceType]:
     return [
+        DeviceType(
+            name="pvpanic",
+            description="ISA pvpanic: the guest reports a panic by writing 1 to its port",
+            create=_create_pvpanic,
+            properties={"ioport": Property(parse_uint, 0x505, "I/O port")},
+            machines=("pc",),
+        ),
         DeviceType(
             name="isa-debug-exit",
             description="ISA debug exit: a guest write of V exits emu with status (V << 1) | 1",

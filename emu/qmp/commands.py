@@ -80,6 +80,8 @@ def qmp_query_status(server: QmpServer, args: dict[str, Any]) -> Any:
               "shutdown": "shutdown"}[m.state]
     if status == "paused" and not m.started:
         status = "prelaunch"
+    elif status == "paused" and m.panicked:
+        status = "guest-panicked"
     return {"status": status, "singlestep": False, "running": status == "running"}
 
 
@@ -106,7 +108,8 @@ def qmp_system_powerdown(server: QmpServer, args: dict[str, Any]) -> Any:
 
 def qmp_quit(server: QmpServer, args: dict[str, Any]) -> Any:
     _check(args, {})
-    server.machine.quit(0, reason="host-qmp-quit")
+    # as QEMU: the client gets its reply, then the SHUTDOWN event, then the machine ends
+    server.after_reply.append(lambda: server.machine.quit(0, reason="host-qmp-quit"))
 
 
 def qmp_dump_guest_memory(server: QmpServer, args: dict[str, Any]) -> Any:

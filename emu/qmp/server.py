@@ -76,6 +76,8 @@ class QmpServer:
         self._send_lock = threading.Lock()
         self._connected = threading.Event()
         self.dump = DumpState()
+        #: actions a command wants run once its reply is on the wire (quit)
+        self.after_reply: list[Any] = []
         machine.listeners.append(self.event)
         self._thread = threading.Thread(target=self._serve, name="emu-qmp", daemon=True)
 
@@ -162,11 +164,18 @@ class QmpServer:
         negotiated = False
         decoder = json.JSONDecoder()
         text = ""
+        skipping = False  # dropping the rest of an oversized object, up to its newline
         while True:
             chunk = conn.recv(65536)
             if not chunk:
                 return
             text += chunk.decode(errors="replace")
+            if skipping:
+                cut = text.find("\n")
+                if cut < 0:
+                    text = ""
+                    continue
+                text, skipping = text[cut + 1 :], False
             while True:
                 text = text.lstrip()
                 if not text:
@@ -174,12 +183,18 @@ class QmpServer:
                 try:
                     obj, end = decoder.raw_decode(text)
                 except json.JSONDecodeError as e:
-                    if e.pos >= len(text) and len(text) <= MAX_LINE:
-                        break  # incomplete: wait for the rest
+                    incomplete = e.pos >= len(text) or (
+                        e.msg.startswith("Unterminated") and "\n" not in text[e.pos :])
+                    if incomplete and len(text) <= MAX_LINE:
+                        break  # wait for the rest of the object
+                    too_large = len(text) > MAX_LINE
                     self._send(_error("GenericError", "JSON parse error, " + (
-                        e.msg if len(text) <= MAX_LINE else "input too large")))
-                    cut = text.find("\n", e.pos)
-                    text = text[cut + 1 :] if cut >= 0 and len(text) <= MAX_LINE else ""
+                        "input too large" if too_large else e.msg)))
+                    cut = text.find("\n", 0 if too_large else e.pos)
+                    if cut < 0:
+                        text, skipping = "", too_large
+                        break
+                    text = text[cut + 1 :]
                     continue
                 text = text[end:]
                 negotiated = self._handle(obj, negotiated)
@@ -227,6 +242,8 @@ class QmpServer:
                               reply_id))
         else:
             self._send({"return": {} if result is None else result, **reply_id})
+        while self.after_reply:
+            self.after_reply.pop(0)()
         return True
 
     def commands(self) -> dict[str, Any]:

@@ -1,0 +1,58 @@
+/*
+ * panic.c - register the same VMCOREINFO note as vmcoreinfo.c, then
+ * panic the way a Linux guest with the pvpanic driver does.
+ *
+ * The note building and registration are those of src/vmcoreinfo.c,
+ * included as they are (its main() is renamed and never called), so
+ * that both images register exactly the same note and print the same
+ * "vmcoreinfo: registered note at ..." line.
+ *
+ * x86_64: QEMU's ISA pvpanic device (-device pvpanic, I/O port 0x505,
+ * hw/misc/pvpanic-isa.c).  A read of the port returns the features the
+ * device supports (PVPANIC_PANICKED | PVPANIC_CRASH_LOADED = 3; 0xff
+ * with no device there); writing PVPANIC_PANICKED (1) reports a guest
+ * panic, and QEMU then applies its -action panic= setting (default:
+ * shutdown).  If the guest is still running after the write, it says
+ * so and halts with interrupts off, for ever.
+ *
+ * aarch64: the virt machine here has no pvpanic device (only the PCI
+ * pvpanic-pci, not used): say so, then wfi for ever.
+ */
+#define main vmcoreinfo_main
+#include "vmcoreinfo.c"
+#undef main
+
+int main(void);
+
+#define PVPANIC_PORT        0x505   /* ISA pvpanic default ioport */
+#define PVPANIC_PANICKED    1       /* bit 0: guest panicked */
+
+int main(void)
+{
+    uint32_t control;
+
+    if (!fw_cfg_find_file("etc/vmcoreinfo", &file)) {
+        console_puts("vmcoreinfo: etc/vmcoreinfo missing\n");
+    } else {
+        build_note();
+        control = register_note(fw_cfg_be16(file.select));
+
+        console_puts("vmcoreinfo: registered note at ");
+        console_put_hex((uint64_t)(uintptr_t)vmcoreinfo_note, 16);
+        console_puts(" size 4132 control=");
+        console_put_hex(control, 8);
+        console_putc('\n');
+    }
+
+    console_puts("panic: guest panicking\n");
+#if defined(__x86_64__)
+    console_puts("panic: pvpanic features ");
+    console_put_hex(inb(PVPANIC_PORT), 2);
+    console_putc('\n');
+    outb(PVPANIC_PORT, PVPANIC_PANICKED);
+    console_puts("panic: still running\n");
+#else
+    console_puts("panic: no pvpanic on this machine\n");
+#endif
+    cpu_halt_forever();
+}
