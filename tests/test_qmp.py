@@ -312,3 +312,47 @@ def test_qemu_shuts_down_on_panic_by_default_too(tmp_path: Path) -> None:
     args = boot_args("pc", "panic", "-device", "vmcoreinfo", "-device", "pvpanic")
     ours, qemu = run_emu(args), run_qemu("pc", args)
     assert ours.stdout == qemu.stdout and ours.returncode == qemu.returncode == 0
+
+
+def test_plugins_add_qmp_commands(tmp_path: Path) -> None:
+    import threading
+
+    from emu.config import MachineConfig
+    from emu.machine import Machine
+    from emu.plugins import hookimpl
+    from emu.plugins.manager import PluginManager
+    from emu.qmp.server import QmpServer, parse_qmp_option
+
+    class Plugin:
+        @hookimpl
+        def emu_qmp_commands(self, machine: object) -> dict:
+            def ram(server: object, args: dict) -> dict:
+                if args:
+                    raise QmpError("x-ram-size takes no arguments")
+                return {"bytes": server.machine.address_space.ram_size}
+            return {"x-ram-size": ram}
+
+    pm = PluginManager(autoload=False)
+    pm.register(Plugin(), name="test-qmp-plugin")
+    m = Machine(MachineConfig(machine="pc", kernel=str(ROOT / "guest_images/x86_64/halt.elf"),
+                              serial=["none"]), plugins=pm)
+    sock = str(tmp_path / "plugin.qmp")
+    server = QmpServer(m, parse_qmp_option(f"unix:{sock},server=on,wait=off"))
+    server.start()
+    t = threading.Thread(target=m.run)
+    t.start()
+    try:
+        qmp = QEMUMonitorProtocol(sock)
+        qmp.connect()
+        assert qmp.cmd_obj({"execute": "x-ram-size"}) == {"return": {"bytes": 128 << 20}}
+        assert qmp.cmd_obj({"execute": "x-ram-size", "arguments": {"a": 1}})["error"] == {
+            "class": "GenericError", "desc": "x-ram-size takes no arguments"}
+        names = {c["name"] for c in qmp.cmd_obj({"execute": "query-commands"})["return"]}
+        assert "x-ram-size" in names
+        qmp.cmd_obj({"execute": "quit"})
+        qmp.close()
+    finally:
+        t.join(10)
+        server.close()
+        m.close()
+    assert m.exit_status == 0
