@@ -200,3 +200,28 @@ def test_more_than_65534_ranges_use_pn_xnum(tmp_path) -> None:
         assert elf.num_segments() == 70001
         last = elf.get_segment(70000)
         assert last["p_paddr"] == 69999 * 0x1000 and last.data() == bytes(buf[15 * 16 : 16 * 16])
+
+
+def test_progress_bar_on_a_terminal(tmp_path) -> None:
+    import pty
+
+    leader, follower = pty.openpty()
+    core = tmp_path / "tty.core"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([os.sys.executable, "-m", "emu",
+                             *boot_args("pc", "hello", "--dump-on-exit", str(core))],
+                            stdout=subprocess.PIPE, stderr=follower, env=env, cwd=ROOT)
+    os.close(follower)
+    assert proc.wait(timeout=60) == 1
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    assert b"emu: dump [" in seen and b"100% 128/128 MiB" in seen
+    assert core.exists()
