@@ -47,6 +47,9 @@ QEMU-compatible options:
   -global fw_cfg.P=V       fw_cfg properties: dma_enabled=on|off, x-file-slots=N
   -trace PATTERN           enable trace events matching PATTERN (e.g. 'fw_cfg_*')
   -S                       do not start the CPU until a monitor says 'cont'
+  -qtest unix:PATH|stdio   answer qtest commands (QEMU's device-test protocol)
+  -qtest-log FILE          log the qtest conversation
+  -accel tcg|qtest         qtest: the CPU never runs, only qtest drives the devices
   -qmp unix:PATH,server=on,wait=off | tcp:HOST:PORT,server=on,wait=off
                            QMP monitor (wait=on: wait for a client before starting)
 
@@ -61,7 +64,7 @@ emu options:
 #: options that take an argument
 _WITH_ARG = {"M", "machine", "m", "cpu", "smp", "kernel", "append", "serial", "device",
              "display", "uuid", "trace", "name", "accel", "fw_cfg", "boot", "global",
-             "dump-on-exit", "qmp", "dump-on-panic", "action"}
+             "dump-on-exit", "qmp", "dump-on-panic", "action", "qtest", "qtest-log"}
 _FLAGS = {"nographic", "nodefaults", "no-reboot", "no-shutdown", "S", "version", "h", "help"}
 
 
@@ -151,8 +154,17 @@ def parse_args(argv: Sequence[str]) -> MachineConfig | str:
             cfg.dump_on_exit = value
         elif name == "global":
             _parse_global(cfg, value)
-        elif name == "accel" and value.split(",")[0] != "tcg":
-            raise ConfigError(f"{opt} {value}: emu only provides the tcg accelerator")
+        elif name == "accel":
+            accel = value.split(",")[0]
+            if accel not in ("tcg", "qtest"):
+                raise ConfigError(f"{opt} {value}: emu provides the tcg and qtest accelerators")
+            cfg.accel = accel
+        elif name == "qtest":
+            cfg.qtest = value
+        elif name == "qtest-log":
+            from emu.qtest.server import qtest_log_path
+
+            cfg.qtest_log = qtest_log_path(value)
         # -name is accepted and ignored, as a label only
     if not machine_seen:
         raise ConfigError("no machine given: use -M pc (x86_64) or -M virt (aarch64)")
@@ -166,8 +178,11 @@ def _machine_option(cfg: MachineConfig, value: str) -> str | None:
         key, _, v = p.partition("=")
         if key == "type":
             name = v
-        elif key == "accel" and v != "tcg":
-            raise ConfigError(f"-machine {value}: emu only provides the tcg accelerator")
+        elif key == "accel":
+            if v not in ("tcg", "qtest"):
+                raise ConfigError(f"-machine {value}: emu provides the tcg and qtest "
+                                  "accelerators")
+            cfg.accel = v
     if name == "help":
         from emu.boards import machine_help
         return machine_help()
@@ -309,6 +324,12 @@ def run(argv: Sequence[str], err: Callable[[str], None]) -> int:
             servers.append(QmpServer(machine, address))
         for server in servers:
             server.start()
+        if cfg.qtest:
+            from emu.qtest.server import QTestServer
+
+            qtest = QTestServer(machine, cfg.qtest, cfg.qtest_log)
+            servers.append(qtest)
+            qtest.start_serving()
         status = _run_with_signals(machine, err)
         if cfg.dump_on_exit and machine.exit_reason == "guest":
             status = _dump(machine, cfg.dump_on_exit, err, status)

@@ -92,6 +92,9 @@ class MachineConfig:
     dump_on_panic: str | None = None
     panic_action: str = "shutdown"  # -action panic=: shutdown, pause, exit-failure, none
     qmp: list[Any] = field(default_factory=list)  # emu.qmp.server.QmpAddress
+    qtest: str | None = None  # -qtest unix:PATH | stdio
+    qtest_log: str | None = None
+    accel: str = "tcg"  # or "qtest": the CPU never runs
     no_reboot: bool = False
     no_shutdown: bool = False
     start_paused: bool = False

@@ -285,7 +285,8 @@ class Machine:
     @property
     def runnable(self) -> bool:
         """Whether the CPU would execute guest code now."""
-        return self.state == "running" and not self.halted and self.cpu_powered
+        return (self.state == "running" and not self.halted and self.cpu_powered
+                and self.config.accel != "qtest")
 
     def run(self) -> int:
         """Run until the guest or a request ends the machine; returns the exit status."""

@@ -61,6 +61,8 @@ class VirtBoard(Board):
 
     def boot(self) -> None:
         if self.kernel is None:
+            if self.machine.config.qtest or self.machine.config.accel == "qtest":
+                return  # a device test: no guest code will run before it loads some
             raise ConfigError("no -kernel given: the virt machine has no firmware yet, "
                               "use -kernel FILE")
         self.load_segments(self.kernel)
