@@ -43,7 +43,8 @@ QEMU-compatible options:
   -no-reboot               exit instead of resetting when the guest resets
   -uuid UUID               system UUID
   -fw_cfg [name=]N,file=F  add fw_cfg file N with the contents of F (or string=TEXT)
-  -boot menu=on|off        the boot-menu flag firmware reads from fw_cfg
+  -boot menu=on|off,reboot-timeout=N,splash-time=N
+                           boot settings firmware reads from fw_cfg
   -global fw_cfg.P=V       fw_cfg properties: dma_enabled=on|off, x-file-slots=N
   -trace PATTERN           enable trace events matching PATTERN (e.g. 'fw_cfg_*')
   -S                       do not start the CPU until a monitor says 'cont'
@@ -249,7 +250,22 @@ def _parse_boot(cfg: MachineConfig, value: str) -> None:
             if v not in ("on", "off"):
                 raise ConfigError(f"-boot {value}: Parameter 'menu' expects 'on' or 'off'")
             cfg.boot_menu = v == "on"
-        elif key not in ("order", "once", "strict", "splash", "splash-time", "reboot-timeout"):
+        elif key in ("reboot-timeout", "splash-time"):
+            try:
+                number = int(v, 0)
+            except ValueError:
+                raise ConfigError(f"-boot {value}: Parameter '{key}' expects a number") from None
+            if key == "reboot-timeout":
+                if number != -1 and not 0 <= number <= 0xFFFF:
+                    raise ConfigError("reboot timeout is invalid,it should be a value between "
+                                      "-1 and 65535")
+                cfg.reboot_timeout = number
+            else:
+                if not 0 <= number <= 0xFFFF:
+                    raise ConfigError("splash-time is invalid,it should be a value between 0 "
+                                      "and 65535")
+                cfg.splash_time = number
+        elif key not in ("order", "once", "strict", "splash"):
             raise ConfigError(f"-boot {value}: Invalid parameter '{key}'")
 
 

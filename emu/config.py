@@ -88,6 +88,8 @@ class MachineConfig:
     fw_cfg_dma: bool = True
     fw_cfg_file_slots: int = 0x20
     boot_menu: bool = False
+    reboot_timeout: int | None = None  # -boot reboot-timeout=: etc/boot-fail-wait
+    splash_time: int | None = None  # -boot splash-time=: etc/boot-menu-wait
     dump_on_exit: str | None = None
     dump_on_panic: str | None = None
     panic_action: str = "shutdown"  # -action panic=: shutdown, pause, exit-failure, none

@@ -29,11 +29,15 @@ E820_ENTRY = struct.Struct("<QQI")
 
 
 def add_common_items(fw: FwCfg, cfg: MachineConfig) -> None:
-    """Items every QEMU machine with fw_cfg has (fw_cfg_common_realize, fw_cfg_reboot)."""
+    """Items every QEMU machine with fw_cfg has (fw_cfg_common_realize, fw_cfg_reboot,
+    fw_cfg_bootsplash)."""
     fw.add_bytes(FW_CFG_UUID, cfg.uuid or bytes(16))
     fw.add_i16(FW_CFG_NOGRAPHIC, int(cfg.nographic))
     fw.add_i16(FW_CFG_BOOT_MENU, int(cfg.boot_menu))
-    fw.add_file("etc/boot-fail-wait", struct.pack("<I", 0xFFFFFFFF))
+    reboot = 0xFFFFFFFF if cfg.reboot_timeout is None else cfg.reboot_timeout & 0xFFFFFFFF
+    fw.add_file("etc/boot-fail-wait", struct.pack("<I", reboot))
+    if cfg.splash_time is not None:
+        fw.add_file("etc/boot-menu-wait", struct.pack("<H", cfg.splash_time))
 
 
 def add_pc_items(fw: FwCfg, cfg: MachineConfig, e820: list[tuple[int, int, int]]) -> None:
