@@ -133,11 +133,20 @@ class PortBus(_Bus):
             self._table[port] = m
 
     def port_read(self, port: int, size: int) -> int:
-        """An IN of ``size`` bytes from ``port``."""
+        """An IN of ``size`` bytes from ``port``. An unaligned access is split the way QEMU's
+        memory core splits it (:func:`_split`); each piece goes where its port leads."""
+        if port & (size - 1):
+            return sum(self._do_read(self._table[p & 0xFFFF], p, n) << (8 * (p - port))
+                       for p, n in _split(port, size))
         return self._do_read(self._table[port & 0xFFFF], port, size)
 
     def port_write(self, port: int, size: int, value: int) -> None:
-        """An OUT of ``size`` bytes of ``value`` to ``port``."""
+        """An OUT of ``size`` bytes of ``value`` to ``port`` (split like :meth:`port_read`)."""
+        if port & (size - 1):
+            for p, n in _split(port, size):
+                shift = 8 * (p - port)
+                self._do_write(self._table[p & 0xFFFF], p, n, (value >> shift) & _mask(n))
+            return
         self._do_write(self._table[port & 0xFFFF], port, size, value)
 
     def attach(self, uc: Uc) -> None:
@@ -151,19 +160,32 @@ class PortBus(_Bus):
 
         def on_in(_uc: Any, port: int, size: int, _ud: Any) -> int:
             m = table[port]
-            if m is None or m.big_endian or self.pending or self.frozen:
-                return self._do_read(m, port, size)
+            if m is None or m.big_endian or self.pending or self.frozen or port & (size - 1):
+                return self.port_read(port, size)
             return m.read(port - m.base, size) & masks[size]
 
         def on_out(_uc: Any, port: int, size: int, value: int, _ud: Any) -> None:
             m = table[port]
-            if m is None or m.big_endian or self.pending or self.frozen:
-                self._do_write(m, port, size, value)
+            if m is None or m.big_endian or self.pending or self.frozen or port & (size - 1):
+                self.port_write(port, size, value)
             else:
                 m.write(port - m.base, size, value & masks[size])
 
         uc.hook_add(UC_HOOK_INSN, on_in, None, 1, 0, UC_X86_INS_IN)
         uc.hook_add(UC_HOOK_INSN, on_out, None, 1, 0, UC_X86_INS_OUT)
+
+
+def _split(addr: int, size: int) -> list[tuple[int, int]]:
+    """QEMU's split of an unaligned access (memory_access_size in flatview_read_continue):
+    each piece is as wide as the address's alignment allows, up to what is left."""
+    pieces = []
+    end = addr + size
+    while addr < end:
+        n = min(end - addr, addr & -addr or 4, 4)
+        n = 1 << (n.bit_length() - 1)  # pow2floor
+        pieces.append((addr, n))
+        addr += n
+    return pieces
 
 
 class _Window:

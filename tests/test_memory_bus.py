@@ -206,8 +206,17 @@ def test_port_dispatch_offset_relative_to_base():
     bus.map(0x3F8, Region("uart", 8, dev))
     assert bus.port_read(0x3FD, 1) == 0x45
     bus.port_write(0x3F8, 1, 0x41)
-    bus.port_write(0x3FF, 2, 0x1234)
-    assert dev.log == [("r", 5, 1), ("w", 0, 1, 0x41), ("w", 7, 2, 0x1234)]
+    bus.port_write(0x3FE, 2, 0x1234)
+    assert dev.log == [("r", 5, 1), ("w", 0, 1, 0x41), ("w", 6, 2, 0x1234)]
+
+
+def test_unaligned_port_access_is_split_as_qemu_splits_it():
+    bus = PortBus()
+    dev = Recorder(lambda off, size: 0x40 + off)
+    bus.map(0x3F8, Region("uart", 8, dev))
+    bus.port_write(0x3FF, 2, 0x1234)  # odd port: a byte for the UART, a byte for nobody
+    assert dev.log == [("w", 7, 1, 0x34)]
+    assert bus.port_read(0x3FF, 2) == 0xFF47  # the UART's byte, then an unassigned 0xff
 
 
 def test_port_read_value_masked_to_access_size():

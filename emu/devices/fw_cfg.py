@@ -314,7 +314,8 @@ class FwCfg:
         self.dma_count += 1
         raw = space.read(desc_addr, 16)
         if raw is None:
-            space.write(desc_addr, struct.pack(">I", DMA_CTL_ERROR))  # may fail too: ignored
+            # QEMU's stl_be_dma: the bytes of the control word that are RAM get written
+            space.write_some(desc_addr, struct.pack(">I", DMA_CTL_ERROR))
             trace("fw_cfg_dma", desc=desc_addr, result="descriptor not in RAM")
             return
         control, length, address = struct.unpack(">IIQ", raw)

@@ -128,6 +128,7 @@ class QTest:
 
     def _readline(self) -> str:
         assert self._sock is not None
+        self._sock.settimeout(self.timeout)
         while b"\n" not in self._buf:
             try:
                 chunk = self._sock.recv(65536)

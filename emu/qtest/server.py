@@ -83,8 +83,6 @@ class QTestServer:
         try:
             for raw in self._rfile:
                 line = raw.decode(errors="replace").strip()
-                if not line:
-                    continue
                 self._log_line("R", line)
                 try:
                     answer = self.machine.call_soon(lambda line=line: self.execute(line)) \
@@ -111,6 +109,8 @@ class QTestServer:
     def execute(self, line: str) -> str:
         """Run one command on the machine's thread; returns the answer line."""
         words = line.split()
+        if not words:
+            raise QTestFail("empty command")
         name, args = words[0], words[1:]
         handler: Callable[[list[str]], str] | None = getattr(
             self, f"cmd_{name}", None) if name.isidentifier() else None
@@ -185,6 +185,8 @@ class QTestServer:
         if not text.startswith("0x") or not 0 <= size <= MAX_TRANSFER:
             raise QTestFail("write: data must be 0x followed by hex digits")
         digits = text[2:]
+        if size and not digits:
+            raise QTestFail("write: no data")
         try:
             data = bytes.fromhex(digits[: 2 * size].ljust(2 * size, "0")) if size else b""
         except ValueError:
