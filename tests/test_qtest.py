@@ -588,3 +588,24 @@ def test_differential_fuzz(fuzz_machine: str) -> None:
         for qt in qts.values():
             qt.close()
     assert time.monotonic() - t0 < 60
+
+
+def test_qtest_stdio_and_log(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    log = tmp_path / "qtest.log"
+    from conftest import ROOT
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    result = subprocess.run(
+        [sys.executable, "-m", "emu", "-M", "pc", "-accel", "qtest", "-display", "none",
+         "-serial", "none", "-qtest", "stdio", "-qtest-log", str(log)],
+        input=b"outw 0x510 0x0\ninb 0x511\nbogus\nendianness\n", capture_output=True,
+        env=env, timeout=60)
+    assert result.stdout.decode().splitlines() == [
+        "OK", "OK 0x0051", "FAIL Unknown command 'bogus'", "OK little"]
+    assert result.returncode == 0
+    text = log.read_text()
+    assert "] inb 0x511" in text and "] OK 0x0051" in text
