@@ -178,7 +178,9 @@ class Machine:
 
     def request_exit(self, status: int, reason: str = "guest") -> None:
         """Ask emu to exit with ``status``. ``reason`` is "guest" for the guest's own exits
-        (isa-debug-exit, PSCI SYSTEM_OFF), "quit" for a monitor or signal, "fatal"."""
+        (isa-debug-exit, PSCI SYSTEM_OFF), "panic" for a pvpanic action, "quit" for a monitor
+        or signal, "fatal" when the CPU cannot go on. Only "guest" exits trigger
+        ``--dump-on-exit``."""
         if self.exit_status is None:
             self.exit_status = status
             self.exit_reason = reason
@@ -199,8 +201,9 @@ class Machine:
     def guest_panicked(self) -> None:
         """pvpanic: the guest reports a panic. Act on ``-action panic=`` (QEMU's
         runstate-action.c): shutdown (the default), pause, exit-failure or none; save a dump
-        first if ``--dump-on-panic`` asked for one. Runs on the machine's thread, with the CPU
-        back in the run loop, so the dump sees the CPU state at the panic."""
+        first if ``--dump-on-panic`` asked for one. Called from the device's port hook; the
+        action itself runs on the machine's thread once the CPU is back in the run loop, so the
+        dump sees the CPU state at the panic."""
         action = self.config.panic_action
         qapi_action = {"none": "run", "pause": "pause"}.get(action, "poweroff")
         self.emit("GUEST_PANICKED", {"action": qapi_action})
