@@ -3,7 +3,8 @@
 QEMU acts as the PSCI firmware when it emulates no EL2/EL3; emu does the same for calls made
 with HVC or SMC. With one CPU: SYSTEM_OFF powers the machine off (exit status 0),
 SYSTEM_RESET resets it, CPU_OFF stops the only CPU (the machine then idles, as QEMU's does),
-CPU_SUSPEND returns at once as a WFI would. Function IDs that are not PSCI return
+CPU_SUSPEND returns at once as a WFI would. PSCI_VERSION reports 1.1 and PSCI_FEATURES answers
+for the implemented functions, as QEMU 7.2 does. Function IDs that are not PSCI return
 NOT_SUPPORTED (where QEMU would raise UNDEF; emu keeps the guest running instead).
 """
 
@@ -22,6 +23,7 @@ MIGRATE, MIGRATE64 = 0x84000005, 0xC4000005
 MIGRATE_INFO_TYPE = 0x84000006
 SYSTEM_OFF = 0x84000008
 SYSTEM_RESET = 0x84000009
+PSCI_FEATURES = 0x8400000A
 # PSCI 0.1 function IDs that QEMU's device trees advertise
 PSCI01_CPU_SUSPEND, PSCI01_CPU_OFF, PSCI01_CPU_ON, PSCI01_MIGRATE = (
     0x95C1BA5E, 0x95C1BA5F, 0x95C1BA60, 0x95C1BA61)
@@ -30,9 +32,15 @@ RET_SUCCESS = 0
 RET_NOT_SUPPORTED = -1
 RET_INVALID_PARAMS = -2
 RET_ALREADY_ON = -4
-VERSION_0_2 = 0x00000002
+VERSION_1_1 = 0x00010001  # what QEMU 7.2's TCG PSCI reports (checked with a guest)
 TOS_MIGRATION_NOT_REQUIRED = 2
 MPIDR_CPU0 = 0x80000000  # what QEMU's MPIDR_EL1 reads for CPU 0 (U bit clear, RES1 bit 31)
+
+
+#: the functions PSCI_FEATURES reports as implemented (QEMU target/arm/psci.c)
+_FEATURES = frozenset({PSCI_VERSION, MIGRATE_INFO_TYPE, AFFINITY_INFO, AFFINITY_INFO64,
+                       SYSTEM_RESET, SYSTEM_OFF, CPU_ON, CPU_ON64, CPU_OFF, CPU_SUSPEND,
+                       CPU_SUSPEND64, PSCI_FEATURES})
 
 
 class Psci:
@@ -54,7 +62,9 @@ class Psci:
 
     def _dispatch(self, fn: int, args: list[int]) -> int | None:
         if fn == PSCI_VERSION:
-            return VERSION_0_2
+            return VERSION_1_1
+        if fn == PSCI_FEATURES:
+            return RET_SUCCESS if args[1] in _FEATURES else RET_NOT_SUPPORTED
         if fn == MIGRATE_INFO_TYPE:
             return TOS_MIGRATION_NOT_REQUIRED
         if fn in (AFFINITY_INFO, AFFINITY_INFO64):
