@@ -56,11 +56,12 @@ def _swap(value: int, size: int) -> int:
     return int.from_bytes(value.to_bytes(size, "little"), "big")
 
 
-_MASKS = (0, 0xFF, 0xFFFF, 0xFFFFFF, 0xFFFFFFFF, 0, 0, 0, 0xFFFFFFFFFFFFFFFF)
+#: value mask of an access of 0 to 8 bytes
+_MASKS = tuple((1 << (8 * n)) - 1 for n in range(9))
 
 
 def _mask(size: int) -> int:
-    return _MASKS[size] if size < len(_MASKS) else (1 << (8 * size)) - 1
+    return _MASKS[size]
 
 
 class _Mapping:
@@ -87,7 +88,7 @@ class _Bus:
         #: When set (the machine is shutting down), every access is dropped.
         self.frozen = False
         #: Set by the machine when another thread waits for the CPU; the next access calls
-        #: ``on_pending`` (after the device has handled it) to bring the CPU back.
+        #: ``on_pending`` to bring the CPU back (the stop takes effect once the access is done).
         self.pending = False
         self.on_pending: Callable[[], None] = lambda: None
 
@@ -99,14 +100,22 @@ class _Bus:
     def _do_read(self, m: _Mapping | None, addr: int, size: int) -> int:
         if self.pending:
             self.on_pending()
+        return self._dispatch_read(m, addr, size)
+
+    def _do_write(self, m: _Mapping | None, addr: int, size: int, value: int) -> None:
+        if self.pending:
+            self.on_pending()
+        self._dispatch_write(m, addr, size, value)
+
+    def _dispatch_read(self, m: _Mapping | None, addr: int, size: int) -> int:
+        """The access itself: unassigned, frozen, or the device in its byte order."""
         if m is None or self.frozen:
             return self.unassigned_read & _mask(size)
         value = m.read(addr - m.base, size) & _mask(size)
         return _swap(value, size) if m.big_endian else value
 
-    def _do_write(self, m: _Mapping | None, addr: int, size: int, value: int) -> None:
-        if self.pending:
-            self.on_pending()
+    def _dispatch_write(self, m: _Mapping | None, addr: int, size: int, value: int) -> None:
+        """The access itself (see :meth:`_dispatch_read`)."""
         if m is None or self.frozen:
             return
         value &= _mask(size)
@@ -227,12 +236,12 @@ class MmioBus(_Bus):
             done, self._replay = self._replay, None
             if done[:3] == (addr, size, False):
                 return done[3]
-        if self.pending:
-            self.on_pending()
-            value = super()._do_read(m, addr, size)
-            self._replay = (addr, size, False, value)
-            return value
-        return super()._do_read(m, addr, size)
+        if not self.pending:
+            return self._dispatch_read(m, addr, size)
+        self.on_pending()
+        value = self._dispatch_read(m, addr, size)
+        self._replay = (addr, size, False, value)
+        return value
 
     def _do_write(self, m: _Mapping | None, addr: int, size: int, value: int) -> None:
         if self._replay is not None:
@@ -242,7 +251,7 @@ class MmioBus(_Bus):
         if self.pending:
             self.on_pending()
             self._replay = (addr, size, True, value)
-        super()._do_write(m, addr, size, value)
+        self._dispatch_write(m, addr, size, value)
 
     def map(self, base: int, region: Region) -> None:
         """Place ``region`` at guest-physical ``base``."""
