@@ -173,17 +173,12 @@ def parse_args(argv: Sequence[str]) -> MachineConfig | str:
 
 
 def _machine_option(cfg: MachineConfig, value: str) -> str | None:
-    parts = value.split(",")
-    name = parts[0]
-    for p in parts[1:]:
-        key, _, v = p.partition("=")
-        if key == "type":
-            name = v
-        elif key == "accel":
-            if v not in ("tcg", "qtest"):
-                raise ConfigError(f"-machine {value}: emu provides the tcg and qtest "
-                                  "accelerators")
-            cfg.accel = v
+    opts = _keyval(value, "type")
+    name = opts.get("type", "")
+    if "accel" in opts:
+        if opts["accel"] not in ("tcg", "qtest"):
+            raise ConfigError(f"-machine {value}: emu provides the tcg and qtest accelerators")
+        cfg.accel = opts["accel"]
     if name == "help":
         from emu.boards import machine_help
         return machine_help()
@@ -272,10 +267,7 @@ def _parse_boot(cfg: MachineConfig, value: str) -> None:
 def _parse_smp(value: str) -> tuple[int, int]:
     count: int | None = None
     maxcpus: int | None = None
-    for i, part in enumerate(value.split(",")):
-        key, eq, v = part.partition("=")
-        if not eq and i == 0:
-            key, v = "cpus", key
+    for key, v in _keyval(value, "cpus").items():
         try:
             n = int(v)
         except ValueError:

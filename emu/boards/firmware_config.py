@@ -9,6 +9,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from emu.devices.fw_cfg import (
+    FILE_NAME_MAX,
     FW_CFG_BOOT_MENU,
     FW_CFG_E820_TABLE,
     FW_CFG_IRQ0_OVERRIDE,
@@ -66,8 +67,8 @@ def add_user_files(fw: FwCfg, cfg: MachineConfig) -> None:
         if not f.name or (f.file is None) == (f.string is None):
             raise ConfigError(f"-fw_cfg {f.spec}: name, plus exactly one of file, string and "
                               "gen_id, are needed")
-        if len(f.name.encode()) > 55:
-            raise ConfigError(f"-fw_cfg {f.spec}: name too long (max. 55 char)")
+        if len(f.name.encode()) > FILE_NAME_MAX - 1:
+            raise ConfigError(f"-fw_cfg {f.spec}: name too long (max. {FILE_NAME_MAX - 1} char)")
         if not f.name.startswith("opt/"):
             print(f"emu: -fw_cfg {f.spec}: warning: externally provided fw_cfg item names "
                   'should be prefixed with "opt/"', file=sys.stderr, flush=True)
