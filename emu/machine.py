@@ -176,16 +176,20 @@ class Machine:
         for listener in self.listeners:
             listener(name, data)
 
-    def request_exit(self, status: int, reason: str = "guest") -> None:
+    def request_exit(self, status: int, reason: str = "guest",
+                     shutdown: dict[str, Any] | None = None) -> None:
         """Ask emu to exit with ``status``. ``reason`` is "guest" for the guest's own exits
         (isa-debug-exit, PSCI SYSTEM_OFF), "panic" for a pvpanic action, "quit" for a monitor
         or signal, "fatal" when the CPU cannot go on. Only "guest" exits trigger
-        ``--dump-on-exit``."""
+        ``--dump-on-exit``. ``shutdown`` is the data of the SHUTDOWN event, sent once with the
+        first exit request (guest exits default to QEMU's "guest-shutdown")."""
         if self.exit_status is None:
             self.exit_status = status
             self.exit_reason = reason
-            if reason == "guest":
-                self.emit("SHUTDOWN", {"guest": True, "reason": "guest-shutdown"})
+            if shutdown is None and reason == "guest":
+                shutdown = {"guest": True, "reason": "guest-shutdown"}
+            if shutdown is not None:
+                self.emit("SHUTDOWN", shutdown)
         self._freeze()
 
     def request_reset(self, guest: bool = True) -> None:
@@ -215,8 +219,7 @@ class Machine:
                 self.pause()
                 self.panicked = True
             elif action == "shutdown":
-                self.emit("SHUTDOWN", {"guest": True, "reason": "guest-panic"})
-                self.request_exit(0, "panic")
+                self.request_exit(0, "panic", {"guest": True, "reason": "guest-panic"})
             elif action == "exit-failure":
                 self.request_exit(1, "panic")
 
@@ -281,9 +284,7 @@ class Machine:
 
     def quit(self, status: int = 0, reason: str = "host-signal") -> None:
         """End the run loop with ``status`` (monitor ``quit``, a signal)."""
-        if self.exit_status is None:
-            self.emit("SHUTDOWN", {"guest": False, "reason": reason})
-        self.request_exit(status, "quit")
+        self.request_exit(status, "quit", {"guest": False, "reason": reason})
 
     @property
     def runnable(self) -> bool:
