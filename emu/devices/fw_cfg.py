@@ -221,9 +221,8 @@ class FwCfg:
 
     def file(self, name: str) -> FwCfgItem | None:
         """The item of file ``name``, or None."""
-        if name not in self.files:
-            return None
-        return self.entries[0][FW_CFG_FILE_FIRST + self.files.index(name)]
+        key = self.file_key(name)
+        return None if key is None else self._item(key)
 
     def file_key(self, name: str) -> int | None:
         """The selector of file ``name``, or None."""
@@ -235,12 +234,14 @@ class FwCfg:
         """Device reset: select the signature (fw_cfg_reset)."""
         self.select(FW_CFG_SIGNATURE)
 
+    def _item(self, key: int) -> FwCfgItem | None:
+        """The item behind a valid ``key`` (bit 0x8000 picks the arch table), or None."""
+        return self.entries[int(bool(key & FW_CFG_ARCH_LOCAL))][key & FW_CFG_ENTRY_MASK]
+
     def _refresh_selection(self) -> None:
         """Keep ``cur_item`` right when items move (a file inserted before the selected one)."""
         if self.cur_entry != FW_CFG_INVALID:
-            key = self.cur_entry
-            self.cur_item = self.entries[int(bool(key & FW_CFG_ARCH_LOCAL))][
-                key & FW_CFG_ENTRY_MASK]
+            self.cur_item = self._item(self.cur_entry)
 
     def select(self, key: int) -> bool:
         """Select ``key``: offset 0; bit 0x4000 is ignored, 0x8000 picks the arch table; a key
@@ -254,8 +255,7 @@ class FwCfg:
         else:
             self.cur_entry = key
             ok = True
-            item = self.entries[int(bool(key & FW_CFG_ARCH_LOCAL))][key & FW_CFG_ENTRY_MASK]
-            self.cur_item = item
+            item = self.cur_item = self._item(key)
             if item is not None and item.on_select is not None:
                 item.on_select()
         if tracing.ON:
