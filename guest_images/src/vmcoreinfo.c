@@ -200,7 +200,11 @@ static int cmdline_has_word(const char *word)
 }
 #endif
 
-int main(void)
+/*
+ * Find etc/vmcoreinfo, build and register the note, report it on the
+ * console.  Returns 0 when the machine has no etc/vmcoreinfo.
+ */
+static int register_and_report(void)
 {
     uint32_t control;
 
@@ -216,6 +220,13 @@ int main(void)
     console_puts(" size 4132 control=");
     console_put_hex(control, 8);
     console_putc('\n');
+    return 1;
+}
+
+int main(void)
+{
+    if (!register_and_report())
+        return 0;
     console_puts("vmcoreinfo: marker at ");
     console_put_hex((uint64_t)(uintptr_t)vmcoreinfo_marker, 16);
     console_putc('\n');
