@@ -24,17 +24,16 @@ class Vm:
     """A running emulator (emu or QEMU) with a QMP socket: one helper, two binaries."""
 
     def __init__(self, binary: str, machine: str, image: str, tmp: Path, *extra: str,
-                 wait_for: bytes = b"", wait_on: bool = False) -> None:
-        """``wait_on``: the guest starts only once the client is connected (no lost events)."""
+                 wait_for: bytes = b"") -> None:
         self.sock = str(tmp / f"{binary}-{machine}.qmp")
         args = boot_args(machine, image, "-device", "vmcoreinfo", *extra, "-qmp",
-                         f"unix:{self.sock},server=on,wait={'on' if wait_on else 'off'}")
+                         f"unix:{self.sock},server=on,wait=off")
         cmd = emu_cmd() if binary == "emu" else [MACHINES[machine][1]]
         self.proc = subprocess.Popen([*cmd, *args], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, cwd=ROOT,
                                      env=dict(os.environ, PYTHONPATH=str(ROOT)))
         self.out = b""
-        if wait_for and not wait_on:
+        if wait_for:
             self.wait_output(wait_for)
         for _ in range(200):
             self.qmp = QEMUMonitorProtocol(self.sock)
@@ -45,8 +44,6 @@ class Vm:
                 time.sleep(0.05)
         else:
             raise AssertionError("no QMP socket")
-        if wait_for and wait_on:
-            self.wait_output(wait_for)
 
     def wait_output(self, text: bytes, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -284,7 +281,9 @@ def test_tcp_listener_warns_unless_loopback(tmp_path: Path) -> None:
 
 def test_panic_pauses_and_reports_like_qemu(binary: str, tmp_path: Path) -> None:
     vm = Vm(binary, "pc", "panic", tmp_path, "-device", "pvpanic", "-action", "panic=pause",
-            wait_for=b"panic: pvpanic features 0x03\n", wait_on=True)
+            "-S")
+    assert vm.cmd("cont") == {"return": {}}  # the guest starts once the client is ready
+    vm.wait_output(b"panic: pvpanic features 0x03\n")
     assert vm.events("GUEST_PANICKED")[0]["data"] == {"action": "pause"}
     assert vm.events("STOP")
     assert vm.cmd("query-status")["return"] == {"status": "guest-panicked",
@@ -296,7 +295,9 @@ def test_panic_pauses_and_reports_like_qemu(binary: str, tmp_path: Path) -> None
 def test_panic_shutdown_with_a_dump(tmp_path: Path) -> None:
     core = tmp_path / "panic.core"
     vm = Vm("emu", "pc", "panic", tmp_path, "-device", "pvpanic", "--dump-on-panic", str(core),
-            wait_for=b"panic: guest panicking\n", wait_on=True)
+            "-S")
+    assert vm.cmd("cont") == {"return": {}}  # no event is sent before the client listens
+    vm.wait_output(b"panic: guest panicking\n")
     assert vm.events("GUEST_PANICKED")[0]["data"] == {"action": "poweroff"}
     assert vm.events("SHUTDOWN")[0]["data"] == {"guest": True, "reason": "guest-panic"}
     assert vm.close() == 0
