@@ -35,6 +35,9 @@ QEMU-compatible options:
   -smp N[,maxcpus=M]       CPU count reported to firmware (one CPU is emulated)
   -kernel FILE             ELF kernel: PVH note on pc, loaded at its addresses on virt
   -append TEXT             kernel command line
+  -initrd FILE             initial RAM disk (PVH module on pc, /chosen range on virt)
+  -bios FILE               firmware to run instead of emu's own (pc: ROM ending at 4 GiB,
+                           a multiple of 64 KiB; virt: flash at address 0, up to 64 MiB)
   -serial SPEC             stdio, file:PATH or none (repeatable, COM1 first)
   -device NAME[,k=v...]    add a device ('-device help' lists them)
   -nographic               no display; serial on stdio
@@ -55,6 +58,7 @@ QEMU-compatible options:
                            QMP monitor (wait=on: wait for a client before starting)
 
 emu options:
+  --direct-boot            load the -kernel and enter it directly, without firmware
   --dump-on-exit PATH      when the guest exits or powers off, save an ELF core dump to PATH
   --dump-on-panic PATH     when the guest reports a panic (pvpanic), save a dump to PATH
   -action panic=A          on a guest panic: shutdown (default), pause, exit-failure, none
@@ -63,10 +67,12 @@ emu options:
 """
 
 #: options that take an argument
-_WITH_ARG = {"M", "machine", "m", "cpu", "smp", "kernel", "append", "serial", "device",
+_WITH_ARG = {"M", "machine", "m", "cpu", "smp", "kernel", "append", "initrd", "bios",
+             "serial", "device",
              "display", "uuid", "trace", "name", "accel", "fw_cfg", "boot", "global",
              "dump-on-exit", "qmp", "dump-on-panic", "action", "qtest", "qtest-log"}
-_FLAGS = {"nographic", "nodefaults", "no-reboot", "no-shutdown", "S", "version", "h", "help"}
+_FLAGS = {"nographic", "nodefaults", "no-reboot", "no-shutdown", "S", "version", "h", "help",
+          "direct-boot"}
 
 
 def parse_args(argv: Sequence[str]) -> MachineConfig | str:
@@ -95,6 +101,8 @@ def parse_args(argv: Sequence[str]) -> MachineConfig | str:
                 cfg.no_shutdown = True
             elif name == "S":
                 cfg.start_paused = True
+            elif name == "direct-boot":
+                cfg.direct_boot = True
             continue
         if name not in _WITH_ARG:
             raise ConfigError(f"-{name}: invalid option")
@@ -118,6 +126,10 @@ def parse_args(argv: Sequence[str]) -> MachineConfig | str:
             cfg.kernel = value
         elif name == "append":
             cfg.append = value
+        elif name == "initrd":
+            cfg.initrd = value
+        elif name == "bios":
+            cfg.bios = value
         elif name == "serial":
             cfg.serial.append(value)
         elif name == "device":
@@ -169,6 +181,10 @@ def parse_args(argv: Sequence[str]) -> MachineConfig | str:
         # -name is accepted and ignored, as a label only
     if not machine_seen:
         raise ConfigError("no machine given: use -M pc (x86_64) or -M virt (aarch64)")
+    if cfg.direct_boot and cfg.bios is not None:
+        raise ConfigError("--direct-boot runs no firmware: it cannot be used with -bios")
+    if cfg.initrd is not None and cfg.kernel is None:
+        raise ConfigError("-initrd only works with -kernel")
     return cfg
 
 

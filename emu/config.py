@@ -12,6 +12,7 @@ from typing import Any
 
 from emu.errors import ConfigError
 
+KiB = 1 << 10
 MiB = 1 << 20
 GiB = 1 << 30
 
@@ -77,6 +78,8 @@ class MachineConfig:
     kernel: str | None = None
     append: str = ""
     initrd: str | None = None
+    bios: str | None = None  # -bios FILE: firmware instead of emu's own
+    direct_boot: bool = False  # --direct-boot: emu loads the kernel, no firmware runs
     serial: list[str] = field(default_factory=list)  # backend specs, COM1 first
     devices: list[DeviceSpec] = field(default_factory=list)
     nographic: bool = False

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from unicorn import UC_PROT_ALL, UcError
+from unicorn import UC_PROT_ALL, UC_PROT_EXEC, UC_PROT_READ, UcError
 from unicorn.unicorn_const import UC_ERR_FETCH_PROT, UC_ERR_FETCH_UNMAPPED
 
 from emu.boards import Board, board_class
@@ -56,6 +56,8 @@ class Machine:
         self.config = config
         self.plugins = plugins or default_manager()
         self.address_space = AddressSpace()
+        #: read-only memory (firmware ROM and flash): not RAM, so not in dumps or E820
+        self.roms: list[RamBlock] = []
         self.port_bus = PortBus()
         self.mmio_bus = MmioBus()
         for bus in (self.port_bus, self.mmio_bus):
@@ -105,6 +107,14 @@ class Machine:
         """Add guest RAM (boards call this while building)."""
         self.address_space.add(block)
 
+    def add_rom(self, name: str, base: int, size: int, data: bytes) -> RamBlock:
+        """Add read-only memory holding ``data`` (zero-padded to ``size``): the guest can
+        read and execute it; a store to it is a fault (QEMU ignores such stores)."""
+        block = RamBlock.allocate(name, base, size)
+        block.view()[:len(data)] = data
+        self.roms.append(block)
+        return block
+
     def map_port(self, base: int, region: Region) -> None:
         """Map a device region on the I/O port bus."""
         try:
@@ -147,6 +157,9 @@ class Machine:
         uc = self.cpu.uc
         for block in self.address_space.blocks:
             uc.mem_map_ptr(block.base, block.size, UC_PROT_ALL, block.host_address())
+        for block in self.roms:
+            uc.mem_map_ptr(block.base, block.size, UC_PROT_READ | UC_PROT_EXEC,
+                           block.host_address())
         if self.arch == "x86_64":
             self.port_bus.attach(uc)
         self.mmio_bus.attach(uc)

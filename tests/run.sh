@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(qemu-system-x86 qemu-system-arm binutils gdb gdb-multiarch crash makedumpfile)
+DEBIAN_PACKAGES=(qemu-system-x86 qemu-system-arm binutils gdb gdb-multiarch crash makedumpfile
+                 device-tree-compiler)
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -60,7 +60,8 @@ CASES = [
     (["-M", "pc", "-uuid", "not-a-uuid"], "emu: -uuid not-a-uuid: invalid UUID"),
     (["-M", "pc", "-smp", "4,maxcpus=2"], "emu: -smp 4,maxcpus=2: invalid CPU count"),
     (["-M", "pc", "-smp", "two"], "emu: -smp two: invalid number 'two'"),
-    (["-M", "pc"], "emu: no -kernel given: the pc machine has no firmware yet, use -kernel FILE"),
+    (["-M", "pc"], "emu: no -kernel given: emu's firmware boots a -kernel FILE "
+                   "(there are no disks to boot from)"),
     (["-kernel", image("pc", "hello")],
      "emu: no machine given: use -M pc (x86_64) or -M virt (aarch64)"),
     (["stray"], "emu: stray: unexpected argument (options start with '-')"),

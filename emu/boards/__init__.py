@@ -36,6 +36,18 @@ class Board:
         """Load the kernel (if any) and set the CPU's entry state; runs at every reset."""
         raise NotImplementedError
 
+    def check_bootable(self) -> bool:
+        """Whether boot should set up the CPU: there is something to run. A device test
+        (qtest) needs nothing; emu's own firmware needs a -kernel, another firmware (-bios)
+        decides for itself."""
+        cfg = self.machine.config
+        if self.kernel is not None or (cfg.bios is not None and not cfg.direct_boot):
+            return True
+        if cfg.qtest or cfg.accel == "qtest":
+            return False  # a device test: no guest code will run before it loads some
+        raise ConfigError("no -kernel given: emu's firmware boots a -kernel FILE "
+                          "(there are no disks to boot from)")
+
     def open_kernel(self, path: str) -> KernelImage:
         """Read and check ``-kernel PATH`` against this board's architecture and RAM."""
         image = load_elf(path)

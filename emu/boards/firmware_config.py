@@ -11,13 +11,24 @@ from typing import TYPE_CHECKING
 from emu.devices.fw_cfg import (
     FILE_NAME_MAX,
     FW_CFG_BOOT_MENU,
+    FW_CFG_CMDLINE_DATA,
+    FW_CFG_CMDLINE_SIZE,
     FW_CFG_E820_TABLE,
+    FW_CFG_INITRD_ADDR,
+    FW_CFG_INITRD_DATA,
+    FW_CFG_INITRD_SIZE,
     FW_CFG_IRQ0_OVERRIDE,
+    FW_CFG_KERNEL_ADDR,
+    FW_CFG_KERNEL_DATA,
+    FW_CFG_KERNEL_ENTRY,
+    FW_CFG_KERNEL_SIZE,
     FW_CFG_MAX_CPUS,
     FW_CFG_NB_CPUS,
     FW_CFG_NOGRAPHIC,
     FW_CFG_NUMA,
     FW_CFG_RAM_SIZE,
+    FW_CFG_SETUP_DATA,
+    FW_CFG_SETUP_SIZE,
     FW_CFG_UUID,
     FwCfg,
 )
@@ -58,6 +69,53 @@ def add_virt_items(fw: FwCfg, cfg: MachineConfig) -> None:
     """The items of QEMU's virt: the CPU count and the common ones."""
     add_common_items(fw, cfg)
     fw.add_i16(FW_CFG_NB_CPUS, cfg.smp)
+
+
+def add_cmdline(fw: FwCfg, cmdline: str) -> None:
+    """FW_CFG_CMDLINE_SIZE (with the NUL) and FW_CFG_CMDLINE_DATA, as fw_cfg_add_string."""
+    raw = cmdline.encode() + b"\0"
+    fw.add_i32(FW_CFG_CMDLINE_SIZE, len(raw))
+    fw.add_bytes(FW_CFG_CMDLINE_DATA, raw)
+
+
+def add_pc_kernel_items(fw: FwCfg, *, load_addr: int, image: bytes, entry: int, header: bytes,
+                        cmdline: str, initrd: tuple[int, bytes] | None) -> None:
+    """What QEMU's pc publishes for a PVH ELF ``-kernel`` (hw/i386/x86.c x86_load_linux):
+    entry, lowest load address and memory-image size, command line, the file's first 8 KiB
+    as setup data, and the initrd with the address QEMU picks for it.
+
+    emu also publishes the memory image itself as FW_CFG_KERNEL_DATA, for its firmware to
+    read by DMA; QEMU copies PVH segments into RAM on its own instead.
+    """
+    fw.add_i32(FW_CFG_KERNEL_ENTRY, entry)
+    fw.add_i32(FW_CFG_KERNEL_ADDR, load_addr)
+    fw.add_i32(FW_CFG_KERNEL_SIZE, len(image))
+    fw.add_bytes(FW_CFG_KERNEL_DATA, image)
+    add_cmdline(fw, cmdline)
+    fw.add_i32(FW_CFG_SETUP_SIZE, len(header))
+    fw.add_bytes(FW_CFG_SETUP_DATA, header)
+    if initrd is not None:
+        addr, data = initrd
+        fw.add_i32(FW_CFG_INITRD_ADDR, addr)
+        fw.add_i32(FW_CFG_INITRD_SIZE, len(data))
+        fw.add_bytes(FW_CFG_INITRD_DATA, data)
+
+
+def add_virt_kernel_items(fw: FwCfg, *, kernel_file: bytes, cmdline: str,
+                          initrd: tuple[int, bytes] | None) -> None:
+    """What QEMU's virt publishes when firmware boots the ``-kernel``
+    (hw/arm/boot.c arm_setup_firmware_boot): the files as they are, and the command line.
+
+    emu adds FW_CFG_INITRD_ADDR, the address its device tree gives the initrd in /chosen.
+    """
+    fw.add_i32(FW_CFG_KERNEL_SIZE, len(kernel_file))
+    fw.add_bytes(FW_CFG_KERNEL_DATA, kernel_file)
+    addr, data = initrd if initrd is not None else (0, b"")
+    if initrd is not None:
+        fw.add_i32(FW_CFG_INITRD_ADDR, addr)
+    fw.add_i32(FW_CFG_INITRD_SIZE, len(data))
+    fw.add_bytes(FW_CFG_INITRD_DATA, data)
+    add_cmdline(fw, cmdline)
 
 
 def add_user_files(fw: FwCfg, cfg: MachineConfig) -> None:

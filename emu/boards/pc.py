@@ -6,14 +6,33 @@ QEMU's ``pc_init1`` splits ``below_4g_mem_size`` / ``above_4g_mem_size``.
 
 Devices: COM1 16550 at 0x3f8 (only when a serial backend exists, as QEMU), fw_cfg at I/O
 ports 0x510 (selector/data) and 0x514 (DMA), and whatever ``-device`` adds (isa-debug-exit...).
-Boot: PVH direct boot of an ELF ``-kernel``.
+
+Boot: firmware (emu's ``pc.bin``, or ``-bios FILE``) in a read-only ROM that ends at 4 GiB.
+The CPU starts at the reset vector 0xfffffff0, in 32-bit protected mode with flat segments
+and paging off: Unicorn's x86_64 CPU cannot be put into the real-mode reset state (its
+register API sets only a segment's selector, never the hidden base 0xffff0000 that real
+mode at 0xfffffff0 needs; firmware/README.md). The firmware reads the ELF ``-kernel``'s
+memory image, command line, initrd and ``etc/e820`` through fw_cfg, as QEMU publishes them
+for PVH kernels, builds the PVH start_info and enters the kernel. ``--direct-boot`` skips the
+firmware: emu loads the kernel and builds the same structures itself (emu/boot/pvh.py).
 """
 
 from __future__ import annotations
 
 from emu.boards import Board
-from emu.boards.firmware_config import add_pc_items
-from emu.boot.pvh import BOOT_CS, BOOT_DS, E820_RAM, GDT, GDT_ADDR, build_pvh
+from emu.boards.firmware_config import add_pc_items, add_pc_kernel_items
+from emu.boot.firmware import pc_bios, read_initrd
+from emu.boot.pvh import (
+    BOOT_AREA_END,
+    BOOT_CS,
+    BOOT_DS,
+    E820_RAM,
+    FIRMWARE_AREA,
+    GDT,
+    GDT_ADDR,
+    build_pvh,
+    pvh_entry,
+)
 from emu.chardev import open_backend
 from emu.config import GiB
 from emu.devices.fw_cfg import FwCfg, FwCfgIo
@@ -25,6 +44,10 @@ COM_PORTS = (0x3F8, 0x2F8, 0x3E8, 0x2E8)
 FW_CFG_IO_BASE = 0x510
 FW_CFG_DMA_IO_BASE = 0x514
 FOUR_GIB = 4 * GiB
+RESET_VECTOR = 0xFFFFFFF0
+#: QEMU's pc-i440fx-7.2 acpi_data_size (hw/i386/pc_piix.c): kept free below the initrd
+ACPI_DATA_SIZE = 0x20000 + 0x8000
+SETUP_HEADER_SIZE = 8192
 
 
 def pc_ram_split(ram_size: int) -> tuple[int, int]:
@@ -65,8 +88,40 @@ class PcBoard(Board):
         if self.fw_cfg.dma_enabled:
             m.map_port(FW_CFG_DMA_IO_BASE, front.dma)
         add_pc_items(self.fw_cfg, m.config, self.memory_map())
+        if not m.config.direct_boot:
+            bios = pc_bios(m.config.bios)
+            m.add_rom("pc.bios", FOUR_GIB - len(bios), len(bios), bios)
+        self.initrd: tuple[int, bytes] | None = None
         if m.config.kernel:
             self.kernel = self.open_kernel(m.config.kernel)
+            self._publish_kernel(below)
+
+    def _publish_kernel(self, below_4g: int) -> None:
+        """Check the kernel (and initrd) and put them into fw_cfg as QEMU does."""
+        cfg = self.machine.config
+        image = self.kernel
+        assert image is not None and cfg.kernel is not None
+        entry = pvh_entry(image)
+        low = min(seg.paddr for seg in image.segments)
+        high = max(seg.paddr + seg.memsz for seg in image.segments)
+        if not cfg.direct_boot and low < BOOT_AREA_END and high > FIRMWARE_AREA:
+            raise ConfigError(
+                f"-kernel {cfg.kernel}: it loads at 0x{low:x}-0x{high - 1:x}, over the "
+                f"firmware's boot area 0x{FIRMWARE_AREA:x}-0x{BOOT_AREA_END - 1:x}")
+        flat = bytearray(high - low)
+        for seg in image.segments:
+            flat[seg.paddr - low:seg.paddr - low + len(seg.data)] = seg.data
+        with open(cfg.kernel, "rb") as f:
+            header = f.read(SETUP_HEADER_SIZE).ljust(SETUP_HEADER_SIZE, b"\0")
+        if cfg.initrd is not None:
+            data = read_initrd(cfg.initrd)
+            initrd_max = below_4g - ACPI_DATA_SIZE - 1
+            if len(data) >= initrd_max:
+                raise ConfigError(f"-initrd {cfg.initrd}: too large (max: {initrd_max}, "
+                                  f"need {len(data)})")
+            self.initrd = ((initrd_max - len(data)) & ~4095, data)
+        add_pc_kernel_items(self.fw_cfg, load_addr=low, image=bytes(flat), entry=entry,
+                            header=header, cmdline=cfg.append, initrd=self.initrd)
 
     def memory_map(self) -> list[tuple[int, int, int]]:
         """The E820 map QEMU publishes in ``etc/e820``: one RAM entry per RAM block."""
@@ -79,14 +134,21 @@ class PcBoard(Board):
 
     def boot(self) -> None:
         cpu = self.machine.cpu
-        if self.kernel is None:
-            if self.machine.config.qtest or self.machine.config.accel == "qtest":
-                return  # a device test: no guest code will run before it loads some
-            raise ConfigError("no -kernel given: the pc machine has no firmware yet, "
-                              "use -kernel FILE")
-        pvh = build_pvh(self.kernel, self.machine.config.append, self.memory_map())
+        if not self.check_bootable():
+            return
+        if not self.machine.config.direct_boot:
+            # The reset vector, with flat 32-bit segments whose selectors name no GDT entry
+            # yet (GDTR as at reset: base 0, limit 0xffff): the firmware loads its own.
+            cpu.enter_protected_mode(0, 0xFFFF, 0, 0)
+            cpu.set_regs(rip=RESET_VECTOR)
+            return
+        assert self.kernel is not None
+        initrd = None if self.initrd is None else (self.initrd[0], len(self.initrd[1]))
+        pvh = build_pvh(self.kernel, self.machine.config.append, self.memory_map(), initrd)
         self.load_segments(self.kernel)
         for addr, data in pvh.blobs:
             self.machine.address_space.write(addr, data)
+        if self.initrd is not None:
+            self.machine.address_space.write(*self.initrd)
         cpu.enter_protected_mode(GDT_ADDR, len(GDT) - 1, BOOT_CS, BOOT_DS)
         cpu.set_regs(rbx=pvh.start_info, rsp=0, rip=pvh.entry)

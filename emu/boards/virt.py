@@ -1,17 +1,28 @@
 """The aarch64 ``virt`` machine (QEMU hw/arm/virt.c), as far as emu models it.
 
-Memory map (QEMU's base_memmap): PL011 UART at 0x09000000 (VIRT_UART), fw_cfg at 0x09020000
-(VIRT_FW_CFG: data +0, selector +8, DMA +16), RAM from 0x40000000 (VIRT_MEM). PSCI is
-implemented by the machine itself over the HVC and SMC conduits, as QEMU
-does when it runs no EL2/EL3 firmware. Boot: an ELF ``-kernel`` is loaded at its physical
-addresses and entered at EL1 with the MMU off at ``e_entry``.
+Memory map (QEMU's base_memmap): flash at 0x0 (VIRT_FLASH, the first 64 MiB bank), PL011
+UART at 0x09000000 (VIRT_UART), fw_cfg at 0x09020000 (VIRT_FW_CFG: data +0, selector +8,
+DMA +16), RAM from 0x40000000 (VIRT_MEM). PSCI is implemented by the machine itself over the
+HVC and SMC conduits, as QEMU does when it runs no EL2/EL3 firmware. The board describes
+itself in a device tree (emu/boards/virt_fdt.py), published as the fw_cfg file ``etc/fdt``.
+
+Boot: firmware (emu's ``virt.bin``, or ``-bios FILE``) in read-only flash at 0x0, where the
+CPU starts at EL1 with the MMU off. The firmware reads the ``-kernel`` file, the initrd and
+the device tree through fw_cfg, puts the device tree at the base of RAM (where QEMU puts it
+for firmware) and enters the kernel with x0 pointing to it. ``--direct-boot`` skips the
+firmware as QEMU's ``-kernel`` without ``-bios`` does: an ELF kernel is loaded at its
+physical addresses and entered at ``e_entry``, with the device tree at the base of RAM
+when the kernel leaves room for it (hw/arm/boot.c, arm_setup_direct_kernel_boot).
 """
 
 from __future__ import annotations
 
 from emu.boards import Board
-from emu.boards.firmware_config import add_virt_items
+from emu.boards.firmware_config import add_virt_items, add_virt_kernel_items
+from emu.boards.virt_fdt import build_virt_fdt
+from emu.boot.firmware import VIRT_FLASH_BASE, VIRT_FLASH_SIZE, read_initrd, virt_flash
 from emu.chardev import NullBackend, open_backend
+from emu.config import MiB
 from emu.devices.fw_cfg import FwCfg, FwCfgMem
 from emu.devices.pl011 import PL011
 from emu.devices.psci import Psci
@@ -22,6 +33,10 @@ VIRT_UART = 0x09000000
 VIRT_FW_CFG = 0x09020000
 VIRT_MEM = 0x40000000
 VIRT_MEM_MAX = 255 << 30  # QEMU virt without highmem-redists: RAM up to 256 GiB
+#: emu's firmware keeps the device tree (64 KiB at most) and its stack here (firmware/virt)
+FIRMWARE_AREA_END = VIRT_MEM + 0x20000
+FDT_MAX = 0x10000
+ARM64_IMAGE_MAGIC = b"ARM\x64"
 
 
 class VirtBoard(Board):
@@ -36,6 +51,9 @@ class VirtBoard(Board):
         if m.config.ram_size > VIRT_MEM_MAX:
             raise ConfigError("-m: the virt machine supports at most 255G of RAM")
         m.add_ram(RamBlock.allocate("mach-virt.ram", VIRT_MEM, m.config.ram_size))
+        if not m.config.direct_boot:
+            flash = virt_flash(m.config.bios)
+            m.add_rom("virt.flash0", VIRT_FLASH_BASE, VIRT_FLASH_SIZE, flash)
         backends = m.config.serial_backends()
         if len(backends) > 1:
             raise ConfigError("-serial: the virt machine has one UART")
@@ -52,18 +70,75 @@ class VirtBoard(Board):
         add_virt_items(self.fw_cfg, m.config)
         self.psci = Psci(m.request_exit, m.request_reset, m.cpu_off)
         m.cpu.psci = self.psci.call
+        self.initrd: tuple[int, bytes] | None = None
+        kernel_file = b""
+        kernel_end = VIRT_MEM
         if m.config.kernel:
-            self.kernel = self.open_kernel(m.config.kernel)
+            kernel_file, kernel_end = self._open_kernel(m.config.kernel)
+        if m.config.initrd is not None:
+            self.initrd = self._place_initrd(m.config.initrd, kernel_end)
+        initrd_range = None if self.initrd is None else \
+            (self.initrd[0], self.initrd[0] + len(self.initrd[1]))
+        self.fdt = build_virt_fdt(
+            ram_base=VIRT_MEM, ram_size=m.config.ram_size, cpu_model=m.cpu.model,
+            uart_base=VIRT_UART, fw_cfg_base=VIRT_FW_CFG, bootargs=m.config.append,
+            initrd=initrd_range)
+        if len(self.fdt) > FDT_MAX:
+            raise ConfigError(f"-append: the device tree would be {len(self.fdt)} bytes, "
+                              f"over the {FDT_MAX} the firmware has room for")
+        self.fw_cfg.add_file("etc/fdt", self.fdt)
+        if m.config.kernel and not m.config.direct_boot:
+            add_virt_kernel_items(self.fw_cfg, kernel_file=kernel_file,
+                                  cmdline=m.config.append, initrd=self.initrd)
+
+    def _open_kernel(self, path: str) -> tuple[bytes, int]:
+        """Check ``-kernel PATH``; return the file and the end of what it loads."""
+        cfg = self.machine.config
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise ConfigError(f"-kernel {path}: could not open: {e.strerror}") from None
+        if not cfg.direct_boot and data[56:60] == ARM64_IMAGE_MAGIC:
+            return data, VIRT_MEM + 2 * MiB + len(data)  # emu's firmware loads Images
+        self.kernel = self.open_kernel(path)
+        if not cfg.direct_boot:
+            for seg in self.kernel.segments:
+                if seg.paddr < FIRMWARE_AREA_END:
+                    raise ConfigError(
+                        f"-kernel {path}: segment at 0x{seg.paddr:x} is inside the firmware's "
+                        f"area 0x{VIRT_MEM:x}-0x{FIRMWARE_AREA_END - 1:x} (the device tree "
+                        "and the firmware's stack)")
+        return data, max(seg.paddr + seg.memsz for seg in self.kernel.segments)
+
+    def _place_initrd(self, path: str, kernel_end: int) -> tuple[int, bytes]:
+        """Where QEMU puts an initrd on virt (hw/arm/boot.c): half of RAM, at most 128 MiB,
+        into RAM, and above the kernel; page aligned."""
+        data = read_initrd(path)
+        ram_size = self.machine.config.ram_size
+        start = max(VIRT_MEM + min(ram_size // 2, 128 * MiB), kernel_end)
+        start = (start + 0xFFF) & ~0xFFF
+        if start + len(data) > VIRT_MEM + ram_size:
+            raise ConfigError(f"-initrd {path}: {len(data)} bytes do not fit in RAM at "
+                              f"0x{start:x}")
+        return start, data
 
     def reset(self) -> None:
         self.uart.reset()
         self.fw_cfg.reset()
 
     def boot(self) -> None:
-        if self.kernel is None:
-            if self.machine.config.qtest or self.machine.config.accel == "qtest":
-                return  # a device test: no guest code will run before it loads some
-            raise ConfigError("no -kernel given: the virt machine has no firmware yet, "
-                              "use -kernel FILE")
+        if not self.check_bootable():
+            return
+        if not self.machine.config.direct_boot:
+            self.machine.cpu.pc = VIRT_FLASH_BASE
+            return
+        assert self.kernel is not None
         self.load_segments(self.kernel)
+        space = self.machine.address_space
+        if self.initrd is not None:
+            space.write(*self.initrd)
+        low = min(seg.paddr for seg in self.kernel.segments)
+        if low >= VIRT_MEM + len(self.fdt):
+            space.write(VIRT_MEM, self.fdt)
         self.machine.cpu.pc = self.kernel.entry

@@ -19,18 +19,22 @@ XEN_ELFNOTE_PHYS32_ENTRY = 18
 HVM_START_MAGIC = 0x336EC578
 E820_RAM, E820_RESERVED = 1, 2
 
-#: Where emu puts the boot structures (below the classic 0x7c00 boot sector, above the BDA).
+#: Where emu puts the boot structures (below the classic 0x7c00 boot sector, above the BDA);
+#: emu's firmware (firmware/pc) uses the same addresses, and its stack below them.
+FIRMWARE_AREA = 0x5000
 BOOT_AREA = 0x6000
 BOOT_AREA_END = 0x8000
 GDT_ADDR = 0x6000
 START_INFO_ADDR = 0x6100
+MODLIST_ADDR = 0x6140
 MEMMAP_ADDR = 0x6200
 MEMMAP_MAX = 32
 CMDLINE_ADDR = 0x7000
 CMDLINE_MAX = BOOT_AREA_END - CMDLINE_ADDR - 1
 
-#: null, unused, code32 at 0x10 and data32 at 0x18: flat 4 GiB segments
-GDT = struct.pack("<4Q", 0, 0, 0x00CF9A000000FFFF, 0x00CF92000000FFFF)
+#: null, unused, code32 at 0x10 and data32 at 0x18: flat 4 GiB segments, with the accessed
+#: bits already set (the firmware's copy in ROM must not need the CPU to write them)
+GDT = struct.pack("<4Q", 0, 0, 0x00CF9B000000FFFF, 0x00CF93000000FFFF)
 BOOT_CS, BOOT_DS = 0x10, 0x18
 
 
@@ -54,10 +58,12 @@ def pvh_entry(image: KernelImage) -> int:
     return int.from_bytes(desc, "little")
 
 
-def build_pvh(image: KernelImage, cmdline: str, memmap: list[tuple[int, int, int]]) -> PvhBoot:
-    """Lay out GDT, start_info, memory map and command line for ``image``.
+def build_pvh(image: KernelImage, cmdline: str, memmap: list[tuple[int, int, int]],
+              initrd: tuple[int, int] | None = None) -> PvhBoot:
+    """Lay out GDT, start_info, memory map, command line and module list for ``image``.
 
-    ``memmap`` is a list of (addr, size, E820 type).
+    ``memmap`` is a list of (addr, size, E820 type); ``initrd`` is (addr, size), passed as
+    the one module.
     """
     entry = pvh_entry(image)
     for seg in image.segments:
@@ -71,12 +77,15 @@ def build_pvh(image: KernelImage, cmdline: str, memmap: list[tuple[int, int, int
     if len(memmap) > MEMMAP_MAX:
         raise ConfigError("too many memory map entries for PVH")
     table = b"".join(struct.pack("<QQII", addr, size, kind, 0) for addr, size, kind in memmap)
+    modules = [] if initrd is None else [initrd]
     start_info = struct.pack(
         "<IIIIQQQQII",
-        HVM_START_MAGIC, 1, 0, 0,  # magic, version 1, flags, nr_modules
-        0, CMDLINE_ADDR, 0, MEMMAP_ADDR,  # modlist, cmdline, rsdp, memmap
-        len(memmap), 0,
+        HVM_START_MAGIC, 1, 0, len(modules),  # magic, version 1, flags, nr_modules
+        MODLIST_ADDR if modules else 0, CMDLINE_ADDR, 0, MEMMAP_ADDR,  # modlist, cmdline,
+        len(memmap), 0,  # rsdp, memmap
     )
-    blobs = [(GDT_ADDR, GDT), (START_INFO_ADDR, start_info), (MEMMAP_ADDR, table),
-             (CMDLINE_ADDR, raw_cmdline + b"\0")]
+    modlist = b"".join(struct.pack("<QQQQ", addr, size, 0, 0) for addr, size in modules)
+    blobs = [(START_INFO_ADDR, bytes(BOOT_AREA_END - START_INFO_ADDR)),  # as the firmware
+             (GDT_ADDR, GDT), (START_INFO_ADDR, start_info), (MODLIST_ADDR, modlist),
+             (MEMMAP_ADDR, table), (CMDLINE_ADDR, raw_cmdline + b"\0")]
     return PvhBoot(entry, START_INFO_ADDR, blobs)

@@ -1,0 +1,138 @@
+/*
+ * main.c - the pc firmware: load a PVH kernel through fw_cfg and build
+ * its start_info, as QEMU's pvh.bin option ROM does for -kernel
+ * (pc-bios/optionrom/pvh_main.c), with these items (hw/i386/x86.c,
+ * x86_load_linux, PVH branch):
+ *
+ *   FW_CFG_KERNEL_ADDR/SIZE   the lowest load address and the size of the
+ *                             kernel's memory image (PT_LOAD span)
+ *   FW_CFG_KERNEL_DATA        that image (emu: QEMU itself copies PVH
+ *                             segments into RAM instead)
+ *   FW_CFG_KERNEL_ENTRY       the PVH entry (Xen note PHYS32_ENTRY)
+ *   FW_CFG_CMDLINE_SIZE/DATA  the command line, NUL included
+ *   FW_CFG_INITRD_ADDR/SIZE/DATA   the initrd and where it goes
+ *   etc/e820                  the memory map
+ */
+#include "fw.h"
+#include "boot.h"
+
+#define HVM_START_MAGIC 0x336ec578
+
+struct hvm_start_info {
+    uint32_t magic;
+    uint32_t version;
+    uint32_t flags;
+    uint32_t nr_modules;
+    uint64_t modlist_paddr;
+    uint64_t cmdline_paddr;
+    uint64_t rsdp_paddr;
+    uint64_t memmap_paddr;
+    uint32_t memmap_entries;
+    uint32_t reserved;
+};
+
+struct hvm_modlist_entry {
+    uint64_t paddr;
+    uint64_t size;
+    uint64_t cmdline_paddr;
+    uint64_t reserved;
+};
+
+struct hvm_memmap_table_entry {
+    uint64_t addr;
+    uint64_t size;
+    uint32_t type;
+    uint32_t reserved;
+};
+
+struct e820_entry {     /* etc/e820: packed, little-endian */
+    uint64_t address;
+    uint64_t length;
+    uint32_t type;
+} __attribute__((packed));
+
+struct gdt_desc {
+    uint16_t limit;
+    uint32_t base;
+} __attribute__((packed));
+
+extern const uint64_t rom_gdt[4];
+void load_gdt(const struct gdt_desc *desc);
+uint32_t fw_main(void);
+
+/* Refuse to load over the firmware's own stack and boot structures. */
+static void check_range(const char *what, uint32_t addr, uint32_t size)
+{
+    if (addr < BOOT_AREA_END && addr + size > FW_STACK_BOTTOM)
+        fail_at(what, addr);
+}
+
+uint32_t fw_main(void)
+{
+    struct fw_cfg fw;
+    volatile struct hvm_start_info *info = (struct hvm_start_info *)START_INFO;
+
+    fw_cfg_init(&fw);
+
+    uint32_t kernel_size = fw_cfg_u32(&fw, FW_CFG_KERNEL_SIZE);
+    if (!kernel_size)
+        fail("no kernel to boot (QEMU's -kernel FILE gives one)");
+    uint32_t kernel_addr = fw_cfg_u32(&fw, FW_CFG_KERNEL_ADDR);
+    uint32_t entry = fw_cfg_u32(&fw, FW_CFG_KERNEL_ENTRY);
+    if (!entry)
+        fail("the kernel has no PVH entry point");
+    check_range("the kernel overlaps the firmware's boot area at", kernel_addr, kernel_size);
+    fw_cfg_select(&fw, FW_CFG_KERNEL_DATA);
+    fw_cfg_read(&fw, (void *)(uintptr_t)kernel_addr, kernel_size);
+
+    memset((void *)START_INFO, 0, BOOT_AREA_END - START_INFO);
+    info->magic = HVM_START_MAGIC;
+    info->version = 1;
+
+    uint32_t cmdline_size = fw_cfg_u32(&fw, FW_CFG_CMDLINE_SIZE);
+    if (cmdline_size > CMDLINE_MAX)
+        cmdline_size = CMDLINE_MAX;
+    fw_cfg_select(&fw, FW_CFG_CMDLINE_DATA);
+    fw_cfg_read(&fw, (void *)CMDLINE, cmdline_size);
+    info->cmdline_paddr = CMDLINE;
+
+    uint32_t initrd_size = fw_cfg_u32(&fw, FW_CFG_INITRD_SIZE);
+    if (initrd_size) {
+        uint32_t initrd_addr = fw_cfg_u32(&fw, FW_CFG_INITRD_ADDR);
+        volatile struct hvm_modlist_entry *mod = (struct hvm_modlist_entry *)MODLIST;
+        check_range("the initrd overlaps the firmware's boot area at", initrd_addr, initrd_size);
+        fw_cfg_select(&fw, FW_CFG_INITRD_DATA);
+        fw_cfg_read(&fw, (void *)(uintptr_t)initrd_addr, initrd_size);
+        mod->paddr = initrd_addr;
+        mod->size = initrd_size;
+        info->nr_modules = 1;
+        info->modlist_paddr = MODLIST;
+    }
+
+    uint16_t key;
+    uint32_t size;
+    if (!fw_cfg_find_file(&fw, "etc/e820", &key, &size))
+        fail("no etc/e820 memory map in fw_cfg");
+    uint32_t count = size / sizeof(struct e820_entry);
+    if (count > MEMMAP_MAX)
+        count = MEMMAP_MAX;
+    fw_cfg_select(&fw, key);
+    volatile struct hvm_memmap_table_entry *map = (struct hvm_memmap_table_entry *)MEMMAP;
+    for (uint32_t i = 0; i < count; i++) {
+        struct e820_entry e;
+        fw_cfg_read(&fw, &e, sizeof(e));
+        map[i].addr = e.address;
+        map[i].size = e.length;
+        map[i].type = e.type;
+        map[i].reserved = 0;
+    }
+    info->memmap_paddr = MEMMAP;
+    info->memmap_entries = count;
+
+    /* The GDT the kernel is entered with: the same one emu's direct
+     * boot gives, at the same address. */
+    memcpy((void *)BOOT_GDT, rom_gdt, sizeof(rom_gdt));
+    struct gdt_desc desc = { sizeof(rom_gdt) - 1, BOOT_GDT };
+    load_gdt(&desc);
+    return entry;
+}
