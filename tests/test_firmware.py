@@ -1,0 +1,417 @@
+"""Firmware boot (firmware/, emu/firmware/*.bin): the default on both machines.
+
+- The committed blobs are what firmware/build.py makes of the sources.
+- Every guest image boots the same through the firmware as with --direct-boot.
+- What the boards publish for the firmware matches what QEMU 7.2 publishes for the same
+  -kernel/-append/-initrd (read through qtest on both), and the virt firmware itself boots
+  the same kernel on QEMU (-bios) as on emu.
+- The virt device tree passes dtc and has the nodes a kernel needs.
+- -bios mistakes are one-line errors; a firmware that crashes is a guest fatal error.
+- A wheel of emu carries the blobs and an installed emu finds them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import MACHINES, ROOT, boot_args, emu_cmd, image, run_emu, run_qemu
+from elftools.elf.elffile import ELFFile
+from test_qtest import FwCfg, launch
+
+FW_CFG_KERNEL_ADDR, FW_CFG_KERNEL_SIZE = 0x07, 0x08
+FW_CFG_INITRD_ADDR, FW_CFG_INITRD_SIZE = 0x0A, 0x0B
+FW_CFG_KERNEL_ENTRY, FW_CFG_KERNEL_DATA, FW_CFG_INITRD_DATA = 0x10, 0x11, 0x12
+FW_CFG_CMDLINE_SIZE, FW_CFG_CMDLINE_DATA = 0x14, 0x15
+FW_CFG_SETUP_SIZE, FW_CFG_SETUP_DATA = 0x17, 0x18
+DMA_READ, DMA_SELECT = 0x02, 0x08
+XEN_ELFNOTE_PHYS32_ENTRY = 18
+FLASH = {"pc": ROOT / "emu" / "firmware" / "pc.bin", "virt": ROOT / "emu" / "firmware" / "virt.bin"}
+
+
+def test_committed_firmware_is_current() -> None:
+    result = subprocess.run([sys.executable, "firmware/build.py", "--check"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "match a fresh build" in result.stdout
+
+
+def test_pc_rom_has_its_reset_vector_in_the_last_16_bytes() -> None:
+    rom = FLASH["pc"].read_bytes()
+    assert len(rom) == 64 * 1024
+    # a near jmp (E9 rel32) from 0xfffffff0 back into the ROM
+    assert rom[-16] == 0xE9
+    target = 0xFFFFFFF5 + struct.unpack("<i", rom[-15:-11])[0]
+    assert 0xFFFF0000 <= target < 0xFFFFFFF0
+
+
+# -- every image boots the same both ways ------------------------------------------------------
+
+def _image_args(machine: str, name: str, tmp_path: Path) -> list[str] | None:
+    blob = tmp_path / "bench.bin"
+    blob.write_bytes(bytes(range(256)) * 64)
+    script = tmp_path / "scenario.txt"
+    script.write_text((ROOT / "scenarios" / "data-port-writes.txt").read_text()
+                      .replace("\nhalt\n", "\nexit\n"))
+    args = {
+        "hello": ["-append", "exit=3 through the firmware"],
+        "spin": ["-append", "iters=100000"],
+        "pulse": ["-append", "iters=20000 poll=7"],
+        "fwcfg": ["-device", "vmcoreinfo"],
+        "fwcfgbench": ["-fw_cfg", f"name=opt/bench,file={blob}"],
+        "scenario": ["-device", "vmcoreinfo", "-fw_cfg", f"name=opt/scenario,file={script}"],
+        "panic": ["-device", "vmcoreinfo", "-device", "pvpanic"] if machine == "pc" else None,
+        "trap": [],
+        "unmapped": [],
+    }[name]
+    return None if args is None else boot_args(machine, name, *args)
+
+
+IMAGES = ["hello", "spin", "pulse", "fwcfg", "fwcfgbench", "scenario", "panic", "trap",
+          "unmapped"]
+
+
+@pytest.mark.parametrize("name", IMAGES)
+def test_image_boots_identically_through_firmware_and_directly(machine: str, name: str,
+                                                                tmp_path: Path) -> None:
+    args = _image_args(machine, name, tmp_path)
+    if args is None:
+        return  # no such device on this machine
+    firmware = run_emu(args, timeout=60)
+    direct = run_emu([*args, "--direct-boot"], timeout=60)
+    assert firmware.stdout, firmware.stderr
+    assert firmware.stdout == direct.stdout
+    assert firmware.returncode == direct.returncode
+    assert firmware.stderr == direct.stderr
+
+
+def _output_until_halted(args: list[str], last_line: bytes) -> bytes:
+    """The output of an image that halts for ever after ``last_line``; checks it is still
+    running (halted, as on QEMU) before stopping it."""
+    proc = subprocess.Popen([*emu_cmd(), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=ROOT,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    out = b""
+    try:
+        assert proc.stdout is not None
+        while not out.endswith(last_line):
+            line = proc.stdout.readline()
+            assert line, out
+            out += line
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()
+    return out
+
+
+@pytest.mark.parametrize("name, extra, last_line", [
+    ("halt", [], b"halt: halting with interrupts off\n"),
+    ("vmcoreinfo", ["-device", "vmcoreinfo"], b"vmcoreinfo: done\n"),
+])
+def test_halting_image_halts_the_same_both_ways(machine: str, name: str, extra: list[str],
+                                                last_line: bytes) -> None:
+    args = boot_args(machine, name, *extra)
+    firmware = _output_until_halted(args, last_line)
+    assert firmware == _output_until_halted([*args, "--direct-boot"], last_line)
+
+
+def test_default_boot_runs_the_firmware(machine: str) -> None:
+    """The firmware really runs: the guest's first fw_cfg accesses are the firmware's
+    signature read, then the kernel's items, then DMA."""
+    result = run_emu(boot_args(machine, "hello", "-trace", "fw_cfg_*"))
+    guest = [line for line in result.stderr.decode().splitlines()
+             if not line.startswith("fw_cfg_add_")]
+    # the device's own reset selects key 0 first (as QEMU's fw_cfg_reset), then the firmware
+    assert guest[1:7] == ["fw_cfg_select key=0x0 ret=0x1 name=signature", "fw_cfg_read value=0x51",
+                         "fw_cfg_read value=0x45", "fw_cfg_read value=0x4d",
+                         "fw_cfg_read value=0x55", "fw_cfg_select key=0x1 ret=0x1 name=id"], guest
+    assert "fw_cfg_select key=0x11 ret=0x1 name=kernel_data" in guest
+    direct = run_emu([*boot_args(machine, "hello", "-trace", "fw_cfg_*"), "--direct-boot"])
+    assert "fw_cfg_select key=0x11" not in direct.stderr.decode()
+    assert result.stdout == direct.stdout
+
+
+# -- what the boards publish, against QEMU ------------------------------------------------------
+
+def _dma_read(fw: FwCfg, key: int, size: int) -> bytes:
+    buf = fw.scratch + 0x1000
+    assert fw.dma((key << 16) | DMA_SELECT | DMA_READ, size, buf) == 0
+    return fw.qt.b64read(buf, size)
+
+
+def _pvh_image(path: str) -> tuple[int, bytes, int]:
+    """(lowest load address, memory image, PVH entry) of an ELF, computed here."""
+    with open(path, "rb") as f:
+        elf = ELFFile(f)
+        loads = [s for s in elf.iter_segments() if s["p_type"] == "PT_LOAD"]
+        low = min(s["p_paddr"] for s in loads)
+        high = max(s["p_paddr"] + s["p_memsz"] for s in loads)
+        flat = bytearray(high - low)
+        for s in loads:
+            flat[s["p_paddr"] - low:s["p_paddr"] - low + s["p_filesz"]] = s.data()
+        entry = 0
+        for s in elf.iter_segments():
+            if s["p_type"] == "PT_NOTE":
+                for note in s.iter_notes():
+                    if note["n_name"] == "Xen" and note["n_type"] == XEN_ELFNOTE_PHYS32_ENTRY:
+                        desc = note["n_descdata"]
+                        entry = int.from_bytes(desc if isinstance(desc, bytes)
+                                               else desc.encode("latin-1"), "little")
+    return low, bytes(flat), entry
+
+
+def _initrd(tmp_path: Path, size: int = 12345) -> Path:
+    path = tmp_path / "initrd.img"
+    path.write_bytes(hashlib.shake_256(b"initrd").digest(size))
+    return path
+
+
+def test_pc_kernel_items_match_qemu(tmp_path: Path) -> None:
+    initrd = _initrd(tmp_path)
+    kernel = image("pc", "hello")
+    args = ("-kernel", kernel, "-append", "exit=0 console=ttyS0", "-initrd", str(initrd))
+    answers = {}
+    for kind in ("emu", "qemu"):
+        with launch(kind, "pc", *args) as qt:
+            fw = FwCfg(qt, "pc")
+            items = {key: fw.get_u32(key) for key in (
+                FW_CFG_KERNEL_ADDR, FW_CFG_KERNEL_SIZE, FW_CFG_KERNEL_ENTRY,
+                FW_CFG_CMDLINE_SIZE, FW_CFG_SETUP_SIZE, FW_CFG_INITRD_ADDR, FW_CFG_INITRD_SIZE)}
+            items[FW_CFG_CMDLINE_DATA] = _dma_read(fw, FW_CFG_CMDLINE_DATA,
+                                                   items[FW_CFG_CMDLINE_SIZE])
+            items[FW_CFG_INITRD_DATA] = _dma_read(fw, FW_CFG_INITRD_DATA,
+                                                  items[FW_CFG_INITRD_SIZE])
+            items[FW_CFG_SETUP_DATA] = _dma_read(fw, FW_CFG_SETUP_DATA, 8192)
+            if kind == "emu":
+                kernel_data = _dma_read(fw, FW_CFG_KERNEL_DATA, items[FW_CFG_KERNEL_SIZE])
+            answers[kind] = items
+    ours, qemu = answers["emu"], answers["qemu"]
+    # QEMU 7.2 publishes its PVH FW_CFG_SETUP_DATA from a stack buffer of x86_load_linux
+    # (uint8_t header[8192]) that fw_cfg_add_bytes does not copy: after the function returns
+    # the item reads whatever later reuses that stack. emu publishes the file's first 8 KiB.
+    assert ours[FW_CFG_SETUP_DATA] == Path(kernel).read_bytes()[:8192].ljust(8192, b"\0")
+    del ours[FW_CFG_SETUP_DATA], qemu[FW_CFG_SETUP_DATA]
+    assert ours == qemu
+    low, flat, entry = _pvh_image(kernel)
+    assert (ours[FW_CFG_KERNEL_ADDR], ours[FW_CFG_KERNEL_ENTRY]) == (low, entry)
+    assert kernel_data == flat
+    assert ours[FW_CFG_CMDLINE_DATA] == b"exit=0 console=ttyS0\0"
+    assert ours[FW_CFG_INITRD_DATA] == initrd.read_bytes()
+
+
+def test_virt_kernel_items_match_qemu_with_firmware(tmp_path: Path) -> None:
+    """QEMU publishes the kernel through fw_cfg only when it runs firmware (-bios)."""
+    initrd = _initrd(tmp_path, 3000)
+    kernel = image("virt", "hello")
+    args = ("-bios", str(FLASH["virt"]), "-kernel", kernel, "-append", "a b c",
+            "-initrd", str(initrd))
+    answers = {}
+    for kind in ("emu", "qemu"):
+        with launch(kind, "virt", *args) as qt:
+            fw = FwCfg(qt, "virt")
+            sizes = {key: fw.get_u32(key) for key in (
+                FW_CFG_KERNEL_SIZE, FW_CFG_CMDLINE_SIZE, FW_CFG_INITRD_SIZE)}
+            answers[kind] = (sizes,
+                             _dma_read(fw, FW_CFG_KERNEL_DATA, sizes[FW_CFG_KERNEL_SIZE]),
+                             _dma_read(fw, FW_CFG_CMDLINE_DATA, sizes[FW_CFG_CMDLINE_SIZE]),
+                             _dma_read(fw, FW_CFG_INITRD_DATA, sizes[FW_CFG_INITRD_SIZE]))
+    assert answers["emu"] == answers["qemu"]
+    _sizes, kernel_data, cmdline, initrd_data = answers["emu"]
+    assert kernel_data == Path(kernel).read_bytes()
+    assert cmdline == b"a b c\0"
+    assert initrd_data == initrd.read_bytes()
+
+
+def test_virt_firmware_boots_the_same_on_qemu(machine: str) -> None:
+    if machine != "virt":
+        return  # QEMU's pc starts firmware in real mode; emu's pc ROM is 32-bit code
+    args = boot_args("virt", "hello", "-append", "exit=0 via the flash", "-bios",
+                     str(FLASH["virt"]))
+    ours, qemu = run_emu(args), run_qemu("virt", args)
+    assert qemu.stdout.startswith(b"Hello from the guest!"), qemu.stdout + qemu.stderr
+    assert ours.stdout == qemu.stdout
+    assert ours.returncode == qemu.returncode
+
+
+def test_firmware_without_a_kernel_says_so_on_emu_and_qemu(machine: str) -> None:
+    args = [*MACHINES[machine][2], "-display", "none", "-serial", "stdio",
+            "-bios", str(FLASH[machine])]
+    expected = b"emu firmware: no kernel to boot (QEMU's -kernel FILE gives one)\n"
+    procs = {"emu": [*emu_cmd(), *args]}
+    if machine == "virt":
+        procs["qemu"] = [MACHINES[machine][1], *args]
+    for kind, argv in procs.items():
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline() == expected, kind
+            assert proc.poll() is None  # halted, like real firmware with nothing to boot
+        finally:
+            proc.kill()
+            proc.wait()
+
+
+# -- the device tree ---------------------------------------------------------------------------
+
+def _fdt(*extra: str) -> bytes:
+    with launch("emu", "virt", *extra) as qt:
+        return FwCfg(qt, "virt").get_file("etc/fdt")
+
+
+def test_device_tree_passes_dtc_and_has_the_nodes(tmp_path: Path) -> None:
+    dtb = tmp_path / "virt.dtb"
+    dtb.write_bytes(_fdt("-kernel", image("virt", "hello"), "-append", "root=/dev/vda quiet",
+                         "-m", "256M"))
+    result = subprocess.run(["dtc", "-I", "dtb", "-O", "dts", str(dtb)], capture_output=True,
+                            text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # no warnings
+    dts = result.stdout
+    for text in ('memory@40000000 {', 'reg = <0x00 0x40000000 0x00 0x10000000>;',
+                 'pl011@9000000 {', 'compatible = "arm,pl011\\0arm,primecell";',
+                 'fw-cfg@9020000 {', 'compatible = "qemu,fw-cfg-mmio";', 'dma-coherent;',
+                 'psci {', 'method = "hvc";', 'enable-method = "psci";',
+                 'chosen {', 'bootargs = "root=/dev/vda quiet";',
+                 'stdout-path = "/pl011@9000000";'):
+        assert text in dts, text
+
+
+def test_device_tree_names_the_initrd(tmp_path: Path) -> None:
+    initrd = _initrd(tmp_path, 5000)
+    dtb = tmp_path / "virt.dtb"
+    dtb.write_bytes(_fdt("-kernel", image("virt", "hello"), "-initrd", str(initrd)))
+    dts = subprocess.run(["dtc", "-I", "dtb", "-O", "dts", str(dtb)], capture_output=True,
+                         text=True, timeout=30, check=True).stdout
+    # QEMU's place: RAM base + min(RAM / 2, 128 MiB) = 0x44000000 with 128 MiB
+    assert "linux,initrd-start = <0x00 0x44000000>;" in dts
+    assert f"linux,initrd-end = <0x00 {0x44000000 + 5000:#x}>;" in dts
+
+
+def test_firmware_puts_the_device_tree_at_the_base_of_ram(tmp_path: Path) -> None:
+    core = tmp_path / "virt.core"
+    result = run_emu(boot_args("virt", "hello", "-append", "in memory", "--dump-on-exit",
+                               str(core)))
+    assert result.returncode == 0, result.stderr
+    fdt = _fdt("-kernel", image("virt", "hello"), "-append", "in memory")
+    with open(core, "rb") as f:
+        elf = ELFFile(f)
+        ram = next(s for s in elf.iter_segments()
+                   if s["p_type"] == "PT_LOAD" and s["p_paddr"] == 0x40000000)
+        f.seek(ram["p_offset"])
+        assert f.read(len(fdt)) == fdt
+
+
+# -- options and errors --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("machine_name, content, message", [
+    ("pc", None, "emu: -bios {path}: could not open: No such file or directory"),
+    ("pc", b"", "emu: -bios {path}: could not load PC BIOS: the file is empty"),
+    ("pc", b"\xf4" * 1000, "emu: -bios {path}: could not load PC BIOS: its size (1000 bytes) "
+                           "is not a multiple of 64 KiB"),
+    ("virt", None, "emu: -bios {path}: could not open: No such file or directory"),
+    ("virt", b"", "emu: -bios {path}: could not load ROM image: the file is empty"),
+])
+def test_bad_firmware_file_is_a_one_line_error(machine_name: str, content: bytes | None,
+                                               message: str, tmp_path: Path) -> None:
+    path = tmp_path / "fw.bin"
+    if content is not None:
+        path.write_bytes(content)
+    result = run_emu(["-M", machine_name, "-bios", str(path), "-kernel",
+                      image(machine_name, "hello")])
+    assert result.returncode == 1
+    assert result.stderr.decode() == message.format(path=path) + "\n"
+
+
+def test_oversized_virt_flash_image_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "big.bin"
+    with open(path, "wb") as f:
+        f.truncate(64 * 1024 * 1024 + 1)
+    result = run_emu(["-M", "virt", "-bios", str(path), "-kernel", image("virt", "hello")])
+    assert result.returncode == 1
+    assert result.stderr.decode() == (f"emu: -bios {path}: could not load ROM image: larger "
+                                      "than the 64 MiB flash\n")
+
+
+def test_bios_directory_is_a_one_line_error(tmp_path: Path) -> None:
+    result = run_emu(["-M", "pc", "-bios", str(tmp_path), "-kernel", image("pc", "hello")])
+    assert result.returncode == 1
+    assert result.stderr.decode() == f"emu: -bios {tmp_path}: could not open: Is a directory\n"
+
+
+def test_garbage_firmware_is_a_guest_fatal_error(machine: str, tmp_path: Path) -> None:
+    path = tmp_path / "garbage.bin"
+    path.write_bytes(b"\xff" * 0x10000)  # not an instruction on either architecture
+    result = run_emu([*boot_args(machine, "hello"), "-bios", str(path)], timeout=30)
+    assert result.returncode == 2
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("emu: fatal:"), lines
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-bios", "x.bin", "--direct-boot"],
+     "emu: --direct-boot runs no firmware: it cannot be used with -bios"),
+    (["-initrd", "x.img"], "emu: -initrd only works with -kernel"),
+])
+def test_boot_option_conflicts(args: list[str], message: str) -> None:
+    result = run_emu(["-M", "pc", *args])
+    assert result.returncode == 1
+    assert result.stderr.decode() == message + "\n"
+
+
+def _elf_at(path: Path, machine: int, paddr: int) -> None:
+    """A minimal ELF64 executable with one 16-byte PT_LOAD at ``paddr``."""
+    ehdr = struct.pack("<4sBBBBB7xHHIQQQIHHHHHH", b"\x7fELF", 2, 1, 1, 0, 0, 2, machine, 1,
+                       paddr, 64, 0, 0, 64, 56, 1, 0, 0, 0)
+    phdr = struct.pack("<IIQQQQQQ", 1, 5, 120, paddr, paddr, 16, 16, 16)
+    path.write_bytes(ehdr + phdr + b"\xf4" * 16)
+
+
+def test_kernel_over_the_virt_firmware_area_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "low.elf"
+    _elf_at(path, 183, 0x40001000)
+    result = run_emu(["-M", "virt", "-kernel", str(path)])
+    assert result.returncode == 1
+    assert result.stderr.decode() == (
+        f"emu: -kernel {path}: segment at 0x40001000 is inside the firmware's area "
+        "0x40000000-0x4001ffff (the device tree and the firmware's stack)\n")
+
+
+def test_oversized_initrd_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "big.img"
+    with open(path, "wb") as f:
+        f.truncate(200 * 1024 * 1024)
+    result = run_emu(["-M", "virt", "-m", "128M", "-kernel", image("virt", "hello"),
+                      "-initrd", str(path)])
+    assert result.returncode == 1
+    assert result.stderr.decode() == (f"emu: -initrd {path}: 209715200 bytes do not fit in "
+                                      "RAM at 0x44000000\n")
+
+
+# -- packaging -------------------------------------------------------------------------------------
+
+def test_wheel_carries_the_firmware_and_installed_emu_finds_it(tmp_path: Path) -> None:
+    wheel_dir = tmp_path / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
+                    str(wheel_dir), str(ROOT)], check=True, timeout=300, capture_output=True)
+    (wheel,) = wheel_dir.glob("emu-*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        for name in ("pc", "virt"):
+            assert z.read(f"emu/firmware/{name}.bin") == FLASH[name].read_bytes()
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
+                    str(target), str(wheel)], check=True, timeout=300, capture_output=True)
+    probe = ("import emu.firmware, hashlib; print(emu.firmware.__file__); "
+             "print(hashlib.sha256(emu.firmware.default_firmware('virt')).hexdigest())")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         timeout=60, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(target)),
+                         check=True).stdout.split()
+    assert out[0].startswith(str(target))
+    assert out[1] == hashlib.sha256(FLASH["virt"].read_bytes()).hexdigest()
