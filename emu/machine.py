@@ -47,6 +47,9 @@ from emu.plugins.devices import split_device_spec
 from emu.plugins.manager import PluginManager, default_manager
 
 EXIT_FATAL = 2
+#: A guest-physical page outside every machine's memory map (below both CPUs' 48-bit
+#: physical address limit), mapped only to swallow stores to ROM
+WRITE_SINK = 0x7FFF_FFFF_F000
 
 
 class Machine:
@@ -109,7 +112,7 @@ class Machine:
 
     def add_rom(self, name: str, base: int, size: int, data: bytes) -> RamBlock:
         """Add read-only memory holding ``data`` (zero-padded to ``size``): the guest can
-        read and execute it; a store to it is a fault (QEMU ignores such stores)."""
+        read and execute it; its stores to it are dropped, as QEMU drops stores to ROM."""
         block = RamBlock.allocate(name, base, size)
         block.view()[:len(data)] = data
         self.roms.append(block)
@@ -160,6 +163,11 @@ class Machine:
         for block in self.roms:
             uc.mem_map_ptr(block.base, block.size, UC_PROT_READ | UC_PROT_EXEC,
                            block.host_address())
+            self.cpu.rom_ranges.append((block.base, block.end))
+        if self.roms:  # where the CPU sends stores to ROM (emu.cpu.Cpu._on_tlb_fill)
+            self._write_sink = RamBlock.allocate("rom-write-sink", WRITE_SINK, 0x1000)
+            uc.mem_map_ptr(WRITE_SINK, 0x1000, UC_PROT_ALL, self._write_sink.host_address())
+            self.cpu.write_sink = WRITE_SINK
         if self.arch == "x86_64":
             self.port_bus.attach(uc)
         self.mmio_bus.attach(uc)

@@ -415,3 +415,25 @@ def test_wheel_carries_the_firmware_and_installed_emu_finds_it(tmp_path: Path) -
                          check=True).stdout.split()
     assert out[0].startswith(str(target))
     assert out[1] == hashlib.sha256(FLASH["virt"].read_bytes()).hexdigest()
+
+
+def test_guest_stores_to_the_rom_are_dropped(tmp_path: Path) -> None:
+    """As on QEMU, where the BIOS region is read-only memory: the store is ignored and the
+    guest keeps running. The kernel stores to the ROM's first dword, reads it back and exits
+    with the low byte through isa-debug-exit."""
+    code = (bytes.fromhex("c705 0000ffff 78563412")  # mov dword [0xffff0000], 0x12345678
+            + bytes.fromhex("a1 0000ffff")           # mov eax, [0xffff0000]
+            + bytes.fromhex("e6f4 f4"))              # out 0xf4, al; hlt
+    note = struct.pack("<III4sI", 4, 4, XEN_ELFNOTE_PHYS32_ENTRY, b"Xen\0", 0x100000)
+    ehdr = struct.pack("<4sBBBBB7xHHIQQQIHHHHHH", b"\x7fELF", 2, 1, 1, 0, 0, 2, 62, 1,
+                       0x100000, 64, 0, 0, 64, 56, 2, 0, 0, 0)
+    data_off = 64 + 2 * 56
+    load = struct.pack("<IIQQQQQQ", 1, 5, data_off, 0x100000, 0x100000, len(code), len(code),
+                       16)
+    pnote = struct.pack("<IIQQQQQQ", 4, 4, data_off + len(code), 0, 0, len(note), len(note), 4)
+    kernel = tmp_path / "romwrite.elf"
+    kernel.write_bytes(ehdr + load + pnote + code + note)
+    result = run_emu(["-M", "pc", "-display", "none", "-serial", "none", "-kernel", str(kernel),
+                      "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
+    rom_first_byte = FLASH["pc"].read_bytes()[0]
+    assert result.returncode == ((rom_first_byte << 1) | 1) & 0xFF, result.stderr

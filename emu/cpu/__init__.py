@@ -13,6 +13,7 @@ from typing import Any
 from unicorn import (
     UC_HOOK_TLB_FILL,
     UC_MEM_FETCH,
+    UC_MEM_WRITE,
     UC_PROT_EXEC,
     UC_PROT_READ,
     UC_PROT_WRITE,
@@ -54,6 +55,10 @@ class Cpu:
         #: set by exception hooks when the guest did something emu cannot continue from
         self.fatal: str | None = None
         self.phys_read: PhysReader = lambda _addr, _size: None
+        #: guest-physical (start, end) of read-only memory (firmware ROM, flash), and the
+        #: page the machine gives stores to it (see _on_tlb_fill)
+        self.rom_ranges: list[tuple[int, int]] = []
+        self.write_sink = 0
         self.uc: Uc = self._create(self.models[self.model])
         self._install_tlb()
 
@@ -81,7 +86,20 @@ class Cpu:
         entry.paddr = paddr  # vaddr is aligned to Unicorn's page size (1 KiB on arm)
         # A data entry must not carry EXEC (nor a code entry WRITE): Unicorn keeps every store
         # to a page whose TLB entry is also a code entry on its slow path.
-        entry.perms = _FETCH_PERMS if access == UC_MEM_FETCH else _DATA_PERMS
+        if access == UC_MEM_FETCH:
+            entry.perms = _FETCH_PERMS
+        elif any(start <= paddr < end for start, end in self.rom_ranges):
+            # ROM: QEMU drops the guest's stores. A data entry that cannot be written makes
+            # Unicorn raise an exception on a store, and a writable one reaches the ROM's
+            # host memory; so reads get a read-only entry on the ROM, and a store gets a
+            # write-only entry on a page the guest cannot see (the next read refills).
+            if access == UC_MEM_WRITE:
+                entry.paddr = self.write_sink
+                entry.perms = UC_PROT_WRITE
+            else:
+                entry.perms = UC_PROT_READ
+        else:
+            entry.perms = _DATA_PERMS
         return True
 
     def _create(self, model: int) -> Uc:
