@@ -437,3 +437,35 @@ def test_guest_stores_to_the_rom_are_dropped(tmp_path: Path) -> None:
                       "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
     rom_first_byte = FLASH["pc"].read_bytes()[0]
     assert result.returncode == ((rom_first_byte << 1) | 1) & 0xFF, result.stderr
+
+
+def _arm64_image(elf_path: str) -> bytes:
+    """An arm64 Linux Image (Documentation/arm64/booting.rst header) of a guest image: the
+    64-byte header sits just below the ELF's first address (text_offset = that address - RAM
+    base - 64, so the code lands where it was linked) and its first word branches over the
+    header."""
+    with open(elf_path, "rb") as f:
+        elf = ELFFile(f)
+        loads = [s for s in elf.iter_segments() if s["p_type"] == "PT_LOAD"]
+        low = min(s["p_paddr"] for s in loads)
+        high = max(s["p_paddr"] + s["p_filesz"] for s in loads)
+        end = max(s["p_paddr"] + s["p_memsz"] for s in loads)
+        assert elf["e_entry"] == low
+        flat = bytearray(high - low)
+        for s in loads:
+            flat[s["p_paddr"] - low:s["p_paddr"] - low + s["p_filesz"]] = s.data()
+    branch_over_header = 0x14000000 | (64 // 4)
+    header = struct.pack("<IIQQQQQQII", branch_over_header, 0, low - 0x40000000 - 64,
+                         end - low + 64, 0, 0, 0, 0, 0x644D5241, 0)
+    return header + bytes(flat)
+
+
+def test_firmware_boots_an_arm64_image_as_qemu_does(tmp_path: Path) -> None:
+    kernel = tmp_path / "Image"
+    kernel.write_bytes(_arm64_image(image("virt", "hello")))
+    args = [*MACHINES["virt"][2], "-display", "none", "-serial", "stdio", "-kernel", str(kernel),
+            "-append", "exit=0 from an Image"]
+    ours, qemu = run_emu(args), run_qemu("virt", args)
+    assert qemu.stdout.startswith(b"Hello from the guest! (aarch64)\n"), qemu.stdout + qemu.stderr
+    assert ours.stdout == qemu.stdout
+    assert ours.returncode == qemu.returncode == 0

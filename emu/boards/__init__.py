@@ -41,7 +41,7 @@ class Board:
         (qtest) needs nothing; emu's own firmware needs a -kernel, another firmware (-bios)
         decides for itself."""
         cfg = self.machine.config
-        if self.kernel is not None or (cfg.bios is not None and not cfg.direct_boot):
+        if cfg.kernel is not None or (cfg.bios is not None and not cfg.direct_boot):
             return True
         if cfg.qtest or cfg.accel == "qtest":
             return False  # a device test: no guest code will run before it loads some
