@@ -50,7 +50,7 @@ CASES = [
      "emu: -kernel {nopvh}: no PVH entry point (ELF note Xen/XEN_ELFNOTE_PHYS32_ENTRY)"),
     (["-M", "virt", "-m", "64M", "-kernel", image("virt", "hello")], None),  # fits: no error
     (["-M", "pc", "-m", "1M", "-kernel", image("pc", "hello")],
-     f"emu: -kernel {image('pc', 'hello')}: segment 0x100000-0x10044b is outside RAM"),
+     f"emu: -kernel {image('pc', 'hello')}: segment 0x100000-0x1005cb is outside RAM"),
     (["-M", "pc", "-serial", "tcp:1.2.3.4:5", "-kernel", image("pc", "hello")],
      "emu: -serial tcp:1.2.3.4:5: unsupported backend (use stdio, file:PATH or none)"),
     (["-M", "pc", "-serial", "file:/nonexistent/dir/out", "-kernel", image("pc", "hello")],

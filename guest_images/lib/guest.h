@@ -46,6 +46,13 @@ const char *cmdline(void);
 /* Value of the first "key=N" word (N decimal) on the command line,
  * or `fallback` when there is no such word.  Common. */
 uint64_t cmdline_uint(const char *key, uint64_t fallback);
+/* The initial RAM disk (-initrd) the machine was booted with: returns 1
+ * and sets *address (physical, usable as a pointer: identity map on
+ * x86_64, MMU off on aarch64) and *size in bytes, or returns 0 when
+ * there is none.  x86_64: the first module of the PVH start_info
+ * (ignored unless it lies below 4 GiB); aarch64: /chosen
+ * linux,initrd-start and linux,initrd-end of the device tree.  Per-arch. */
+int boot_initrd(uint64_t *address, uint64_t *size);
 
 /* ---- leaving the guest (per-arch) ---- */
 

@@ -3,7 +3,11 @@
  *
  * QEMU loads the ELF at its physical addresses and starts the CPU at
  * e_entry (_start) at EL1, MMU and caches off, interrupts (DAIF)
- * masked.  There is no stack yet and no boot information we use.
+ * masked.  There is no stack yet.  x0 is the device tree's address
+ * when a boot loader passes one (emu's firmware, Linux's arm64 boot
+ * protocol), 0 after QEMU's direct -kernel of an ELF (which puts its
+ * device tree at the base of RAM, when it fits below the image);
+ * arch_entry() gets it as is.
  */
 
 #define CPACR_FPEN_ALL  (3 << 20)   /* no trapping of FP/SIMD at EL0/EL1 */
@@ -11,6 +15,10 @@
         .section .text.start, "ax", @progbits
         .globl  _start
 _start:
+        /* Keep x0 (the device tree, or 0) for arch_entry in x19, a
+         * callee-saved register that nothing below touches. */
+        mov     x19, x0
+
         /* Stack: the top of a buffer in .bss (16-byte aligned). */
         adrp    x1, stack_top
         add     x1, x1, :lo12:stack_top
@@ -32,7 +40,7 @@ _start:
         stp     xzr, xzr, [x1], #16
         b       1b
 
-2:      mov     x0, #0          /* arch_entry(0): no boot information */
+2:      mov     x0, x19         /* arch_entry(x0 at entry) */
         bl      arch_entry
 3:      wfi                     /* arch_entry never returns */
         b       3b

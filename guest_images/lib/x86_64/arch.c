@@ -1,6 +1,7 @@
 /*
  * arch.c - x86_64 (`pc` machine) side of the guest API:
- * 16550 UART console, isa-debug-exit, PVH start_info command line.
+ * 16550 UART console, isa-debug-exit, PVH start_info command line and
+ * initrd (the first module).
  */
 #include "guest.h"
 
@@ -23,6 +24,18 @@ struct hvm_start_info {
     uint32_t reserved;
 };
 
+/* One entry of the module list at modlist_paddr (QEMU and emu pass
+ * -initrd as the only module). */
+struct hvm_modlist_entry {
+    uint64_t paddr;
+    uint64_t size;
+    uint64_t cmdline_paddr;
+    uint64_t reserved;
+};
+
+/* The start code maps the first 4 GiB 1:1, and nothing above. */
+#define IDENTITY_MAP_END (1ULL << 32)
+
 static const struct hvm_start_info *start_info;
 
 /* Called by start.S in 64-bit mode with ebx from the PVH entry. */
@@ -40,6 +53,24 @@ const char *cmdline(void)
         start_info->cmdline_paddr)
         return (const char *)(uintptr_t)start_info->cmdline_paddr;
     return "";
+}
+
+int boot_initrd(uint64_t *address, uint64_t *size)
+{
+    if (!start_info || start_info->magic != HVM_START_MAGIC ||
+        start_info->nr_modules == 0 || start_info->modlist_paddr == 0 ||
+        start_info->modlist_paddr > IDENTITY_MAP_END - sizeof(struct hvm_modlist_entry))
+        return 0;
+
+    const struct hvm_modlist_entry *module =
+        (const struct hvm_modlist_entry *)(uintptr_t)start_info->modlist_paddr;
+
+    /* Only a module the identity map covers can be read. */
+    if (module->paddr > IDENTITY_MAP_END || module->size > IDENTITY_MAP_END - module->paddr)
+        return 0;
+    *address = module->paddr;
+    *size = module->size;
+    return 1;
 }
 
 /* ---- console: 16550 UART (COM1) ---- */
