@@ -59,8 +59,9 @@ class Machine:
         self.config = config
         self.plugins = plugins or default_manager()
         self.address_space = AddressSpace()
-        #: read-only memory (firmware ROM and flash): not RAM, so not in dumps or E820
+        #: read-only memory (firmware ROM and flash): not RAM, so not in the E820 map
         self.roms: list[RamBlock] = []
+        self._dumped_roms: list[RamBlock] = []
         self.port_bus = PortBus()
         self.mmio_bus = MmioBus()
         for bus in (self.port_bus, self.mmio_bus):
@@ -110,13 +111,23 @@ class Machine:
         """Add guest RAM (boards call this while building)."""
         self.address_space.add(block)
 
-    def add_rom(self, name: str, base: int, size: int, data: bytes) -> RamBlock:
+    def add_rom(self, name: str, base: int, size: int, data: bytes, *,
+                dumped: bool = False) -> RamBlock:
         """Add read-only memory holding ``data`` (zero-padded to ``size``): the guest can
-        read and execute it; its stores to it are dropped, as QEMU drops stores to ROM."""
+        read and execute it; its stores to it are dropped, as QEMU drops stores to ROM.
+        ``dumped``: core dumps include it (QEMU dumps read-only RAM such as the pc BIOS, but
+        not ROM devices such as the virt flash)."""
         block = RamBlock.allocate(name, base, size)
         block.view()[:len(data)] = data
         self.roms.append(block)
+        if dumped:
+            self._dumped_roms.append(block)
         return block
+
+    @property
+    def dump_blocks(self) -> list[RamBlock]:
+        """The memory a core dump holds, in address order: RAM and dumped ROMs."""
+        return sorted([*self.address_space.blocks, *self._dumped_roms], key=lambda b: b.base)
 
     def map_port(self, base: int, region: Region) -> None:
         """Map a device region on the I/O port bus."""

@@ -469,3 +469,15 @@ def test_firmware_boots_an_arm64_image_as_qemu_does(tmp_path: Path) -> None:
     assert qemu.stdout.startswith(b"Hello from the guest! (aarch64)\n"), qemu.stdout + qemu.stderr
     assert ours.stdout == qemu.stdout
     assert ours.returncode == qemu.returncode == 0
+
+
+def test_pc_dump_holds_the_bios_as_qemu_dumps_its_bios(tmp_path: Path) -> None:
+    """QEMU's dump-guest-memory on pc includes the BIOS ROM (read-only RAM at the top of
+    4 GiB); emu's dumps hold its firmware there too."""
+    core = tmp_path / "pc.core"
+    result = run_emu(boot_args("pc", "hello", "--dump-on-exit", str(core)))
+    assert result.returncode == 1, result.stderr
+    with open(core, "rb") as f:
+        rom = next(s for s in ELFFile(f).iter_segments()
+                   if s["p_type"] == "PT_LOAD" and s["p_paddr"] == 0xFFFF0000)
+        assert rom.data() == FLASH["pc"].read_bytes()

@@ -90,7 +90,7 @@ class PcBoard(Board):
         add_pc_items(self.fw_cfg, m.config, self.memory_map())
         if not m.config.direct_boot:
             bios = pc_bios(m.config.bios)
-            m.add_rom("pc.bios", FOUR_GIB - len(bios), len(bios), bios)
+            m.add_rom("pc.bios", FOUR_GIB - len(bios), len(bios), bios, dumped=True)
         self.initrd: tuple[int, bytes] | None = None
         if m.config.kernel:
             self.kernel = self.open_kernel(m.config.kernel)

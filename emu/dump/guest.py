@@ -45,8 +45,7 @@ def dump_machine(machine: Machine, path: str, *, paging: bool = False,
         warnings += extra.warnings
         if extra.phys_base is not None:
             phys_base = extra.phys_base
-    ranges = clip_ranges(((b.base, b.view()) for b in machine.address_space.blocks), begin,
-                         length)
+    ranges = clip_ranges(((b.base, b.view()) for b in machine.dump_blocks), begin, length)
     if not ranges:
         raise DumpError("the requested range contains no guest memory")
     size = write_elf_core(path, elf_machine, notes, ranges, progress)
