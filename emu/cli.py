@@ -33,7 +33,8 @@ QEMU-compatible options:
   -m SIZE                  RAM size: 128M, 4G, plain number = MiB (default 128M)
   -cpu MODEL               CPU model (QEMU names: qemu64, max, cortex-a57, ...; 'help')
   -smp N[,maxcpus=M]       CPU count reported to firmware (one CPU is emulated)
-  -kernel FILE             ELF kernel: PVH note on pc, loaded at its addresses on virt
+  -kernel FILE             kernel: an ELF with a PVH note on pc; an aarch64 ELF or an arm64
+                           Image on virt (--direct-boot: ELF only)
   -append TEXT             kernel command line
   -initrd FILE             initial RAM disk (PVH module on pc, /chosen range on virt)
   -bios FILE               firmware to run instead of emu's own (pc: ROM ending at 4 GiB,
