@@ -21,6 +21,11 @@ from dataclasses import dataclass, field
 PAGE_SIZE = 4096
 
 
+#: Bytes emu hands around without copying: a bytearray (shared, writable), bytes, or a view of
+#: either, such as the part of a -kernel file that a fw_cfg item publishes.
+Buffer = bytes | bytearray | memoryview
+
+
 @dataclass(eq=False)
 class RamBlock:
     """One contiguous range of guest RAM at guest-physical ``base``."""

@@ -481,3 +481,44 @@ def test_pc_dump_holds_the_bios_as_qemu_dumps_its_bios(tmp_path: Path) -> None:
         rom = next(s for s in ELFFile(f).iter_segments()
                    if s["p_type"] == "PT_LOAD" and s["p_paddr"] == 0xFFFF0000)
         assert rom.data() == FLASH["pc"].read_bytes()
+
+
+def _pvh_elf(segments: list[tuple[int, int, bytes, int]], entry: int) -> bytes:
+    """An x86_64 PVH ELF: (file offset, paddr, bytes, memsz) per PT_LOAD, then the Xen note."""
+    note = struct.pack("<III4sI", 4, 4, XEN_ELFNOTE_PHYS32_ENTRY, b"Xen\0", entry)
+    phnum = len(segments) + 1
+    note_off = max(off + len(data) for off, _, data, _ in segments)
+    out = bytearray(note_off + len(note))
+    out[:64] = struct.pack("<4sBBBBB7xHHIQQQIHHHHHH", b"\x7fELF", 2, 1, 1, 0, 0, 2, 62, 1,
+                           entry, 64, 0, 0, 64, 56, phnum, 0, 0, 0)
+    for i, (off, paddr, data, memsz) in enumerate(segments):
+        out[64 + 56 * i:120 + 56 * i] = struct.pack("<IIQQQQQQ", 1, 6, off, paddr, paddr,
+                                                    len(data), memsz, 16)
+        out[off:off + len(data)] = data
+    out[64 + 56 * len(segments):120 + 56 * len(segments)] = struct.pack(
+        "<IIQQQQQQ", 4, 4, note_off, 0, 0, len(note), len(note), 4)
+    out[note_off:] = note
+    return bytes(out)
+
+
+@pytest.mark.parametrize("layout", ["as linked", "shuffled in the file"])
+def test_pc_kernel_data_is_the_memory_image(layout: str, tmp_path: Path) -> None:
+    """FW_CFG_KERNEL_DATA read for FW_CFG_KERNEL_SIZE bytes is the kernel's memory image,
+    whether emu can publish it straight from the file (segments at one distance from their
+    addresses, zeros between them) or has to assemble it."""
+    text, data = b"\xf4" * 0x30 + bytes(range(256)), b"D" * 0x123
+    if layout == "as linked":  # file offset - paddr is the same for both segments
+        segs = [(0x1000, 0x100000, text, len(text)), (0x3000, 0x102000, data, 0x5000)]
+    else:  # the data segment comes first in the file, and junk lies between them
+        segs = [(0x3000, 0x100000, text, len(text)), (0x1000, 0x102000, data, 0x5000)]
+    kernel = tmp_path / "k.elf"
+    blob = bytearray(_pvh_elf(segs, 0x100000))
+    if layout != "as linked":
+        blob[0x2000:0x2010] = b"J" * 16  # not part of any segment
+    kernel.write_bytes(bytes(blob))
+    low, flat, _entry = _pvh_image(str(kernel))
+    with launch("emu", "pc", "-kernel", str(kernel)) as qt:
+        fw = FwCfg(qt, "pc")
+        assert fw.get_u32(FW_CFG_KERNEL_ADDR) == low == 0x100000
+        assert fw.get_u32(FW_CFG_KERNEL_SIZE) == len(flat) == 0x7000
+        assert _dma_read(fw, FW_CFG_KERNEL_DATA, len(flat)) == flat

@@ -33,6 +33,7 @@ from emu.devices.fw_cfg import (
     FwCfg,
 )
 from emu.errors import ConfigError
+from emu.memory import Buffer
 
 if TYPE_CHECKING:
     from emu.config import MachineConfig
@@ -78,18 +79,19 @@ def add_cmdline(fw: FwCfg, cmdline: str) -> None:
     fw.add_bytes(FW_CFG_CMDLINE_DATA, raw)
 
 
-def add_pc_kernel_items(fw: FwCfg, *, load_addr: int, image: bytes, entry: int, header: bytes,
-                        cmdline: str, initrd: tuple[int, bytes] | None) -> None:
+def add_pc_kernel_items(fw: FwCfg, *, load_addr: int, size: int, image: Buffer, entry: int,
+                        header: bytes, cmdline: str, initrd: tuple[int, Buffer] | None) -> None:
     """What QEMU's pc publishes for a PVH ELF ``-kernel`` (hw/i386/x86.c x86_load_linux):
     entry, lowest load address and memory-image size, command line, the file's first 8 KiB
     as setup data, and the initrd with the address QEMU picks for it.
 
     emu also publishes the memory image itself as FW_CFG_KERNEL_DATA, for its firmware to
-    read by DMA; QEMU copies PVH segments into RAM on its own instead.
+    read by DMA; QEMU copies PVH segments into RAM on its own instead. ``image`` may stop
+    before ``size``: a DMA read past an item's end gives zeros, the rest of the image.
     """
     fw.add_i32(FW_CFG_KERNEL_ENTRY, entry)
     fw.add_i32(FW_CFG_KERNEL_ADDR, load_addr)
-    fw.add_i32(FW_CFG_KERNEL_SIZE, len(image))
+    fw.add_i32(FW_CFG_KERNEL_SIZE, size)
     fw.add_bytes(FW_CFG_KERNEL_DATA, image)
     add_cmdline(fw, cmdline)
     fw.add_i32(FW_CFG_SETUP_SIZE, len(header))
@@ -101,8 +103,8 @@ def add_pc_kernel_items(fw: FwCfg, *, load_addr: int, image: bytes, entry: int, 
         fw.add_bytes(FW_CFG_INITRD_DATA, data)
 
 
-def add_virt_kernel_items(fw: FwCfg, *, kernel_file: bytes, cmdline: str,
-                          initrd: tuple[int, bytes] | None) -> None:
+def add_virt_kernel_items(fw: FwCfg, *, kernel_file: Buffer, cmdline: str,
+                          initrd: tuple[int, Buffer] | None) -> None:
     """What QEMU's virt publishes when firmware boots the ``-kernel``
     (hw/arm/boot.c arm_setup_firmware_boot): the files as they are, and the command line.
 
@@ -110,7 +112,7 @@ def add_virt_kernel_items(fw: FwCfg, *, kernel_file: bytes, cmdline: str,
     """
     fw.add_i32(FW_CFG_KERNEL_SIZE, len(kernel_file))
     fw.add_bytes(FW_CFG_KERNEL_DATA, kernel_file)
-    addr, data = initrd if initrd is not None else (0, b"")
+    addr, data = initrd if initrd is not None else (0, memoryview(b""))
     if initrd is not None:
         fw.add_i32(FW_CFG_INITRD_ADDR, addr)
     fw.add_i32(FW_CFG_INITRD_SIZE, len(data))

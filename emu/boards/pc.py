@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from emu.boards import Board
 from emu.boards.firmware_config import add_pc_items, add_pc_kernel_items
+from emu.boot.elf import memory_image
 from emu.boot.firmware import pc_bios, read_initrd
 from emu.boot.pvh import (
     BOOT_AREA_END,
@@ -91,7 +92,7 @@ class PcBoard(Board):
         if not m.config.direct_boot:
             bios = pc_bios(m.config.bios)
             m.add_rom("pc.bios", FOUR_GIB - len(bios), len(bios), bios, dumped=True)
-        self.initrd: tuple[int, bytes] | None = None
+        self.initrd: tuple[int, memoryview] | None = None
         if m.config.kernel:
             self.kernel = self.open_kernel(m.config.kernel)
             self._publish_kernel(below)
@@ -102,17 +103,12 @@ class PcBoard(Board):
         image = self.kernel
         assert image is not None and cfg.kernel is not None
         entry = pvh_entry(image)
-        low = min(seg.paddr for seg in image.segments)
-        high = max(seg.paddr + seg.memsz for seg in image.segments)
-        if not cfg.direct_boot and low < BOOT_AREA_END and high > FIRMWARE_AREA:
+        low, size, contents = memory_image(image)
+        if not cfg.direct_boot and low < BOOT_AREA_END and low + size > FIRMWARE_AREA:
             raise ConfigError(
-                f"-kernel {cfg.kernel}: it loads at 0x{low:x}-0x{high - 1:x}, over the "
+                f"-kernel {cfg.kernel}: it loads at 0x{low:x}-0x{low + size - 1:x}, over the "
                 f"firmware's boot area 0x{FIRMWARE_AREA:x}-0x{BOOT_AREA_END - 1:x}")
-        flat = bytearray(high - low)
-        for seg in image.segments:
-            flat[seg.paddr - low:seg.paddr - low + len(seg.data)] = seg.data
-        with open(cfg.kernel, "rb") as f:
-            header = f.read(SETUP_HEADER_SIZE).ljust(SETUP_HEADER_SIZE, b"\0")
+        header = bytes(image.raw[:SETUP_HEADER_SIZE]).ljust(SETUP_HEADER_SIZE, b"\0")
         if cfg.initrd is not None:
             data = read_initrd(cfg.initrd)
             initrd_max = below_4g - ACPI_DATA_SIZE - 1
@@ -120,7 +116,7 @@ class PcBoard(Board):
                 raise ConfigError(f"-initrd {cfg.initrd}: too large (max: {initrd_max}, "
                                   f"need {len(data)})")
             self.initrd = ((initrd_max - len(data)) & ~4095, data)
-        add_pc_kernel_items(self.fw_cfg, load_addr=low, image=bytes(flat), entry=entry,
+        add_pc_kernel_items(self.fw_cfg, load_addr=low, size=size, image=contents, entry=entry,
                             header=header, cmdline=cfg.append, initrd=self.initrd)
 
     def memory_map(self) -> list[tuple[int, int, int]]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from emu.boards import Board
 from emu.boards.firmware_config import add_virt_items, add_virt_kernel_items
 from emu.boards.virt_fdt import build_virt_fdt
+from emu.boot.elf import read_file
 from emu.boot.firmware import VIRT_FLASH_BASE, VIRT_FLASH_SIZE, read_initrd, virt_flash
 from emu.chardev import NullBackend, open_backend
 from emu.config import MiB
@@ -70,8 +71,8 @@ class VirtBoard(Board):
         add_virt_items(self.fw_cfg, m.config)
         self.psci = Psci(m.request_exit, m.request_reset, m.cpu_off)
         m.cpu.psci = self.psci.call
-        self.initrd: tuple[int, bytes] | None = None
-        kernel_file = b""
+        self.initrd: tuple[int, memoryview] | None = None
+        kernel_file = memoryview(b"")
         kernel_end = VIRT_MEM
         if m.config.kernel:
             kernel_file, kernel_end = self._open_kernel(m.config.kernel)
@@ -91,14 +92,10 @@ class VirtBoard(Board):
             add_virt_kernel_items(self.fw_cfg, kernel_file=kernel_file,
                                   cmdline=m.config.append, initrd=self.initrd)
 
-    def _open_kernel(self, path: str) -> tuple[bytes, int]:
+    def _open_kernel(self, path: str) -> tuple[memoryview, int]:
         """Check ``-kernel PATH``; return the file and the end of what it loads."""
         cfg = self.machine.config
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError as e:
-            raise ConfigError(f"-kernel {path}: could not open: {e.strerror}") from None
+        data = read_file(path, "-kernel")
         if not cfg.direct_boot and data[56:60] == ARM64_IMAGE_MAGIC:
             return data, VIRT_MEM + 2 * MiB + len(data)  # emu's firmware loads Images
         self.kernel = self.open_kernel(path)
@@ -109,9 +106,9 @@ class VirtBoard(Board):
                         f"-kernel {path}: segment at 0x{seg.paddr:x} is inside the firmware's "
                         f"area 0x{VIRT_MEM:x}-0x{FIRMWARE_AREA_END - 1:x} (the device tree "
                         "and the firmware's stack)")
-        return data, max(seg.paddr + seg.memsz for seg in self.kernel.segments)
+        return self.kernel.raw, max(seg.paddr + seg.memsz for seg in self.kernel.segments)
 
-    def _place_initrd(self, path: str, kernel_end: int) -> tuple[int, bytes]:
+    def _place_initrd(self, path: str, kernel_end: int) -> tuple[int, memoryview]:
         """Where QEMU puts an initrd on virt (hw/arm/boot.c): half of RAM, at most 128 MiB,
         into RAM, and above the kernel; page aligned."""
         data = read_initrd(path)

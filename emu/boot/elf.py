@@ -12,6 +12,7 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
 from emu.errors import ConfigError
+from emu.memory import Buffer
 
 EM_NAMES = {"EM_X86_64": "x86_64", "EM_AARCH64": "aarch64", "EM_386": "i386",
             "EM_ARM": "arm"}
@@ -22,8 +23,9 @@ class Segment:
     """One PT_LOAD segment: file bytes to place at ``paddr``, zero-filled up to ``memsz``."""
 
     paddr: int
-    data: bytes
+    data: memoryview  # a view of the file's bytes
     memsz: int
+    offset: int = 0  # where ``data`` starts in the file
 
 
 @dataclass
@@ -34,27 +36,39 @@ class KernelImage:
     arch: str
     entry: int
     segments: list[Segment]
+    #: the whole file (boards hand it to fw_cfg without copying it)
+    raw: memoryview
     #: (name, type) -> descriptor bytes of each note in PT_NOTE segments; the type is as
     #: pyelftools gives it (a number, or a name for the notes it knows)
     notes: dict[tuple[str, int | str], bytes] = field(default_factory=dict)
 
 
-def load_elf(path: str, option: str = "-kernel") -> KernelImage:
-    """Read ``path`` as an ELF executable; errors are one-line ConfigErrors."""
+def read_file(path: str, option: str) -> memoryview:
+    """The contents of ``path``, read once (not mapped: a file changed under a mapping could
+    crash emu), as a view that later slices share; errors are one-line ConfigErrors."""
     try:
         with open(path, "rb") as f:
-            return _parse(path, f, option)
+            return memoryview(f.read())
+    except OSError as e:
+        raise ConfigError(f"{option} {path}: could not open: {e.strerror}") from None
+
+
+def load_elf(path: str, option: str = "-kernel") -> KernelImage:
+    """Read ``path`` as an ELF executable; errors are one-line ConfigErrors. Segment data
+    are views of the file's bytes, read once: a large kernel is not copied again."""
+    raw = read_file(path, option)
+    if raw[:4] != b"\x7fELF":
+        raise ConfigError(f"{option} {path}: not an ELF file")
+    try:
+        with open(path, "rb") as f:
+            return _parse(path, raw, ELFFile(f), option)
     except OSError as e:
         raise ConfigError(f"{option} {path}: could not open: {e.strerror}") from None
     except ELFError as e:
         raise ConfigError(f"{option} {path}: not a valid ELF file ({e})") from None
 
 
-def _parse(path: str, f, option: str) -> KernelImage:  # type: ignore[no-untyped-def]
-    if f.read(4) != b"\x7fELF":
-        raise ConfigError(f"{option} {path}: not an ELF file")
-    f.seek(0)
-    elf = ELFFile(f)
+def _parse(path: str, raw: memoryview, elf: ELFFile, option: str) -> KernelImage:
     arch = EM_NAMES.get(elf["e_machine"], str(elf["e_machine"]))
     if elf["e_type"] not in ("ET_EXEC", "ET_DYN"):
         raise ConfigError(f"{option} {path}: not an executable ELF file ({elf['e_type']})")
@@ -62,10 +76,11 @@ def _parse(path: str, f, option: str) -> KernelImage:  # type: ignore[no-untyped
     notes: dict[tuple[str, int | str], bytes] = {}
     for seg in elf.iter_segments():
         if seg["p_type"] == "PT_LOAD" and seg["p_memsz"]:
-            data = seg.data()
-            if len(data) != seg["p_filesz"]:
+            offset, size = seg["p_offset"], seg["p_filesz"]
+            if offset + size > len(raw):
                 raise ConfigError(f"{option} {path}: truncated segment at 0x{seg['p_paddr']:x}")
-            segments.append(Segment(seg["p_paddr"], data, seg["p_memsz"]))
+            segments.append(Segment(seg["p_paddr"], raw[offset:offset + size], seg["p_memsz"],
+                                    offset))
         elif seg["p_type"] == "PT_NOTE":
             for note in seg.iter_notes():
                 desc = note["n_descdata"]
@@ -74,5 +89,36 @@ def _parse(path: str, f, option: str) -> KernelImage:  # type: ignore[no-untyped
                 notes[(note["n_name"], note["n_type"])] = bytes(desc)
     if not segments:
         raise ConfigError(f"{option} {path}: no loadable segments")
-    return KernelImage(path, arch, elf["e_entry"], segments, notes)
+    return KernelImage(path, arch, elf["e_entry"], segments, raw, notes)
 
+
+def memory_image(image: KernelImage) -> tuple[int, int, Buffer]:
+    """The kernel as one block of memory: (lowest address, size up to the highest
+    p_paddr + p_memsz, contents). The contents stop at the last file-backed byte; the rest of
+    the size is zeros, which fw_cfg DMA gives for reads past an item's end.
+
+    When every segment lies in the file at the same distance from its address, and the file
+    holds zeros wherever the image does between them, the contents are a view of the file,
+    not a copy (what linkers usually produce). Otherwise they are assembled in a new buffer.
+    """
+    segments = sorted(image.segments, key=lambda seg: seg.paddr)
+    low = segments[0].paddr
+    high = max(seg.paddr + seg.memsz for seg in segments)
+    end = max(seg.paddr + len(seg.data) for seg in segments)
+    delta = segments[0].offset - low
+    if all(seg.offset - seg.paddr == delta for seg in segments) and delta + end <= len(image.raw):
+        view = image.raw[delta + low:delta + end]
+        covered = low
+        gaps_zero = True
+        for seg in segments:
+            gap = view[covered - low:seg.paddr - low] if seg.paddr > covered else b""
+            if bytes(gap).count(0) != len(gap):
+                gaps_zero = False
+                break
+            covered = max(covered, seg.paddr + len(seg.data))
+        if gaps_zero:
+            return low, high - low, view
+    flat = bytearray(end - low)
+    for seg in segments:
+        flat[seg.paddr - low:seg.paddr - low + len(seg.data)] = seg.data
+    return low, high - low, flat

@@ -8,6 +8,7 @@ Also the other files boot reads: ``-initrd``.
 
 from __future__ import annotations
 
+from emu.boot.elf import read_file
 from emu.config import KiB, MiB
 from emu.errors import ConfigError
 from emu.firmware import default_firmware
@@ -53,6 +54,6 @@ def virt_flash(path: str | None) -> bytes:
     return data
 
 
-def read_initrd(path: str) -> bytes:
+def read_initrd(path: str) -> memoryview:
     """The ``-initrd`` file's contents."""
-    return _read("-initrd", path)
+    return read_file(path, "-initrd")

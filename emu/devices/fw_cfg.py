@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from emu import trace as tracing
 from emu.bus import Region
 from emu.errors import ConfigError
-from emu.memory import AddressSpace
+from emu.memory import AddressSpace, Buffer
 from emu.trace import trace
 
 # Well-known keys (docs/specs/fw_cfg.rst, include/standard-headers/linux/qemu_fw_cfg.h)
@@ -96,17 +96,20 @@ WriteCallback = Callable[[int, int], None]
 SelectCallback = Callable[[], None]
 
 
-def _owned(data: bytes | bytearray) -> bytearray:
-    """A bytearray is used in place, so its owner sees the guest's DMA writes (as QEMU shares
-    the item's buffer with the device that added it); other bytes are copied."""
-    return data if isinstance(data, bytearray) else bytearray(data)
+def _owned(data: Buffer, writable: bool) -> Buffer:
+    """The buffer an item keeps. A bytearray is used in place, so its owner sees the guest's
+    DMA writes (as QEMU shares the item's buffer with the device that added it); the guest
+    cannot write other items, so their buffers are used as they are; a writable item given
+    as bytes gets its own copy."""
+    return data if isinstance(data, bytearray) or not writable else bytearray(data)
 
 
 @dataclass(eq=False)
 class FwCfgItem:
-    """One item: its bytes (a bytearray, so DMA writes land in place) and callbacks."""
+    """One item: its bytes (a bytearray when writable, so DMA writes land in place) and
+    callbacks."""
 
-    data: bytearray
+    data: Buffer
     writable: bool = False
     on_write: WriteCallback | None = None
     on_select: SelectCallback | None = None
@@ -147,14 +150,14 @@ class FwCfg:
             raise ValueError(f"fw_cfg key 0x{key:04x} out of range")
         return arch, index
 
-    def add_bytes(self, key: int, data: bytes | bytearray, *, writable: bool = False,
+    def add_bytes(self, key: int, data: Buffer, *, writable: bool = False,
                   on_write: WriteCallback | None = None,
                   on_select: SelectCallback | None = None) -> FwCfgItem:
         """Add a numbered item (fw_cfg_add_bytes_callback); a key is set once."""
         arch, index = self._slot(key)
         if self.entries[arch][index] is not None:
             raise ValueError(f"fw_cfg key 0x{key:04x} is already set")
-        item = FwCfgItem(_owned(data), writable, on_write, on_select)
+        item = FwCfgItem(_owned(data, writable), writable, on_write, on_select)
         self.entries[arch][index] = item
         self._refresh_selection()
         trace("fw_cfg_add_bytes", key=key, name=KEY_NAMES.get(key, "unknown"), len=len(data))
@@ -176,7 +179,7 @@ class FwCfg:
         """A NUL-terminated string item."""
         return self.add_bytes(key, value.encode() + b"\0")
 
-    def add_file(self, name: str, data: bytes | bytearray, *, writable: bool = False,
+    def add_file(self, name: str, data: Buffer, *, writable: bool = False,
                  on_write: WriteCallback | None = None,
                  on_select: SelectCallback | None = None) -> int:
         """Add a named file (fw_cfg_add_file_callback); returns its selector. A bytearray
@@ -200,7 +203,7 @@ class FwCfg:
             index -= 1
         self.files.insert(index, name)
         files = self.entries[0]
-        item = FwCfgItem(_owned(data), writable, on_write, on_select, name)
+        item = FwCfgItem(_owned(data, writable), writable, on_write, on_select, name)
         files[FW_CFG_FILE_FIRST + index + 1 : FW_CFG_FILE_FIRST + len(self.files)] = \
             files[FW_CFG_FILE_FIRST + index : FW_CFG_FILE_FIRST + len(self.files) - 1]
         files[FW_CFG_FILE_FIRST + index] = item
