@@ -26,6 +26,17 @@ PAGE_SIZE = 4096
 Buffer = bytes | bytearray | memoryview
 
 
+def host_buffer(size: int) -> mmap.mmap:
+    """``size`` bytes of zero-filled, lazily backed anonymous host memory, with transparent
+    huge pages asked for (as QEMU asks for guest RAM): fewer page faults and TLB misses when
+    it is filled or copied, which for a 32 MiB kernel is several times faster."""
+    flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_NORESERVE", 0)
+    buf = mmap.mmap(-1, max(size, 1), flags=flags, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+    if hasattr(mmap, "MADV_HUGEPAGE"):
+        buf.madvise(mmap.MADV_HUGEPAGE)
+    return buf
+
+
 @dataclass(eq=False)
 class RamBlock:
     """One contiguous range of guest RAM at guest-physical ``base``."""
@@ -40,12 +51,7 @@ class RamBlock:
         """Reserve ``size`` bytes of lazily backed, zero-filled host memory."""
         if base % PAGE_SIZE or size % PAGE_SIZE or size <= 0:
             raise ValueError(f"RAM block {name}: base and size must be page aligned")
-        flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_NORESERVE", 0)
-        buf = mmap.mmap(-1, size, flags=flags, prot=mmap.PROT_READ | mmap.PROT_WRITE)
-        if hasattr(mmap, "MADV_HUGEPAGE"):
-            # As QEMU does for guest RAM: fewer host TLB misses for the guest and for DMA.
-            buf.madvise(mmap.MADV_HUGEPAGE)
-        return cls(name, base, size, buf)
+        return cls(name, base, size, host_buffer(size))
 
     @property
     def end(self) -> int:

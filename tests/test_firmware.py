@@ -522,3 +522,11 @@ def test_pc_kernel_data_is_the_memory_image(layout: str, tmp_path: Path) -> None
         assert fw.get_u32(FW_CFG_KERNEL_ADDR) == low == 0x100000
         assert fw.get_u32(FW_CFG_KERNEL_SIZE) == len(flat) == 0x7000
         assert _dma_read(fw, FW_CFG_KERNEL_DATA, len(flat)) == flat
+
+
+def test_kernel_can_come_from_a_pipe(machine: str) -> None:
+    args = [*MACHINES[machine][2], "-display", "none", "-serial", "stdio", "-kernel",
+            "/dev/stdin", "-append", "exit=0 piped"]
+    result = run_emu(args, input=Path(image(machine, "hello")).read_bytes())
+    assert result.stdout.startswith(b"Hello from the guest!"), result.stderr
+    assert b"cmdline: exit=0 piped\n" in result.stdout

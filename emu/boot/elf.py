@@ -6,13 +6,16 @@ file, so ``-kernel`` mistakes never become tracebacks.
 
 from __future__ import annotations
 
+import io
+import os
 from dataclasses import dataclass, field
+from typing import Any
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
 from emu.errors import ConfigError
-from emu.memory import Buffer
+from emu.memory import Buffer, host_buffer
 
 EM_NAMES = {"EM_X86_64": "x86_64", "EM_AARCH64": "aarch64", "EM_386": "i386",
             "EM_ARM": "arm"}
@@ -44,13 +47,54 @@ class KernelImage:
 
 
 def read_file(path: str, option: str) -> memoryview:
-    """The contents of ``path``, read once (not mapped: a file changed under a mapping could
-    crash emu), as a view that later slices share; errors are one-line ConfigErrors."""
+    """The contents of ``path``, read once into anonymous host memory (not mapped from the
+    file: a file changed under a mapping could crash emu), as a view that later slices share;
+    errors are one-line ConfigErrors."""
     try:
         with open(path, "rb") as f:
-            return memoryview(f.read())
+            size = os.fstat(f.fileno()).st_size
+            if size == 0:  # empty, or not a regular file (a pipe): read it as it comes
+                return memoryview(f.read())
+            buf = host_buffer(size)
+            got = f.readinto(buf)
+            while got < size:
+                more = f.readinto(memoryview(buf)[got:])
+                if not more:
+                    break
+                got += more
+            return memoryview(buf)[:got]
     except OSError as e:
-        raise ConfigError(f"{option} {path}: could not open: {e.strerror}") from None
+        raise ConfigError(f"{option} {path}: could not open: {e.strerror or e}") from None
+
+
+class _ViewReader(io.RawIOBase):
+    """A seekable stream over bytes already read, for pyelftools (which parses headers
+    through a file object), so the file is read once, and can be a pipe."""
+
+    def __init__(self, view: memoryview) -> None:
+        super().__init__()
+        self._view = view
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = max(0, min(len(buffer), len(self._view) - self._pos))
+        buffer[:n] = self._view[self._pos:self._pos + n]
+        self._pos += n
+        return n
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._view)}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
 
 
 def load_elf(path: str, option: str = "-kernel") -> KernelImage:
@@ -60,10 +104,7 @@ def load_elf(path: str, option: str = "-kernel") -> KernelImage:
     if raw[:4] != b"\x7fELF":
         raise ConfigError(f"{option} {path}: not an ELF file")
     try:
-        with open(path, "rb") as f:
-            return _parse(path, raw, ELFFile(f), option)
-    except OSError as e:
-        raise ConfigError(f"{option} {path}: could not open: {e.strerror}") from None
+        return _parse(path, raw, ELFFile(_ViewReader(raw)), option)
     except ELFError as e:
         raise ConfigError(f"{option} {path}: not a valid ELF file ({e})") from None
 
@@ -118,7 +159,7 @@ def memory_image(image: KernelImage) -> tuple[int, int, Buffer]:
             covered = max(covered, seg.paddr + len(seg.data))
         if gaps_zero:
             return low, high - low, view
-    flat = bytearray(end - low)
+    flat = memoryview(host_buffer(end - low))[:end - low]
     for seg in segments:
         flat[seg.paddr - low:seg.paddr - low + len(seg.data)] = seg.data
     return low, high - low, flat
