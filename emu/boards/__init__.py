@@ -48,9 +48,10 @@ class Board:
         raise ConfigError("no -kernel given: emu's firmware boots a -kernel FILE "
                           "(there are no disks to boot from)")
 
-    def open_kernel(self, path: str) -> KernelImage:
-        """Read and check ``-kernel PATH`` against this board's architecture and RAM."""
-        image = load_elf(path)
+    def open_kernel(self, path: str, raw: memoryview | None = None) -> KernelImage:
+        """Read (unless ``raw`` has the contents already) and check ``-kernel PATH`` against
+        this board's architecture and RAM."""
+        image = load_elf(path, raw=raw)
         if image.arch != self.arch:
             raise ConfigError(
                 f"-kernel {path}: {image.arch} ELF file, but machine '{self.name}' "

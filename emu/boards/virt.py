@@ -98,7 +98,7 @@ class VirtBoard(Board):
         data = read_file(path, "-kernel")
         if not cfg.direct_boot and data[56:60] == ARM64_IMAGE_MAGIC:
             return data, VIRT_MEM + 2 * MiB + len(data)  # emu's firmware loads Images
-        self.kernel = self.open_kernel(path)
+        self.kernel = self.open_kernel(path, data)
         if not cfg.direct_boot:
             for seg in self.kernel.segments:
                 if seg.paddr < FIRMWARE_AREA_END:

@@ -97,10 +97,11 @@ class _ViewReader(io.RawIOBase):
         return self._pos
 
 
-def load_elf(path: str, option: str = "-kernel") -> KernelImage:
+def load_elf(path: str, option: str = "-kernel", raw: memoryview | None = None) -> KernelImage:
     """Read ``path`` as an ELF executable; errors are one-line ConfigErrors. Segment data
     are views of the file's bytes, read once: a large kernel is not copied again."""
-    raw = read_file(path, option)
+    if raw is None:
+        raw = read_file(path, option)
     if raw[:4] != b"\x7fELF":
         raise ConfigError(f"{option} {path}: not an ELF file")
     try:
