@@ -149,8 +149,11 @@ def header() -> str:
 
 
 def emu_env() -> dict[str, str]:
-    """This process's environment with the checkout at the front of ``PYTHONPATH``."""
+    """This process's environment with the checkout at the front of ``PYTHONPATH``, and
+    bytecode caching on (``PYTHONDONTWRITEBYTECODE`` dropped): emu then starts as an installed
+    emu does, from cached bytecode, instead of compiling its modules at every run."""
     env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     return env
 
