@@ -16,13 +16,16 @@ The compiler runs inside firmware/ with relative paths, no debug info and no
 build ID, so the output depends only on the sources and the zig version.
 """
 
-import argparse
 import os
 import subprocess
 import sys
 import tempfile
 
 from elftools.elf.elffile import ELFFile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "tools"))
+import buildcheck  # tools/buildcheck.py: the build and --check command line
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BLOB_DIR = os.path.join(os.path.dirname(HERE), "emu", "firmware")
@@ -99,35 +102,9 @@ def build_all(out_dir):
     return built
 
 
-def read(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except FileNotFoundError:
-        return None
-
-
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true",
-                        help="rebuild into a temporary directory and compare with the "
-                             "committed blobs")
-    args = parser.parse_args()
-    if not args.check:
-        for name in build_all(BLOB_DIR):
-            print("built emu/firmware/" + name)
-        return 0
-    with tempfile.TemporaryDirectory(prefix="firmware.") as tmp:
-        differing = [name for name in build_all(tmp)
-                     if read(os.path.join(tmp, name)) != read(os.path.join(BLOB_DIR, name))]
-    for name in differing:
-        print("differs: emu/firmware/" + name)
-    if differing:
-        print(f"build.py --check: {len(differing)} blob(s) differ from a fresh build; "
-              "run python3 firmware/build.py")
-        return 1
-    print(f"build.py --check: all {len(FIRMWARE)} firmware blobs match a fresh build")
-    return 0
+    return buildcheck.main(__doc__.splitlines()[0], build_all, BLOB_DIR, "emu/firmware",
+                           "firmware blobs")
 
 
 if __name__ == "__main__":

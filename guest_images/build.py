@@ -12,11 +12,13 @@ with relative paths, without debug info and without a build ID, so the
 output depends only on the sources and the zig version.
 """
 
-import argparse
 import os
 import subprocess
 import sys
-import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "tools"))
+import buildcheck  # tools/buildcheck.py: the build and --check command line
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -98,37 +100,8 @@ def build_all(out_dir):
     return built
 
 
-def read(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except FileNotFoundError:
-        return None
-
-
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true",
-                        help="rebuild into a temporary directory and compare "
-                             "with the images in the tree")
-    args = parser.parse_args()
-
-    if not args.check:
-        for rel in build_all(HERE):
-            print("built guest_images/" + rel)
-        return 0
-
-    with tempfile.TemporaryDirectory(prefix="guest_images.") as tmp:
-        differing = [rel for rel in build_all(tmp)
-                     if read(os.path.join(tmp, rel)) != read(os.path.join(HERE, rel))]
-    for rel in differing:
-        print("differs: guest_images/" + rel)
-    if differing:
-        print(f"build.py --check: {len(differing)} image(s) differ from a fresh build; "
-              "run python3 guest_images/build.py")
-        return 1
-    print(f"build.py --check: all {len(IMAGES) * len(ARCHES)} images match a fresh build")
-    return 0
+    return buildcheck.main(__doc__.splitlines()[0], build_all, HERE, "guest_images", "images")
 
 
 if __name__ == "__main__":
