@@ -42,7 +42,7 @@ from emu.config import MachineConfig
 from emu.cpu import create_cpu
 from emu.dump import DumpResult
 from emu.errors import ConfigError, GuestFatal
-from emu.memory import AddressSpace, RamBlock
+from emu.memory import AddressSpace, Buffer, RamBlock
 from emu.plugins.devices import split_device_spec
 from emu.plugins.manager import PluginManager, default_manager
 
@@ -111,7 +111,7 @@ class Machine:
         """Add guest RAM (boards call this while building)."""
         self.address_space.add(block)
 
-    def add_rom(self, name: str, base: int, size: int, data: bytes, *,
+    def add_rom(self, name: str, base: int, size: int, data: Buffer, *,
                 dumped: bool = False) -> RamBlock:
         """Add read-only memory holding ``data`` (zero-padded to ``size``): the guest can
         read and execute it; its stores to it are dropped, as QEMU drops stores to ROM.

@@ -12,25 +12,18 @@ from emu.boot.elf import read_file
 from emu.config import KiB, MiB
 from emu.errors import ConfigError
 from emu.firmware import default_firmware
+from emu.memory import Buffer
 
 PC_BIOS_MAX = 16 * MiB
 VIRT_FLASH_BASE = 0x0
 VIRT_FLASH_SIZE = 64 * MiB
 
 
-def _read(option: str, path: str) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError as e:
-        raise ConfigError(f"{option} {path}: could not open: {e.strerror}") from None
-
-
-def pc_bios(path: str | None) -> bytes:
+def pc_bios(path: str | None) -> Buffer:
     """The pc's BIOS ROM contents: ``-bios PATH`` or emu's firmware."""
     if path is None:
         return default_firmware("pc")
-    data = _read("-bios", path)
+    data = read_file(path, "-bios")
     if not data:
         raise ConfigError(f"-bios {path}: could not load PC BIOS: the file is empty")
     if len(data) % (64 * KiB):
@@ -41,11 +34,11 @@ def pc_bios(path: str | None) -> bytes:
     return data
 
 
-def virt_flash(path: str | None) -> bytes:
+def virt_flash(path: str | None) -> Buffer:
     """The virt's flash contents from address 0: ``-bios PATH`` or emu's firmware."""
     if path is None:
         return default_firmware("virt")
-    data = _read("-bios", path)
+    data = read_file(path, "-bios")
     if not data:
         raise ConfigError(f"-bios {path}: could not load ROM image: the file is empty")
     if len(data) > VIRT_FLASH_SIZE:
