@@ -530,3 +530,17 @@ def test_kernel_can_come_from_a_pipe(machine: str) -> None:
     result = run_emu(args, input=Path(image(machine, "hello")).read_bytes())
     assert result.stdout.startswith(b"Hello from the guest!"), result.stderr
     assert b"cmdline: exit=0 piped\n" in result.stdout
+
+
+def test_firmware_reads_byte_by_byte_without_dma(machine: str, tmp_path: Path) -> None:
+    """With the DMA interface switched off the firmware falls back to the data register;
+    the kernel, command line and initrd arrive the same."""
+    initrd = _initrd(tmp_path, 3000)
+    device = "fw_cfg_io" if machine == "pc" else "fw_cfg_mem"
+    args = boot_args(machine, "hello", "-append", "exit=0 no dma", "-initrd", str(initrd))
+    with_dma = run_emu(args)
+    without = run_emu([*args, "-global", f"{device}.dma_enabled=off"])
+    assert b"cmdline: exit=0 no dma\n" in with_dma.stdout
+    assert b"initrd: size=3000 " in with_dma.stdout
+    assert without.stdout == with_dma.stdout
+    assert without.returncode == with_dma.returncode
