@@ -42,13 +42,21 @@ def test_committed_firmware_is_current() -> None:
     assert "match a fresh build" in result.stdout
 
 
-def test_pc_rom_has_its_reset_vector_in_the_last_16_bytes() -> None:
+def test_pc_rom_reset_vector_works_in_real_and_protected_mode() -> None:
+    """The last 16 bytes: mov %cr0,%eax; test $1,%al; jnz <32-bit path>; jmp <16-bit path>,
+    which decode the same in 16-bit and 32-bit code (emu starts the CPU in protected mode,
+    a real PC and QEMU in real mode)."""
     rom = FLASH["pc"].read_bytes()
     assert len(rom) == 64 * 1024
-    # a near jmp (E9 rel32) from 0xfffffff0 back into the ROM
-    assert rom[-16] == 0xE9
-    target = 0xFFFFFFF5 + struct.unpack("<i", rom[-15:-11])[0]
-    assert 0xFFFF0000 <= target < 0xFFFFFFF0
+    vector = rom[-16:]
+    assert vector[:5] == bytes.fromhex("0f20c0 a801")
+    assert vector[5] == 0x75  # jnz rel8, taken in protected mode
+    pm_target = 0xFFFFFFF7 + struct.unpack("<b", vector[6:7])[0]
+    assert vector[7] == 0xE9  # jmp rel16 in real mode: IP wraps within CS (base 0xffff0000)
+    rm_target = 0xFFFF0000 + ((0xFFFA + struct.unpack("<H", vector[8:10])[0]) & 0xFFFF)
+    for target in (pm_target, rm_target):
+        assert 0xFFFF0000 <= target < 0xFFFFFFF0
+    assert pm_target != rm_target
 
 
 # -- every image boots the same both ways ------------------------------------------------------
@@ -229,9 +237,9 @@ def test_virt_kernel_items_match_qemu_with_firmware(tmp_path: Path) -> None:
     assert initrd_data == initrd.read_bytes()
 
 
-def test_virt_firmware_boots_the_same_on_qemu(machine: str) -> None:
-    if machine != "virt":
-        return  # QEMU's pc starts firmware in real mode; emu's pc ROM is 32-bit code
+def test_virt_firmware_boots_the_same_on_qemu() -> None:
+    """(QEMU's pc cannot boot a kernel with emu's pc.bin: for PVH kernels it copies the
+    segments into RAM itself and publishes no FW_CFG_KERNEL_DATA for the firmware to read.)"""
     args = boot_args("virt", "hello", "-append", "exit=0 via the flash", "-bios",
                      str(FLASH["virt"]))
     ours, qemu = run_emu(args), run_qemu("virt", args)
@@ -241,12 +249,11 @@ def test_virt_firmware_boots_the_same_on_qemu(machine: str) -> None:
 
 
 def test_firmware_without_a_kernel_says_so_on_emu_and_qemu(machine: str) -> None:
+    """On pc this also shows the ROM starting from QEMU's real-mode reset."""
     args = [*MACHINES[machine][2], "-display", "none", "-serial", "stdio",
             "-bios", str(FLASH[machine])]
     expected = b"emu firmware: no kernel to boot (QEMU's -kernel FILE gives one)\n"
-    procs = {"emu": [*emu_cmd(), *args]}
-    if machine == "virt":
-        procs["qemu"] = [MACHINES[machine][1], *args]
+    procs = {"emu": [*emu_cmd(), *args], "qemu": [MACHINES[machine][1], *args]}
     for kind, argv in procs.items():
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))

@@ -2,14 +2,18 @@
  * start.S - the pc firmware's first and last instructions.
  *
  * The ROM is mapped at the top of the 32-bit address space and the CPU
- * starts at the reset vector, 0xfffffff0.  emu's pc board starts it in
- * 32-bit protected mode with flat segments and paging off (Unicorn
- * cannot give a CPU the real-mode reset state: see firmware/README.md),
- * so the code here is 32-bit: load our own GDT, reload every segment,
- * run fw_main() on a stack in low RAM, then enter the kernel's PVH
- * entry point as the PVH ABI says (xen/include/public/arch-x86/hvm/
- * start_info.h): 32-bit protected mode, paging off, flat CS/DS/ES/SS,
- * EBX = the physical address of struct hvm_start_info.
+ * starts at the reset vector, 0xfffffff0.  A real PC (and QEMU) starts
+ * there in real mode with CS.base = 0xffff0000; emu's pc board starts it
+ * in 32-bit protected mode with flat segments and paging off (Unicorn
+ * cannot give a CPU the real-mode reset state: see firmware/README.md).
+ * The reset vector's first instructions mean the same in 16-bit and in
+ * 32-bit code and look at CR0.PE: from real mode the firmware switches
+ * to protected mode itself, from protected mode it goes straight on.
+ * Then: load our own GDT, reload every segment, run fw_main() on a stack
+ * in low RAM, and enter the kernel's PVH entry point as the PVH ABI says
+ * (xen/include/public/arch-x86/hvm/start_info.h): 32-bit protected mode,
+ * paging off, flat CS/DS/ES/SS, EBX = the physical address of struct
+ * hvm_start_info.
  */
 #include "boot.h"
 
@@ -64,9 +68,37 @@ rom_gdt_desc:
         .word   rom_gdt_end - rom_gdt - 1
         .long   rom_gdt
 
-        /* The reset vector: the last 16 bytes of the ROM. */
+        /* The last 256 bytes of the ROM: both ways in, then the reset
+         * vector at 0xfffffff0. */
         .section .reset, "ax", @progbits
-        .globl  reset_vector
-reset_vector:
+RESET_SECTION_OFFSET = 0xff00           /* link.ld: .reset at 0xffffff00 = CS.base + 0xff00 */
+
+        .code16
+real_mode:                              /* CS.base = 0xffff0000, IP < 0x10000 */
+        cli
+        cld
+        lgdtl   %cs:(RESET_SECTION_OFFSET + real_mode_gdt_desc - real_mode)
+        movl    %cr0, %eax
+        orb     $1, %al
+        movl    %eax, %cr0
+        ljmpl   $BOOT_CS, $entry32
+
+        .balign 4
+real_mode_gdt_desc:                     /* rom_gdt_desc, within real mode's reach */
+        .word   rom_gdt_end - rom_gdt - 1
+        .long   rom_gdt
+
+        .code32
+        .org    0xe0                    /* within a jnz rel8 of the reset vector */
+protected_mode:                         /* flat 32-bit segments already */
         jmp     entry32
+
+        .org    0xf0
+        .globl  reset_vector
+reset_vector:                           /* the same bytes in 16-bit and 32-bit code */
+        .byte   0x0f, 0x20, 0xc0        /* mov %cr0, %eax */
+        .byte   0xa8, 0x01              /* test $1, %al: CR0.PE */
+        .byte   0x75, protected_mode - (. + 1)  /* jnz protected_mode */
+        .byte   0xe9                    /* jmp real_mode (16-bit: rel16) */
+        .word   real_mode - (. + 2)
         .fill   16 - (. - reset_vector), 1, 0xf4    /* hlt */
