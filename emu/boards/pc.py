@@ -13,9 +13,9 @@ and paging off: Unicorn's x86_64 CPU cannot be put into the real-mode reset stat
 register API sets only a segment's selector, never the hidden base 0xffff0000 that real
 mode at 0xfffffff0 needs; firmware/README.md; emu's ROM starts either way). The firmware
 reads the ELF ``-kernel``'s memory image, command line, initrd and ``etc/e820`` through
-fw_cfg, as QEMU publishes them
-for PVH kernels, builds the PVH start_info and enters the kernel. ``--direct-boot`` skips the
-firmware: emu loads the kernel and builds the same structures itself (emu/boot/pvh.py).
+fw_cfg, as QEMU publishes them for PVH kernels, builds the PVH start_info and enters the
+kernel. ``--direct-boot`` skips the firmware: emu loads the kernel and builds the same
+structures itself (emu/boot/pvh.py).
 """
 
 from __future__ import annotations
