@@ -34,7 +34,7 @@ QEMU-compatible options:
   -cpu MODEL               CPU model (QEMU names: qemu64, max, cortex-a57, ...; 'help')
   -smp N[,maxcpus=M]       CPU count reported to firmware (one CPU is emulated)
   -kernel FILE             kernel: an ELF with a PVH note on pc; an aarch64 ELF or an arm64
-                           Image on virt (--direct-boot: ELF only)
+                           Image on virt
   -append TEXT             kernel command line
   -initrd FILE             initial RAM disk (PVH module on pc, /chosen range on virt)
   -bios FILE               firmware to run instead of emu's own (pc: ROM ending at 4 GiB,

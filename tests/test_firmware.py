@@ -467,15 +467,18 @@ def _arm64_image(elf_path: str) -> bytes:
     return header + bytes(flat)
 
 
-def test_firmware_boots_an_arm64_image_as_qemu_does(tmp_path: Path) -> None:
+def test_arm64_image_boots_as_qemu_boots_it(tmp_path: Path) -> None:
+    """Through emu's firmware and with --direct-boot, as QEMU's -kernel boots an Image."""
     kernel = tmp_path / "Image"
     kernel.write_bytes(_arm64_image(image("virt", "hello")))
     args = [*MACHINES["virt"][2], "-display", "none", "-serial", "stdio", "-kernel", str(kernel),
             "-append", "exit=0 from an Image"]
     ours, qemu = run_emu(args), run_qemu("virt", args)
+    direct = run_emu([*args, "--direct-boot"])
     assert qemu.stdout.startswith(b"Hello from the guest! (aarch64)\n"), qemu.stdout + qemu.stderr
-    assert ours.stdout == qemu.stdout
-    assert ours.returncode == qemu.returncode == 0
+    assert b"cmdline: exit=0 from an Image\n" in qemu.stdout
+    assert ours.stdout == direct.stdout == qemu.stdout
+    assert ours.returncode == direct.returncode == qemu.returncode == 0
 
 
 def test_pc_dump_holds_the_bios_as_qemu_dumps_its_bios(tmp_path: Path) -> None:

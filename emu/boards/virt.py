@@ -10,9 +10,11 @@ Boot: firmware (emu's ``virt.bin``, or ``-bios FILE``) in read-only flash at 0x0
 CPU starts at EL1 with the MMU off. The firmware reads the ``-kernel`` file, the initrd and
 the device tree through fw_cfg, puts the device tree at the base of RAM (where QEMU puts it
 for firmware) and enters the kernel with x0 pointing to it. ``--direct-boot`` skips the
-firmware as QEMU's ``-kernel`` without ``-bios`` does: an ELF kernel is loaded at its
-physical addresses and entered at ``e_entry``, with the device tree at the base of RAM
-when the kernel leaves room for it (hw/arm/boot.c, arm_setup_direct_kernel_boot).
+firmware as QEMU's ``-kernel`` without ``-bios`` does (hw/arm/boot.c,
+arm_setup_direct_kernel_boot): an ELF kernel is loaded at its physical addresses and entered
+at ``e_entry``, with the device tree at the base of RAM when the kernel leaves room for it;
+an arm64 Image is loaded where the firmware would put it and entered as Linux is, with x0
+pointing to the device tree at the base of RAM.
 """
 
 from __future__ import annotations
@@ -38,6 +40,19 @@ VIRT_MEM_MAX = 255 << 30  # QEMU virt without highmem-redists: RAM up to 256 GiB
 FIRMWARE_AREA_END = VIRT_MEM + 0x20000
 FDT_MAX = 0x10000
 ARM64_IMAGE_MAGIC = b"ARM\x64"
+
+
+def image_load_address(data: memoryview) -> int:
+    """Where an arm64 Image goes (Documentation/arm64/booting.rst header: text_offset at 8,
+    image_size at 16): RAM base + text_offset (0x80000 for old Images without image_size),
+    moved up 2 MiB if that would be inside the firmware's area, as QEMU's load_aarch64_image
+    moves it up past its boot stub; emu's firmware computes the same (firmware/virt/main.c)."""
+    text_offset = int.from_bytes(data[8:16], "little")
+    image_size = int.from_bytes(data[16:24], "little")
+    offset = text_offset if image_size else 0x80000
+    if offset < FIRMWARE_AREA_END - VIRT_MEM:
+        offset += 2 * MiB
+    return VIRT_MEM + offset
 
 
 class VirtBoard(Board):
@@ -72,6 +87,8 @@ class VirtBoard(Board):
         self.psci = Psci(m.request_exit, m.request_reset, m.cpu_off)
         m.cpu.psci = self.psci.call
         self.initrd: tuple[int, memoryview] | None = None
+        #: an arm64 Image -kernel: (load address, contents)
+        self.image: tuple[int, memoryview] | None = None
         kernel_file = memoryview(b"")
         kernel_end = VIRT_MEM
         if m.config.kernel:
@@ -96,8 +113,13 @@ class VirtBoard(Board):
         """Check ``-kernel PATH``; return the file and the end of what it loads."""
         cfg = self.machine.config
         data = read_file(path, "-kernel")
-        if not cfg.direct_boot and data[56:60] == ARM64_IMAGE_MAGIC:
-            return data, VIRT_MEM + 2 * MiB + len(data)  # emu's firmware loads Images
+        if data[56:60] == ARM64_IMAGE_MAGIC:
+            load = image_load_address(data)
+            if load + len(data) > VIRT_MEM + cfg.ram_size:
+                raise ConfigError(f"-kernel {path}: the Image does not fit in RAM at "
+                                  f"0x{load:x}")
+            self.image = (load, data)
+            return data, load + len(data)
         self.kernel = self.open_kernel(path, data)
         if not cfg.direct_boot:
             for seg in self.kernel.segments:
@@ -130,12 +152,20 @@ class VirtBoard(Board):
         if not self.machine.config.direct_boot:
             self.machine.cpu.pc = VIRT_FLASH_BASE
             return
-        assert self.kernel is not None
-        self.load_segments(self.kernel)
         space = self.machine.address_space
+        cpu = self.machine.cpu
         if self.initrd is not None:
             space.write(*self.initrd)
+        if self.image is not None:  # Linux's boot protocol: x0 = the device tree
+            load, data = self.image
+            space.write(load, data)
+            space.write(VIRT_MEM, self.fdt)
+            cpu.set_x(0, VIRT_MEM)
+            cpu.pc = load
+            return
+        assert self.kernel is not None
+        self.load_segments(self.kernel)
         low = min(seg.paddr for seg in self.kernel.segments)
         if low >= VIRT_MEM + len(self.fdt):
             space.write(VIRT_MEM, self.fdt)
-        self.machine.cpu.pc = self.kernel.entry
+        cpu.pc = self.kernel.entry
