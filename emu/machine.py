@@ -124,6 +124,13 @@ class Machine:
             self._dumped_roms.append(block)
         return block
 
+    def rom_at(self, addr: int, size: int) -> RamBlock | None:
+        """The ROM holding all of ``[addr, addr + size)``, if one does."""
+        for block in self.roms:
+            if block.base <= addr and addr + size <= block.end:
+                return block
+        return None
+
     @property
     def dump_blocks(self) -> list[RamBlock]:
         """The memory a core dump holds, in address order: RAM and dumped ROMs."""

@@ -554,3 +554,16 @@ def test_firmware_reads_byte_by_byte_without_dma(machine: str, tmp_path: Path) -
     assert b"initrd: size=3000 " in with_dma.stdout
     assert without.stdout == with_dma.stdout
     assert without.returncode == with_dma.returncode
+
+
+@pytest.mark.parametrize("kind", ["emu", "qemu"])
+def test_qtest_reads_the_firmware_and_cannot_write_it(machine: str, kind: str) -> None:
+    """qtest sees the ROM (pc) or flash (virt) as the CPU does, on emu as on QEMU."""
+    base = 0xFFFF0000 if machine == "pc" else 0x0
+    offset = 0xFFF0 if machine == "pc" else 0x0
+    expected = FLASH[machine].read_bytes()[offset:offset + 16]
+    with launch(kind, machine, "-bios", str(FLASH[machine])) as qt:
+        assert qt.b64read(base + offset, 16) == expected
+        assert qt.readl(base + offset) == int.from_bytes(expected[:4], "little")
+        qt.writeb(base + offset + 15, expected[15] ^ 0xFF)
+        assert qt.b64read(base + offset, 16) == expected

@@ -146,16 +146,20 @@ class QTestServer:
         return f"OK 0x{self._load(_num(args[0]), size):016x}"
 
     def _load(self, addr: int, size: int) -> int:
-        """A CPU-sized load: RAM, else MMIO, else unassigned (0)."""
+        """A CPU-sized load: RAM, else ROM, else MMIO, else unassigned (0)."""
         m = self.machine
         raw = m.address_space.read(addr, size)
         if raw is not None:
             return int.from_bytes(raw, "little")
+        rom = m.rom_at(addr, size)
+        if rom is not None:
+            return int.from_bytes(rom.view()[addr - rom.base:addr - rom.base + size], "little")
         if m.mmio_bus.covers(addr):
             return m.mmio_bus.mmio_read(addr, size)
         return 0
 
     def _store(self, addr: int, size: int, value: int) -> None:
+        """A CPU-sized store: RAM, else MMIO; stores to ROM are dropped, as the CPU's are."""
         m = self.machine
         if m.address_space.write(addr, value.to_bytes(size, "little")):
             return
