@@ -567,3 +567,19 @@ def test_qtest_reads_the_firmware_and_cannot_write_it(machine: str, kind: str) -
         assert qt.readl(base + offset) == int.from_bytes(expected[:4], "little")
         qt.writeb(base + offset + 15, expected[15] ^ 0xFF)
         assert qt.b64read(base + offset, 16) == expected
+
+
+def test_virt_initrd_reaches_an_image_as_on_qemu(tmp_path: Path) -> None:
+    """QEMU passes an initrd on virt to Linux Images (not to bare ELF files): an Image of
+    hello prints the same initrd line on QEMU and on emu, both ways."""
+    kernel = tmp_path / "Image"
+    kernel.write_bytes(_arm64_image(image("virt", "hello")))
+    initrd = _initrd(tmp_path, 7777)
+    args = [*MACHINES["virt"][2], "-display", "none", "-serial", "stdio", "-kernel", str(kernel),
+            "-append", "exit=0", "-initrd", str(initrd)]
+    qemu = run_qemu("virt", args)
+    assert b"initrd: size=7777 sum=0x" in qemu.stdout, qemu.stdout + qemu.stderr
+    for extra in ([], ["--direct-boot"]):
+        ours = run_emu([*args, *extra])
+        assert ours.stdout == qemu.stdout, extra
+        assert ours.returncode == qemu.returncode == 0
