@@ -31,26 +31,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BLOB_DIR = os.path.join(os.path.dirname(HERE), "emu", "firmware")
 
 COMMON_FLAGS = [
-    "-std=c11",
     "-Os",
-    "-g0",
-    "-ffreestanding",
-    "-nostdlib",
-    "-static",
-    "-fno-pic",
-    "-fno-pie",
-    "-fno-stack-protector",
-    "-fno-sanitize=all",
-    "-fno-unwind-tables",
-    "-fno-asynchronous-unwind-tables",
-    "-fno-builtin",
-    "-mgeneral-regs-only",
-    "-Wall",
-    "-Wextra",
-    "-Werror",
-    "-ffile-prefix-map=" + HERE + "=.",
-    "-Ilib",
-    "-Wl,--build-id=none",
+    "-fno-builtin",                 # memset and memcpy are the firmware's own
+    *buildcheck.freestanding_flags(HERE),
 ]
 
 #: name -> (target flags, entry symbol, ROM base, ROM size or None for "as long as the code")

@@ -27,25 +27,8 @@ IMAGES = ["hello", "spin", "halt", "unmapped", "trap", "pulse", "fwcfg", "fwcfgb
 
 # Flags shared by both architectures.
 COMMON_FLAGS = [
-    "-std=c11",
     "-O2",
-    "-g0",                          # no debug info (it would hold paths)
-    "-ffreestanding",
-    "-nostdlib",
-    "-static",
-    "-fno-pic",
-    "-fno-pie",
-    "-fno-stack-protector",
-    "-fno-sanitize=all",            # zig cc turns on UBSan traps otherwise
-    "-fno-unwind-tables",
-    "-fno-asynchronous-unwind-tables",
-    "-mgeneral-regs-only",          # no FP/SIMD registers in kernel code
-    "-Wall",
-    "-Wextra",
-    "-Werror",
-    "-ffile-prefix-map=" + HERE + "=.",   # belt and braces: paths are relative anyway
-    "-Ilib",
-    "-Wl,--build-id=none",
+    *buildcheck.freestanding_flags(HERE),
     "-Wl,-z,max-page-size=4096",    # keep segment padding (and files) small
 ]
 

@@ -1,4 +1,5 @@
-"""The command line the zig build scripts share (guest_images/build.py, firmware/build.py).
+"""What the zig build scripts share (guest_images/build.py, firmware/build.py): compiler flags
+and the command line.
 
 Without options a script builds its outputs in place; with ``--check`` it builds them into a
 temporary directory and compares them byte for byte with the committed ones, so that a test
@@ -12,6 +13,33 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable
+
+
+def freestanding_flags(source_dir: str) -> list[str]:
+    """The ``zig cc`` flags both builds share: a freestanding, static, position-dependent
+    program without debug info, build ID or paths of this machine in it, so that the output
+    depends only on the sources and the zig version (each build adds its -O level, target
+    and more)."""
+    return [
+        "-std=c11",
+        "-g0",                          # no debug info (it would hold paths)
+        "-ffreestanding",
+        "-nostdlib",
+        "-static",
+        "-fno-pic",
+        "-fno-pie",
+        "-fno-stack-protector",
+        "-fno-sanitize=all",            # zig cc turns on UBSan traps otherwise
+        "-fno-unwind-tables",
+        "-fno-asynchronous-unwind-tables",
+        "-mgeneral-regs-only",          # no FP/SIMD registers
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-ffile-prefix-map=" + source_dir + "=.",   # belt and braces: paths are relative anyway
+        "-Ilib",
+        "-Wl,--build-id=none",
+    ]
 
 
 def _read(path: str) -> bytes | None:
