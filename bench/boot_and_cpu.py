@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -31,7 +30,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     IMAGES,
     MACHINES,
-    REPO,
     Machine,
     RunError,
     add_markdown_arg,
@@ -43,6 +41,7 @@ from common import (
     have_programs,
     header,
     median,
+    run_process,
 )
 
 #: a run that takes longer than this is killed and counts as a failure
@@ -83,18 +82,7 @@ def run_once(
 ) -> tuple[float, bytes]:
     """Run ``argv``, return (wall seconds, stdout); raise RunError unless it exits as expected."""
     start = time.perf_counter()
-    try:
-        proc = subprocess.run(
-            argv,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            env=env,
-            cwd=REPO,
-            timeout=TIMEOUT_S,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise RunError(f"{who}: timed out after {TIMEOUT_S:.0f} s: {' '.join(argv)}") from None
+    proc = run_process(who, argv, env, TIMEOUT_S)
     elapsed = time.perf_counter() - start
     if proc.returncode != expect_status:
         err = proc.stderr.decode(errors="replace").strip()

@@ -158,6 +158,17 @@ def emu_env() -> dict[str, str]:
     return env
 
 
+def run_process(who: str, argv: Sequence[str], env: dict[str, str],
+                timeout: float) -> subprocess.CompletedProcess[bytes]:
+    """Run ``argv`` from the checkout with no stdin and its output captured; a run that
+    outlives ``timeout`` seconds is killed and raised as a RunError naming ``who``."""
+    try:
+        return subprocess.run(list(argv), stdin=subprocess.DEVNULL, capture_output=True, env=env,
+                              cwd=REPO, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise RunError(f"{who}: timed out after {timeout:.0f} s: {' '.join(argv)}") from None
+
+
 def emu_argv(args: Sequence[str]) -> list[str]:
     """The command line that runs emu (``python -m emu``) with the QEMU options ``args``."""
     return [sys.executable, "-m", "emu", *args]

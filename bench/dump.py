@@ -52,6 +52,7 @@ from common import (
     now,
     nproc,
     qemu_version,
+    run_process,
 )
 
 IMAGE = IMAGES / "x86_64" / "halt.elf"
@@ -242,18 +243,7 @@ def emu_dump(label: str, size: int, tmp: Path) -> Sample:
     env = emu_env()
     argv = [sys.executable, str(Path(__file__).resolve()), "--child", str(size), str(core)]
     try:
-        try:
-            proc = subprocess.run(
-                argv,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                env=env,
-                cwd=REPO,
-                timeout=2 * TIMEOUT_S,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise RunError(f"emu {label}: timed out") from None
+        proc = run_process(f"emu {label}", argv, env, 2 * TIMEOUT_S)
         err = proc.stderr.decode(errors="replace").strip()
         try:
             res = json.loads(proc.stdout.decode().strip().splitlines()[-1])

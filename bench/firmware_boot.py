@@ -39,7 +39,6 @@ import argparse
 import random
 import re
 import struct
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,7 +50,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     IMAGES,
     MACHINES,
-    REPO,
     Machine,
     RunError,
     add_markdown_arg,
@@ -63,6 +61,7 @@ from common import (
     have_programs,
     header,
     median,
+    run_process,
 )
 
 #: a run that takes longer than this is killed and counts as a failure
@@ -231,18 +230,7 @@ def run_once(
     """Run ``argv``, return (wall seconds, stdout, stderr); raise RunError unless it exits as
     expected."""
     start = time.perf_counter()
-    try:
-        proc = subprocess.run(
-            argv,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            env=env,
-            cwd=REPO,
-            timeout=TIMEOUT_S,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise RunError(f"{who}: timed out after {TIMEOUT_S:.0f} s: {' '.join(argv)}") from None
+    proc = run_process(who, argv, env, TIMEOUT_S)
     elapsed = time.perf_counter() - start
     err = proc.stderr.decode(errors="replace").strip()
     if proc.returncode != expect:
