@@ -377,17 +377,32 @@ def test_boot_option_conflicts(args: list[str], message: str) -> None:
     assert result.stderr.decode() == message + "\n"
 
 
-def _elf_at(path: Path, machine: int, paddr: int) -> None:
-    """A minimal ELF64 executable with one 16-byte PT_LOAD at ``paddr``."""
-    ehdr = struct.pack("<4sBBBBB7xHHIQQQIHHHHHH", b"\x7fELF", 2, 1, 1, 0, 0, 2, machine, 1,
-                       paddr, 64, 0, 0, 64, 56, 1, 0, 0, 0)
-    phdr = struct.pack("<IIQQQQQQ", 1, 5, 120, paddr, paddr, 16, 16, 16)
-    path.write_bytes(ehdr + phdr + b"\xf4" * 16)
+def _elf(e_machine: int, segments: list[tuple[int, int, bytes, int]], entry: int,
+         pvh: bool = False) -> bytes:
+    """An ELF64 executable: (file offset, paddr, bytes, memsz) per PT_LOAD, and with ``pvh``
+    the Xen PHYS32_ENTRY note naming ``entry`` (x86_64 PVH kernels)."""
+    note = struct.pack("<III4sI", 4, 4, XEN_ELFNOTE_PHYS32_ENTRY, b"Xen\0", entry) if pvh \
+        else b""
+    phnum = len(segments) + bool(note)
+    first = 64 + 56 * phnum
+    note_off = max([first, *(off + len(data) for off, _, data, _ in segments)])
+    out = bytearray(note_off + len(note))
+    out[:64] = struct.pack("<4sBBBBB7xHHIQQQIHHHHHH", b"\x7fELF", 2, 1, 1, 0, 0, 2, e_machine,
+                           1, entry, 64, 0, 0, 64, 56, phnum, 0, 0, 0)
+    for i, (off, paddr, data, memsz) in enumerate(segments):
+        out[64 + 56 * i:120 + 56 * i] = struct.pack("<IIQQQQQQ", 1, 7, off, paddr, paddr,
+                                                    len(data), memsz, 16)
+        out[off:off + len(data)] = data
+    if note:
+        out[64 + 56 * len(segments):first] = struct.pack(
+            "<IIQQQQQQ", 4, 4, note_off, 0, 0, len(note), len(note), 4)
+        out[note_off:] = note
+    return bytes(out)
 
 
 def test_kernel_over_the_virt_firmware_area_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "low.elf"
-    _elf_at(path, 183, 0x40001000)
+    path.write_bytes(_elf(183, [(0x100, 0x40001000, b"\xf4" * 16, 16)], 0x40001000))
     result = run_emu(["-M", "virt", "-kernel", str(path)])
     assert result.returncode == 1
     assert result.stderr.decode() == (
@@ -435,15 +450,8 @@ def test_guest_stores_to_the_rom_are_dropped(tmp_path: Path) -> None:
     code = (bytes.fromhex("c705 0000ffff 78563412")  # mov dword [0xffff0000], 0x12345678
             + bytes.fromhex("a1 0000ffff")           # mov eax, [0xffff0000]
             + bytes.fromhex("e6f4 f4"))              # out 0xf4, al; hlt
-    note = struct.pack("<III4sI", 4, 4, XEN_ELFNOTE_PHYS32_ENTRY, b"Xen\0", 0x100000)
-    ehdr = struct.pack("<4sBBBBB7xHHIQQQIHHHHHH", b"\x7fELF", 2, 1, 1, 0, 0, 2, 62, 1,
-                       0x100000, 64, 0, 0, 64, 56, 2, 0, 0, 0)
-    data_off = 64 + 2 * 56
-    load = struct.pack("<IIQQQQQQ", 1, 5, data_off, 0x100000, 0x100000, len(code), len(code),
-                       16)
-    pnote = struct.pack("<IIQQQQQQ", 4, 4, data_off + len(code), 0, 0, len(note), len(note), 4)
     kernel = tmp_path / "romwrite.elf"
-    kernel.write_bytes(ehdr + load + pnote + code + note)
+    kernel.write_bytes(_elf(62, [(0x1000, 0x100000, code, len(code))], 0x100000, pvh=True))
     result = run_emu(["-M", "pc", "-display", "none", "-serial", "none", "-kernel", str(kernel),
                       "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
     rom_first_byte = FLASH["pc"].read_bytes()[0]
@@ -497,24 +505,6 @@ def test_pc_dump_holds_the_bios_as_qemu_dumps_its_bios(tmp_path: Path) -> None:
         assert rom.data() == FLASH["pc"].read_bytes()
 
 
-def _pvh_elf(segments: list[tuple[int, int, bytes, int]], entry: int) -> bytes:
-    """An x86_64 PVH ELF: (file offset, paddr, bytes, memsz) per PT_LOAD, then the Xen note."""
-    note = struct.pack("<III4sI", 4, 4, XEN_ELFNOTE_PHYS32_ENTRY, b"Xen\0", entry)
-    phnum = len(segments) + 1
-    note_off = max(off + len(data) for off, _, data, _ in segments)
-    out = bytearray(note_off + len(note))
-    out[:64] = struct.pack("<4sBBBBB7xHHIQQQIHHHHHH", b"\x7fELF", 2, 1, 1, 0, 0, 2, 62, 1,
-                           entry, 64, 0, 0, 64, 56, phnum, 0, 0, 0)
-    for i, (off, paddr, data, memsz) in enumerate(segments):
-        out[64 + 56 * i:120 + 56 * i] = struct.pack("<IIQQQQQQ", 1, 6, off, paddr, paddr,
-                                                    len(data), memsz, 16)
-        out[off:off + len(data)] = data
-    out[64 + 56 * len(segments):120 + 56 * len(segments)] = struct.pack(
-        "<IIQQQQQQ", 4, 4, note_off, 0, 0, len(note), len(note), 4)
-    out[note_off:] = note
-    return bytes(out)
-
-
 @pytest.mark.parametrize("layout", ["as linked", "shuffled in the file"])
 def test_pc_kernel_data_is_the_memory_image(layout: str, tmp_path: Path) -> None:
     """FW_CFG_KERNEL_DATA read for FW_CFG_KERNEL_SIZE bytes is the kernel's memory image,
@@ -526,7 +516,7 @@ def test_pc_kernel_data_is_the_memory_image(layout: str, tmp_path: Path) -> None
     else:  # the data segment comes first in the file, and junk lies between them
         segs = [(0x3000, 0x100000, text, len(text)), (0x1000, 0x102000, data, 0x5000)]
     kernel = tmp_path / "k.elf"
-    blob = bytearray(_pvh_elf(segs, 0x100000))
+    blob = bytearray(_elf(62, segs, 0x100000, pvh=True))
     if layout != "as linked":
         blob[0x2000:0x2010] = b"J" * 16  # not part of any segment
     kernel.write_bytes(bytes(blob))
