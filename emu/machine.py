@@ -181,11 +181,11 @@ class Machine:
         for block in self.roms:
             uc.mem_map_ptr(block.base, block.size, UC_PROT_READ | UC_PROT_EXEC,
                            block.host_address())
-            self.cpu.rom_ranges.append((block.base, block.end))
         if self.roms:  # where the CPU sends stores to ROM (emu.cpu.Cpu._on_tlb_fill)
             self._write_sink = RamBlock.allocate("rom-write-sink", WRITE_SINK, 0x1000)
             uc.mem_map_ptr(WRITE_SINK, 0x1000, UC_PROT_ALL, self._write_sink.host_address())
             self.cpu.write_sink = WRITE_SINK
+            self.cpu.is_rom = lambda paddr: self.rom_at(paddr, 1) is not None
         if self.arch == "x86_64":
             self.port_bus.attach(uc)
         self.mmio_bus.attach(uc)

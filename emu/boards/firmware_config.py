@@ -112,9 +112,9 @@ def add_virt_kernel_items(fw: FwCfg, *, kernel_file: Buffer, cmdline: str,
     """
     fw.add_i32(FW_CFG_KERNEL_SIZE, len(kernel_file))
     fw.add_bytes(FW_CFG_KERNEL_DATA, kernel_file)
-    addr, data = initrd if initrd is not None else (0, memoryview(b""))
     if initrd is not None:
-        fw.add_i32(FW_CFG_INITRD_ADDR, addr)
+        fw.add_i32(FW_CFG_INITRD_ADDR, initrd[0])
+    data = initrd[1] if initrd is not None else b""
     fw.add_i32(FW_CFG_INITRD_SIZE, len(data))
     fw.add_bytes(FW_CFG_INITRD_DATA, data)
     add_cmdline(fw, cmdline)

@@ -55,9 +55,9 @@ class Cpu:
         #: set by exception hooks when the guest did something emu cannot continue from
         self.fatal: str | None = None
         self.phys_read: PhysReader = lambda _addr, _size: None
-        #: guest-physical (start, end) of read-only memory (firmware ROM, flash), and the
-        #: page the machine gives stores to it (see _on_tlb_fill)
-        self.rom_ranges: list[tuple[int, int]] = []
+        #: whether a guest-physical address is read-only memory (firmware ROM, flash), and
+        #: the page the machine gives stores to it (see _on_tlb_fill)
+        self.is_rom: Callable[[int], bool] = lambda _paddr: False
         self.write_sink = 0
         self.uc: Uc = self._create(self.models[self.model])
         self._install_tlb()
@@ -88,7 +88,7 @@ class Cpu:
         # to a page whose TLB entry is also a code entry on its slow path.
         if access == UC_MEM_FETCH:
             entry.perms = _FETCH_PERMS
-        elif any(start <= paddr < end for start, end in self.rom_ranges):
+        elif self.is_rom(paddr):
             # ROM: QEMU drops the guest's stores. A data entry that cannot be written makes
             # Unicorn raise an exception on a store, and a writable one reaches the ROM's
             # host memory; so reads get a read-only entry on the ROM, and a store gets a
