@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from conftest import MACHINES, boot_args, image, run_qemu
 
@@ -99,9 +100,11 @@ def test_halted_machine_serves_requests_and_quits(tmp_path) -> None:
     status: list[int] = []
     t = threading.Thread(target=lambda: status.append(m.run()))
     t.start()
-    for _ in range(50):
-        if m.call_soon(lambda: m.halted).result(timeout=10):
-            break
+    # Requests are served at each console access while the guest prints, then at the halt:
+    # poll until the guest has reached it (bounded, so a guest that never halts fails).
+    deadline = time.monotonic() + 30
+    while not m.call_soon(lambda: m.halted).result(timeout=10) and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert m.call_soon(lambda: m.halted).result(timeout=10)
     m.call_soon(lambda: m.quit(0)).result(timeout=10)
     t.join(10)
