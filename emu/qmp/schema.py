@@ -76,7 +76,21 @@ CORE_SIGNATURES: dict[str, tuple[Struct, TypeRef]] = {
 
 _RESET_DATA = Struct("q_obj_RESET-arg", (Member("guest", "bool"),
                                          Member("reason", SHUTDOWN_CAUSE)))
-_PANIC_DATA = Struct("q_obj_GUEST_PANICKED-arg", (Member("action", GUEST_PANIC_ACTION),))
+#: what a hypervisor-specific panic report carries (emu sends none: no Hyper-V or s390)
+GUEST_PANIC_INFORMATION = Struct(
+    "GuestPanicInformation",
+    (Member("type", Enum("GuestPanicInformationType", ("hyper-v", "s390"))),),
+    tag="type",
+    variants=(
+        ("hyper-v", Struct("GuestPanicInformationHyperV", tuple(
+            Member(f"arg{i}", "int") for i in range(1, 6)))),
+        ("s390", Struct("GuestPanicInformationS390", (
+            Member("core", "int"), Member("psw-mask", "int"), Member("psw-addr", "int"),
+            Member("reason", Enum("S390CrashReason", (
+                "unknown", "disabled-wait", "extint-loop", "pgmint-loop", "opint-loop")))))),
+    ))
+_PANIC_DATA = Struct("q_obj_GUEST_PANICKED-arg", (
+    Member("action", GUEST_PANIC_ACTION), Member("info", GUEST_PANIC_INFORMATION, True)))
 
 #: the events emu sends (emu/machine.py, emu/devices/builtin.py, emu/qmp/)
 EVENTS = (
