@@ -109,6 +109,19 @@ def test_queries_match_qemu(machine: str, tmp_path: Path) -> None:
             assert c == expected
 
 
+def test_query_cpus_fast_answers_while_the_guest_computes(tmp_path: Path) -> None:
+    """The CPU's thread need not stop to be named: a guest in a long loop that touches no
+    device still gets its answer (emu serves machine requests only at device accesses)."""
+    vm = Vm("emu", "pc", "spin", tmp_path, "-append", "iters=100000000000")
+    try:
+        cpus = ret(vm, "query-cpus-fast")
+        assert os.path.isdir(f"/proc/{vm.proc.pid}/task/{cpus[0]['thread-id']}")
+        assert ret(vm, "query-status")["status"] == "running"
+    finally:
+        vm.proc.kill()
+        vm.close()
+
+
 def test_query_chardev_names_files_and_tcp_monitors_as_qemu(tmp_path: Path) -> None:
     import socket
 

@@ -10,6 +10,7 @@ guest, one emulated CPU, the boards of the running architecture only, no paralle
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 import weakref
 from typing import TYPE_CHECKING, Any
@@ -124,20 +125,35 @@ CPU_INFO_FAST = Struct(
 _thread_ids: weakref.WeakKeyDictionary[Machine, int] = weakref.WeakKeyDictionary()
 
 
+def _running_thread(m: Machine) -> int | None:
+    """The native id of the thread inside ``m.run()``, found from the threads' Python
+    stacks (that thread may be in the CPU engine for a long time, and need not answer)."""
+    from emu.machine import Machine
+
+    native = {t.ident: t.native_id for t in threading.enumerate()}
+    for ident, frame in sys._current_frames().items():
+        f: Any = frame
+        while f is not None:
+            if f.f_code is Machine.run.__code__ and f.f_locals.get("self") is m:
+                return native.get(ident)
+            f = f.f_back
+    return None
+
+
 def machine_thread_id(server: QmpServer) -> int:
     """The host thread id of the thread running the CPU (QEMU: the vCPU thread)."""
     m = server.machine
     tid = _thread_ids.get(m)
     if tid is None:
+        tid = _running_thread(m)
+    if tid is None:  # not running yet: ask the machine's thread when it starts serving
         fut = m.call_soon(threading.get_native_id)
         try:
             tid = fut.result(timeout=CPU_WAIT_S)
         except TimeoutError:
             fut.cancel()
-            raise QmpError("the guest has been computing without touching a device for "
-                           f"{CPU_WAIT_S:g} s; the CPU's thread answers at its next device "
-                           "access") from None
-        _thread_ids[m] = tid
+            raise QmpError("the machine's thread has not started") from None
+    _thread_ids[m] = tid
     return tid
 
 
