@@ -509,8 +509,11 @@ def _flat(by_name: dict[str, dict], name: str, depth: int = 4) -> Any:
     if kind == "array":
         return ("array", _flat(by_name, e["element-type"], depth))
     if kind == "object" and depth:
-        return {m["name"]: ("default" in m, _flat(by_name, m["type"], depth - 1))
-                for m in e["members"]}
+        flat = {m["name"]: ("default" in m, m.get("features"),
+                            _flat(by_name, m["type"], depth - 1)) for m in e["members"]}
+        for v in e.get("variants", []):
+            flat[f"case {v['case']}"] = _flat(by_name, v["type"], depth - 1)
+        return flat
     return kind
 
 

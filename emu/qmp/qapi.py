@@ -52,6 +52,8 @@ class Member:
     name: str
     type: TypeRef
     optional: bool = False
+    #: QAPI features of the member (``deprecated``...)
+    features: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)

@@ -120,7 +120,10 @@ CPU_INFO_FAST = Struct(
     (Member("cpu-index", "int"), Member("qom-path", "str"), Member("thread-id", "int"),
      Member("props", CPU_INSTANCE_PROPERTIES, True), Member("target", SYS_EMU_TARGET)),
     tag="target",
-    variants=tuple((t, Struct("empty")) for t in SYS_EMU_TARGET.values))
+    # as QEMU's: only s390x CPUs carry more (emu never reports one)
+    variants=tuple((t, Struct("CpuInfoS390", (Member("cpu-state", Enum("CpuS390State", (
+        "uninitialized", "stopped", "check-stop", "operating", "load"))),)))
+                   if t == "s390x" else (t, Struct("empty")) for t in SYS_EMU_TARGET.values))
 
 _thread_ids: weakref.WeakKeyDictionary[Machine, int] = weakref.WeakKeyDictionary()
 

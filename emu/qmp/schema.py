@@ -150,6 +150,8 @@ class _Namer:
             member: dict[str, Any] = {"name": m.name, "type": self.name(m.type)}
             if m.optional:
                 member["default"] = None
+            if m.features:
+                member["features"] = list(m.features)
             members.append(member)
         entry.update({"meta-type": "object", "members": members})
         if t.tag is not None:
@@ -179,11 +181,37 @@ def schema(commands: dict[str, Any]) -> list[dict[str, Any]]:
     return entries + namer.entries
 
 
-SCHEMA_INFO = Struct("SchemaInfo", (
-    Member("name", "str"),
-    Member("meta-type", Enum("SchemaMetaType", ("builtin", "enum", "array", "object",
-                                                "alternate", "command", "event"))),
-    Member("features", Array("str"), True)))
+_STR_LIST = Array("str")
+_FEATURES = Member("features", _STR_LIST, True)
+SCHEMA_META_TYPE = Enum("SchemaMetaType", ("builtin", "enum", "array", "object", "alternate",
+                                           "command", "event"))
+#: QEMU 7.2's SchemaInfo union (qapi/introspect.json), which describes the answer itself
+SCHEMA_INFO = Struct(
+    "SchemaInfo", (Member("name", "str"), Member("meta-type", SCHEMA_META_TYPE), _FEATURES),
+    tag="meta-type",
+    variants=(
+        ("builtin", Struct("SchemaInfoBuiltin", (Member("json-type", Enum("JSONType", (
+            "string", "number", "int", "boolean", "null", "object", "array", "value"))),))),
+        ("enum", Struct("SchemaInfoEnum", (
+            Member("members", Array(Struct("SchemaInfoEnumMember", (Member("name", "str"),
+                                                                     _FEATURES)))),
+            Member("values", _STR_LIST, features=("deprecated",))))),
+        ("array", Struct("SchemaInfoArray", (Member("element-type", "str"),))),
+        ("object", Struct("SchemaInfoObject", (
+            Member("members", Array(Struct("SchemaInfoObjectMember", (
+                Member("name", "str"), Member("type", "str"), Member("default", "any", True),
+                _FEATURES)))),
+            Member("tag", "str", True),
+            Member("variants", Array(Struct("SchemaInfoObjectVariant", (
+                Member("case", "str"), Member("type", "str")))), True)))),
+        ("alternate", Struct("SchemaInfoAlternate", (
+            Member("members", Array(Struct("SchemaInfoAlternateMember", (
+                Member("type", "str"),)))),))),
+        ("command", Struct("SchemaInfoCommand", (
+            Member("arg-type", "str"), Member("ret-type", "str"),
+            Member("allow-oob", "bool", True)))),
+        ("event", Struct("SchemaInfoEvent", (Member("arg-type", "str"),))),
+    ))
 
 
 @command("query-qmp-schema", returns=Array(SCHEMA_INFO))
