@@ -198,6 +198,12 @@ ERRORS = [
     ("qom-get", {"path": "/machine"}),
     ("query-qmp-schema", {"x": 1}),
     ("system_powerdown", {"x": 1}),
+    ("query-status", {"x": 1}),
+    ("dump-guest-memory", {"protocol": 1}),
+    ("dump-guest-memory", {"paging": False, "protocol": "file:/tmp/x", "begin": "x",
+                           "length": 1}),
+    ("dump-guest-memory", {"paging": False, "protocol": "file:/tmp/x", "format": "nope"}),
+    ("dump-guest-memory", {"paging": False, "protocol": "file:/tmp/x", "begin": 0}),
 ]
 
 
