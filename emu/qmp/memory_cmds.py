@@ -63,24 +63,27 @@ def _write(f: BinaryIO, data: bytes) -> None:
         raise QmpError(IO_ERROR) from None
 
 
-def _memory(m: Machine) -> list[tuple[int, int, memoryview]]:
-    """(base, end, contents) of every RAM and ROM block, in address order."""
-    blocks = [*m.address_space.blocks, *m.roms]
-    return sorted(((b.base, b.end, b.view()) for b in blocks), key=lambda t: t[0])
-
-
 def read_physical(m: Machine, addr: int, size: int) -> Iterator[bytes]:
     """``size`` bytes of guest-physical memory from ``addr`` (wrapping at 2**64), in
-    pieces: RAM and ROM contents, zeros elsewhere."""
-    memory = _memory(m)
+    pieces: RAM (read through the machine's address space) and ROM contents, zeros
+    elsewhere."""
+    space = m.address_space
+    ram = list(space.ranges())
+    roms = [(b.base, b.end, b) for b in m.roms]
     while size > 0:
         n = min(size, CHUNK, U64 + 1 - addr)
         out = bytearray(n)
         end = addr + n
-        for base, bend, view in memory:
+        for base, length in ram:
+            lo, hi = max(base, addr), min(base + length, end)
+            if lo < hi:
+                data = space.read(lo, hi - lo)
+                assert data is not None  # inside a RAM block
+                out[lo - addr : hi - addr] = data
+        for base, bend, block in roms:
             lo, hi = max(base, addr), min(bend, end)
             if lo < hi:
-                out[lo - addr : hi - addr] = view[lo - base : hi - base]
+                out[lo - addr : hi - addr] = block.view()[lo - base : hi - base]
         yield bytes(out)
         size -= n
         addr = (addr + n) & U64
