@@ -112,15 +112,22 @@ def pmemsave(server: QmpServer, a: dict[str, Any]) -> None:
     _on_machine(server, job)
 
 
-def read_virtual(m: Machine, vaddr: int, size: int) -> bytes | None:
+def read_virtual(m: Machine, vaddr: int, size: int,
+                 pages: dict[int, int | None] | None = None) -> bytes | None:
     """``size`` bytes at guest-virtual ``vaddr`` through the CPU's page tables, or None if
-    any page is unmapped or maps to no RAM or ROM (QEMU's MEMTX error)."""
+    any page is unmapped or maps to no RAM or ROM (QEMU's MEMTX error). ``pages`` caches
+    the walks of one stopped CPU (virtual page -> physical page)."""
+    pages = {} if pages is None else pages
     out = bytearray()
     while size > 0:
         n = min(size, PAGE - vaddr % PAGE)
-        paddr = m.cpu.translate(vaddr)
-        if paddr is None:
+        page = vaddr - vaddr % PAGE
+        if page not in pages:
+            pages[page] = m.cpu.translate(page)
+        base = pages[page]
+        if base is None:
             return None
+        paddr = base + vaddr % PAGE
         data = m.address_space.read(paddr, n)
         if data is None:
             rom = m.rom_at(paddr, n)
@@ -147,9 +154,10 @@ def memsave(server: QmpServer, a: dict[str, Any]) -> None:
         f = _open(filename)
         try:
             addr, left = vaddr, size
+            pages: dict[int, int | None] = {}
             while left:
                 n = min(PIECE, left)
-                data = read_virtual(m, addr, n)
+                data = read_virtual(m, addr, n, pages)
                 if data is None:
                     raise QmpError(invalid)
                 _write(f, data)
