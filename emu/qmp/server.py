@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from emu.errors import ConfigError
 from emu.qmp.commands import COMMANDS, QEMU_VERSION, QmpError
+from emu.qmp.fds import FdStore, client_left, recv_with_fds
 
 if TYPE_CHECKING:
     from emu.machine import Machine
@@ -76,6 +77,8 @@ class QmpServer:
         self._send_lock = threading.Lock()
         self._connected = threading.Event()
         self.dump = DumpState()
+        #: descriptors passed with SCM_RIGHTS and those named by getfd (emu/qmp/fds.py)
+        self.fds = FdStore()
         #: actions a command wants run once its reply is on the wire (quit)
         self.after_reply: list[Any] = []
         machine.listeners.append(self.event)
@@ -137,6 +140,7 @@ class QmpServer:
                     pass
                 finally:
                     self._client = None
+                    client_left(self)
 
     def _send(self, obj: dict[str, Any]) -> None:
         client = self._client
@@ -166,7 +170,8 @@ class QmpServer:
         text = ""
         skipping = False  # dropping the rest of an oversized object, up to its newline
         while True:
-            chunk = conn.recv(65536)
+            chunk, fds = recv_with_fds(conn, 65536)
+            self.fds.received(fds)
             if not chunk:
                 return
             text += chunk.decode(errors="replace")
