@@ -111,7 +111,7 @@ class PcBoard(Board):
                 f"firmware's boot area 0x{FIRMWARE_AREA:x}-0x{BOOT_AREA_END - 1:x}")
         header = bytes(image.raw[:SETUP_HEADER_SIZE]).ljust(SETUP_HEADER_SIZE, b"\0")
         if cfg.initrd is not None:
-            data = read_initrd(cfg.initrd)
+            data = read_initrd(cfg.initrd, cfg.ram_size)
             initrd_max = below_4g - ACPI_DATA_SIZE - 1
             if len(data) >= initrd_max:
                 raise ConfigError(f"-initrd {cfg.initrd}: too large (max: {initrd_max}, "

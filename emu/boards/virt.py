@@ -22,7 +22,7 @@ from __future__ import annotations
 from emu.boards import Board
 from emu.boards.firmware_config import add_virt_items, add_virt_kernel_items
 from emu.boards.virt_fdt import build_virt_fdt
-from emu.boot.elf import read_file
+from emu.boot.elf import read_kernel
 from emu.boot.firmware import VIRT_FLASH_BASE, VIRT_FLASH_SIZE, read_initrd, virt_flash
 from emu.chardev import NullBackend, open_backend
 from emu.config import MiB
@@ -112,7 +112,7 @@ class VirtBoard(Board):
     def _open_kernel(self, path: str) -> tuple[memoryview, int]:
         """Check ``-kernel PATH``; return the file and the end of what it loads."""
         cfg = self.machine.config
-        data = read_file(path, "-kernel")
+        data = read_kernel(path, cfg.ram_size)
         if data[56:60] == ARM64_IMAGE_MAGIC:
             load = image_load_address(data)
             if load + len(data) > VIRT_MEM + cfg.ram_size:
@@ -133,8 +133,8 @@ class VirtBoard(Board):
     def _place_initrd(self, path: str, kernel_end: int) -> tuple[int, memoryview]:
         """Where QEMU puts an initrd on virt (hw/arm/boot.c): half of RAM, at most 128 MiB,
         into RAM, and above the kernel; page aligned."""
-        data = read_initrd(path)
         ram_size = self.machine.config.ram_size
+        data = read_initrd(path, ram_size)
         start = max(VIRT_MEM + min(ram_size // 2, 128 * MiB), kernel_end)
         start = (start + 0xFFF) & ~0xFFF
         if start + len(data) > VIRT_MEM + ram_size:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
+from emu.config import MiB
 from emu.errors import ConfigError
 from emu.memory import Buffer, host_buffer
 
@@ -46,25 +48,93 @@ class KernelImage:
     notes: dict[tuple[str, int | str], bytes] = field(default_factory=dict)
 
 
-def read_file(path: str, option: str) -> memoryview:
+class FileReadError(Exception):
+    """Why a file could not be read (one line, without the file's name)."""
+
+
+class FileTooLarge(FileReadError):
+    """A file over the limit: ``size`` is its size, None for a pipe (which gave more)."""
+
+    def __init__(self, limit: int, size: int | None) -> None:
+        more = f"{size} bytes" if size is not None else "read from a pipe"
+        super().__init__(f"larger than {size_text(limit)} ({more})")
+        self.limit = limit
+        self.size = size
+
+
+def read_bounded(path: str, max_size: int | None = None, *,
+                 stream_max: int | None = None) -> memoryview:
     """The contents of ``path``, read once into anonymous host memory (not mapped from the
-    file: a file changed under a mapping could crash emu), as a view that later slices share;
-    errors are one-line ConfigErrors."""
+    file: a file changed under a mapping could crash emu), as a view that later slices share.
+
+    A regular file is read whole, unless it is larger than ``max_size``. A file whose size is
+    not known in advance (a pipe, a socket, a /proc file) is read as it comes, but never more
+    than ``max_size`` or ``stream_max`` bytes: ``-kernel /dev/stdin`` fed by ``cat`` works,
+    an endless pipe ends in an error instead of filling the host's memory. Device files
+    (``/dev/zero``, a terminal, a disk) are refused: they have no end or no size to trust.
+    Raises :class:`FileReadError`.
+    """
     try:
         with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size == 0:  # empty, or not a regular file (a pipe): read it as it comes
+            st = os.fstat(f.fileno())
+            if stat.S_ISREG(st.st_mode) and st.st_size > 0:
+                if max_size is not None and st.st_size > max_size:
+                    raise FileTooLarge(max_size, st.st_size)
+                return _read_into(f, host_buffer(st.st_size), st.st_size)
+            if not (stat.S_ISREG(st.st_mode) or stat.S_ISFIFO(st.st_mode)
+                    or stat.S_ISSOCK(st.st_mode)):
+                raise FileReadError("not a regular file or a pipe")
+            limits = [n for n in (max_size, stream_max) if n is not None]
+            if not limits:
                 return memoryview(f.read())
-            buf = host_buffer(size)
-            got = f.readinto(buf)
-            while got < size:
-                more = f.readinto(memoryview(buf)[got:])
-                if not more:
-                    break
-                got += more
-            return memoryview(buf)[:got]
+            limit = min(limits)
+            data = _read_into(f, host_buffer(limit + 1), limit + 1)
+            if len(data) > limit:
+                raise FileTooLarge(limit, None)
+            return data
     except OSError as e:
-        raise ConfigError(f"{option} {path}: could not open: {e.strerror or e}") from None
+        raise FileReadError(f"could not open: {e.strerror or e}") from None
+
+
+def _read_into(f: BinaryIO, buf: Buffer, size: int) -> memoryview:
+    """Read up to ``size`` bytes of ``f`` into ``buf``; a view of what arrived."""
+    view = memoryview(buf)
+    got = 0
+    while got < size:
+        more = f.readinto(view[got:size])
+        if not more:
+            break
+        got += more
+    return view[:got]
+
+
+def size_text(size: int) -> str:
+    """``size`` for a message: ``128 MiB`` when it is a whole number of MiB, else bytes."""
+    if size and size % MiB == 0:
+        return f"{size // MiB} MiB"
+    return f"{size} bytes"
+
+
+def read_file(path: str, option: str, max_size: int | None = None, *,
+              stream_max: int | None = None) -> memoryview:
+    """:func:`read_bounded`, its errors as one-line ConfigErrors naming the option and file."""
+    try:
+        return read_bounded(path, max_size, stream_max=stream_max)
+    except FileReadError as e:
+        raise ConfigError(f"{option} {path}: {e}") from None
+
+
+def read_kernel(path: str, ram_size: int, option: str = "-kernel") -> memoryview:
+    """A file to load into guest RAM (``-kernel``, ``-initrd``). A regular file may be of any
+    size (an ELF kernel's debug sections need not fit in RAM; the board checks what it
+    loads); a pipe may not give more than the guest's RAM holds."""
+    try:
+        return read_bounded(path, stream_max=ram_size)
+    except FileTooLarge:
+        raise ConfigError(f"{option} {path}: a pipe giving more than the guest's "
+                          f"{size_text(ram_size)} of RAM") from None
+    except FileReadError as e:
+        raise ConfigError(f"{option} {path}: {e}") from None
 
 
 class _ViewReader(io.RawIOBase):
