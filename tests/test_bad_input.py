@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import MACHINES, boot_args, image, run_emu, run_qemu
+from conftest import EXIT_DEVICE, MACHINES, boot_args, image, run_emu, run_qemu
 
 PC_HELLO = image("pc", "hello")
 VIRT_HELLO = image("virt", "hello")
@@ -122,3 +122,66 @@ def test_pipe_within_the_limit_boots(machine: str, tmp_path: Path) -> None:
     if machine == "pc":
         assert piped.stdout == run_qemu(machine, boot_args(machine, "hello", "-initrd",
                                                            str(initrd))).stdout
+
+
+# -- -device ...,id= ----------------------------------------------------------------------------
+
+#: every device type emu has, with the options that place it on pc as QEMU places it
+PC_DEVICES = ["isa-debug-exit,iobase=0xf4,iosize=0x04", "pvpanic", "vmcoreinfo"]
+
+
+def _qemu_line(result: subprocess.CompletedProcess, binary: str) -> str:
+    """QEMU's first stderr line, with emu's program name."""
+    return "emu: " + result.stderr.decode().splitlines()[0].removeprefix(f"{binary}: ")
+
+
+def test_every_device_type_is_listed_here() -> None:
+    listed = run_emu(["-device", "help"]).stdout.decode()
+    names = {line.split('"')[1] for line in listed.splitlines() if line.startswith("name ")}
+    assert names == {d.split(",")[0] for d in PC_DEVICES}
+
+
+@pytest.mark.parametrize("device", PC_DEVICES)
+def test_every_device_takes_an_id(device: str) -> None:
+    args = boot_args("pc", "hello", "-device", f"{device},id=dev0")
+    if device.startswith("isa-debug-exit"):  # instead of the one boot_args gives
+        at = args.index(EXIT_DEVICE[1])
+        del args[at - 1:at + 1]
+    qemu = run_qemu("pc", args)
+    result = run_emu(args)
+    assert qemu.returncode == 1 and qemu.stdout.startswith(b"Hello from the guest!")
+    assert (result.returncode, result.stdout, result.stderr) == (1, qemu.stdout, b"")
+
+
+def test_vmcoreinfo_takes_an_id_on_virt() -> None:
+    args = boot_args("virt", "hello", "-device", "vmcoreinfo,id=vmci")
+    qemu = run_qemu("virt", args)
+    result = run_emu(args)
+    assert qemu.returncode == 0 and qemu.stdout.startswith(b"Hello from the guest!")
+    assert (result.returncode, result.stdout, result.stderr) == (0, qemu.stdout, b"")
+
+
+@pytest.mark.parametrize("devices", [
+    ["pvpanic,id=foo", "vmcoreinfo,id=foo"],
+    ["vmcoreinfo,id=x.y", "pvpanic,id=x.y"],
+])
+def test_duplicate_device_id_is_refused_as_qemu_refuses_it(devices: list[str]) -> None:
+    args = ["-M", "pc", "-display", "none", "-serial", "none", "-kernel", PC_HELLO]
+    for d in devices:
+        args += ["-device", d]
+    qemu = run_qemu("pc", args)
+    assert qemu.returncode == 1
+    assert _one_line_error(run_emu(args)) == _qemu_line(qemu, "qemu-system-x86_64")
+
+
+@pytest.mark.parametrize("bad_id", ["1foo", "", "a b", "x/y"])
+def test_malformed_device_id_is_refused(bad_id: str) -> None:
+    """QEMU's error is two lines (the rule on a second one); emu's is QEMU's first line with
+    the rule in parentheses."""
+    args = ["-M", "pc", "-display", "none", "-serial", "none", "-kernel", PC_HELLO,
+            "-device", f"pvpanic,id={bad_id}"]
+    qemu = run_qemu("pc", args)
+    assert qemu.returncode == 1
+    line = _one_line_error(run_emu(args))
+    assert line == _qemu_line(qemu, "qemu-system-x86_64") + (
+        " (letters, digits, '-', '.', '_', starting with a letter)")
