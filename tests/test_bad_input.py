@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import resource
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 
@@ -185,3 +186,94 @@ def test_malformed_device_id_is_refused(bad_id: str) -> None:
     line = _one_line_error(run_emu(args))
     assert line == _qemu_line(qemu, "qemu-system-x86_64") + (
         " (letters, digits, '-', '.', '_', starting with a letter)")
+
+
+# -- overlapping PT_LOAD segments -------------------------------------------------------------
+
+def _overlapping(machine: str, tmp_path: Path, filesz: int | None = None) -> str:
+    """The hello image with its second PT_LOAD moved 0x100 bytes into the first; ``filesz``:
+    give it that many file bytes (from the first segment's offset) instead of its own."""
+    raw = bytearray(Path(image(machine, "hello")).read_bytes())
+    phoff, = struct.unpack_from("<Q", raw, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", raw, 0x36)
+    loads = [phoff + i * phentsize for i in range(phnum)
+             if struct.unpack_from("<I", raw, phoff + i * phentsize)[0] == 1]  # PT_LOAD
+    offset0, _v, base = struct.unpack_from("<QQQ", raw, loads[0] + 8)
+    struct.pack_into("<QQ", raw, loads[1] + 16, base + 0x100, base + 0x100)  # vaddr, paddr
+    if filesz is not None:
+        struct.pack_into("<Q", raw, loads[1] + 8, offset0)
+        struct.pack_into("<Q", raw, loads[1] + 32, filesz)
+    path = tmp_path / f"overlap-{machine}.elf"
+    path.write_bytes(bytes(raw))
+    return str(path)
+
+
+@pytest.mark.parametrize("boot", ["firmware", "--direct-boot"])
+def test_overlapping_segments_are_refused_as_qemu_refuses_them(machine: str, boot: str,
+                                                               tmp_path: Path) -> None:
+    """File bytes of segment 1 over those of segment 0: QEMU refuses to start ('Some ROM
+    regions are overlapping', naming both); so does emu, through its firmware or not,
+    instead of loading them and letting the guest crash."""
+    kernel = _overlapping(machine, tmp_path, filesz=0x100)
+    args = boot_args(machine, "hello")
+    args[args.index("-kernel") + 1] = kernel
+    qemu = run_qemu(machine, args)
+    assert qemu.returncode == 1 and qemu.stdout == b""
+    qemu_err = qemu.stderr.decode()
+    assert "Some ROM regions are overlapping" in qemu_err
+    assert f"{kernel} ELF program header segment 0 " in qemu_err
+    assert f"{kernel} ELF program header segment 1 " in qemu_err
+    emu_args = args + ([boot] if boot.startswith("--") else [])
+    line = _one_line_error(run_emu(emu_args))
+    assert line.startswith(f"emu: -kernel {kernel}: ELF program header segments 0 (0x")
+    assert line.endswith(") overlap") and " and 1 (0x" in line
+
+
+def test_bss_over_another_segment_is_refused(machine: str, tmp_path: Path) -> None:
+    """Segment 1's zero-filled part over segment 0's code. QEMU checks only file-backed
+    parts and never zero-fills, so on virt (whose hello has a bss-only segment 1) it boots
+    the image with the code intact; any loader that zero-fills as the ELF specification
+    says, emu's firmware among them, would clear the code. emu refuses it on every path."""
+    kernel = _overlapping(machine, tmp_path)
+    for boot in ([], ["--direct-boot"]):
+        args = boot_args(machine, "hello", *boot)
+        args[args.index("-kernel") + 1] = kernel
+        line = _one_line_error(run_emu(args))
+        assert line.startswith(f"emu: -kernel {kernel}: ELF program header segments 0 (0x")
+
+
+# -- long -append lines -------------------------------------------------------------------------
+
+def test_virt_direct_boot_takes_a_long_command_line_as_qemu_does() -> None:
+    """Without firmware the device tree goes straight into RAM, below the kernel, as QEMU
+    puts it (hw/arm/boot.c): a 70000-byte command line reaches the guest whole on both."""
+    line = "x" * 70000
+    args = boot_args("virt", "hello", "-append", line)
+    qemu = run_qemu("virt", args)
+    assert qemu.returncode == 0 and f"cmdline: {line}\n".encode() in qemu.stdout
+    result = run_emu([*args, "--direct-boot"])
+    assert (result.returncode, result.stdout, result.stderr) == (0, qemu.stdout, b"")
+
+
+def test_virt_firmware_says_when_the_device_tree_does_not_fit() -> None:
+    """emu's firmware keeps the device tree in 64 KiB below the kernel (firmware/README.md):
+    a command line that makes it larger is refused in one line, not cut."""
+    line = _one_line_error(run_emu(boot_args("virt", "hello", "-append", "x" * 70000)))
+    assert line == ("emu: -append: the device tree would be 71127 bytes, over the 65536 the "
+                    "firmware has room for")
+
+
+def test_pc_command_line_limit_is_the_same_on_both_paths() -> None:
+    """On pc the command line sits in the boot area (4095 bytes and the NUL), through the
+    firmware and without it; one byte more is refused rather than cut short. QEMU 7.2's
+    pvh.bin gives a 4095-byte line the same, but a 5000-byte one reaches the guest empty
+    (and one of 32 KiB hangs it)."""
+    ok = boot_args("pc", "hello", "-append", "y" * 4095)
+    qemu = run_qemu("pc", ok)
+    assert f"cmdline: {'y' * 4095}\n".encode() in qemu.stdout
+    for boot in ([], ["--direct-boot"]):
+        assert run_emu([*ok, *boot]).stdout == qemu.stdout
+        line = _one_line_error(run_emu(boot_args("pc", "hello", "-append", "y" * 4096, *boot)))
+        assert line == "emu: -append: command line longer than 4095 bytes"
+    lost = run_qemu("pc", boot_args("pc", "hello", "-append", "y" * 5000))
+    assert lost.stdout.endswith(b"cmdline: \n")

@@ -101,9 +101,13 @@ class VirtBoard(Board):
             ram_base=VIRT_MEM, ram_size=m.config.ram_size, cpu_model=m.cpu.model,
             uart_base=VIRT_UART, fw_cfg_base=VIRT_FW_CFG, bootargs=m.config.append,
             initrd=initrd_range)
-        if len(self.fdt) > FDT_MAX:
+        if len(self.fdt) > FDT_MAX and not m.config.direct_boot:
             raise ConfigError(f"-append: the device tree would be {len(self.fdt)} bytes, "
                               f"over the {FDT_MAX} the firmware has room for")
+        if m.config.direct_boot and self.image is not None and \
+                VIRT_MEM + len(self.fdt) > self.image[0]:
+            raise ConfigError(f"-append: the device tree would be {len(self.fdt)} bytes, "
+                              f"over the kernel Image at 0x{self.image[0]:x}")
         self.fw_cfg.add_file("etc/fdt", self.fdt)
         if m.config.kernel and not m.config.direct_boot:
             add_virt_kernel_items(self.fw_cfg, kernel_file=kernel_file,

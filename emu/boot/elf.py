@@ -31,6 +31,7 @@ class Segment:
     data: memoryview  # a view of the file's bytes
     memsz: int
     offset: int = 0  # where ``data`` starts in the file
+    index: int = 0  # its program header's number
 
 
 @dataclass
@@ -186,13 +187,13 @@ def _parse(path: str, raw: memoryview, elf: ELFFile, option: str) -> KernelImage
         raise ConfigError(f"{option} {path}: not an executable ELF file ({elf['e_type']})")
     segments: list[Segment] = []
     notes: dict[tuple[str, int | str], bytes] = {}
-    for seg in elf.iter_segments():
+    for index, seg in enumerate(elf.iter_segments()):
         if seg["p_type"] == "PT_LOAD" and seg["p_memsz"]:
             offset, size = seg["p_offset"], seg["p_filesz"]
             if offset + size > len(raw):
                 raise ConfigError(f"{option} {path}: truncated segment at 0x{seg['p_paddr']:x}")
             segments.append(Segment(seg["p_paddr"], raw[offset:offset + size], seg["p_memsz"],
-                                    offset))
+                                    offset, index))
         elif seg["p_type"] == "PT_NOTE":
             for note in seg.iter_notes():
                 desc = note["n_descdata"]
@@ -201,7 +202,34 @@ def _parse(path: str, raw: memoryview, elf: ELFFile, option: str) -> KernelImage
                 notes[(note["n_name"], note["n_type"])] = bytes(desc)
     if not segments:
         raise ConfigError(f"{option} {path}: no loadable segments")
+    _check_overlaps(path, segments, option)
     return KernelImage(path, arch, elf["e_entry"], segments, raw, notes)
+
+
+def _check_overlaps(path: str, segments: list[Segment], option: str) -> None:
+    """Refuse segments that overlap in memory, as QEMU refuses overlapping ROM regions
+    (hw/core/loader.c rom_check_and_register_reset: "Some ROM regions are overlapping"), on
+    every boot path: whichever were loaded last would silently win.
+
+    QEMU's regions are the file-backed parts only (it never zero-fills a bss in RAM, which
+    starts zeroed), so it loads a bss that lies over another segment's bytes; emu refuses
+    that too, since its firmware, like any loader that follows the ELF specification,
+    zero-fills each segment up to its memory size and would clear the other's bytes.
+    """
+    ordered = sorted(segments, key=lambda seg: seg.paddr)
+    reach = ordered[0]  # the segment reaching highest so far
+    for seg in ordered[1:]:
+        if seg.paddr < reach.paddr + reach.memsz:
+            first, second = sorted((reach, seg), key=lambda s: s.index)
+            raise ConfigError(
+                f"{option} {path}: ELF program header segments {first.index} "
+                f"({_range(first)}) and {second.index} ({_range(second)}) overlap")
+        if seg.paddr + seg.memsz > reach.paddr + reach.memsz:
+            reach = seg
+
+
+def _range(seg: Segment) -> str:
+    return f"0x{seg.paddr:x}-0x{seg.paddr + seg.memsz - 1:x}"
 
 
 def memory_image(image: KernelImage) -> tuple[int, int, Buffer]:
