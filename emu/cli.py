@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from emu import __version__, trace
-from emu.config import DeviceSpec, FwCfgFileSpec, MachineConfig, parse_ram_size
+from emu.config import DeviceSpec, FwCfgFileSpec, MachineConfig, parse_ram_size, parse_size
 from emu.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ def parse_args(argv: Sequence[str]) -> MachineConfig | str:
                 return text
             machine_seen = True
         elif name == "m":
-            cfg.ram_size = parse_ram_size(value)
+            cfg.ram_size = _memory_option(value)
         elif name == "cpu":
             cfg.cpu = value
         elif name == "smp":
@@ -152,6 +152,9 @@ def parse_args(argv: Sequence[str]) -> MachineConfig | str:
             pattern = value[7:] if value.startswith("enable=") else value
             trace.enable(pattern)
             cfg.traces.append(pattern)
+            warning = trace.unmatched(pattern)
+            if warning:
+                print(f"emu: {opt} {value}: warning: {warning}", file=sys.stderr, flush=True)
         elif name == "fw_cfg":
             cfg.fw_cfg_files.append(_parse_fw_cfg(value))
         elif name == "boot":
@@ -189,19 +192,109 @@ def parse_args(argv: Sequence[str]) -> MachineConfig | str:
     return cfg
 
 
+#: QEMU 7.2's type name of each machine, as its property errors spell it
+_MACHINE_QOM_TYPES = {"pc": "pc-i440fx-7.2-machine", "virt": "virt-7.2-machine"}
+#: every property QEMU 7.2's machines have (``-M pc,help``, ``-M virt,help``)
+_QEMU_MACHINE_PROPERTIES = {
+    "pc": {"acpi", "append", "boot", "bus-lock-ratelimit", "confidential-guest-support",
+           "default-bus-bypass-iommu", "dt-compatible", "dtb", "dump-guest-core", "dumpdtb",
+           "firmware", "graphics", "hpet", "i8042", "initrd", "kernel", "max-fw-size",
+           "max-ram-below-4g", "mem-merge", "memory-backend", "memory-encryption", "memory",
+           "phandle-start", "pic", "pit", "sata", "sgx-epc", "smbios-entry-point-type",
+           "smbus", "smm", "smp", "suppress-vmdesc", "usb", "vmport", "x-oem-id",
+           "x-oem-table-id"},
+    "virt": {"acpi", "append", "boot", "confidential-guest-support", "default-bus-bypass-iommu",
+             "dt-compatible", "dtb-kaslr-seed", "dtb-randomness", "dtb", "dump-guest-core",
+             "dumpdtb", "firmware", "gic-version", "graphics", "highmem", "initrd", "iommu",
+             "its", "kernel", "mem-merge", "memory-backend", "memory-encryption", "memory",
+             "mte", "phandle-start", "ras", "secure", "smp", "suppress-vmdesc", "usb",
+             "virtualization", "x-oem-id", "x-oem-table-id"},
+}
+#: boolean machine properties emu honours: off, or either value where they only concern the
+#: host (dump-guest-core, mem-merge) or migration (suppress-vmdesc). name -> what "on" would
+#: need, None when "on" is honoured too
+_MACHINE_BOOLS: dict[str, str | None] = {
+    "dump-guest-core": None, "mem-merge": None, "suppress-vmdesc": None,
+    "usb": "a USB controller", "secure": "the EL3 Security Extensions",
+    "virtualization": "the EL2 Virtualization Extensions", "mte": "the Memory Tagging "
+    "Extension", "ras": "the RAS Extension",
+}
+
+
 def _machine_option(cfg: MachineConfig, value: str) -> str | None:
+    """``-machine [type=]NAME[,prop=value...]`` (QEMU's machine_opts): the type, the
+    accelerator, and the machine properties emu honours. Other properties QEMU has are
+    refused as unsupported; properties QEMU does not have, in QEMU's words."""
+    from emu.plugins.devices import parse_bool
+
     opts = _keyval(value, "type")
-    name = opts.get("type", "")
-    if "accel" in opts:
-        if opts["accel"] not in ("tcg", "qtest"):
+    name = opts.pop("type", "")
+    if "accel" in opts:  # QEMU's list syntax, kvm:tcg: the first accelerator emu has
+        accel = opts.pop("accel")
+        usable = [a for a in accel.split(":") if a in ("tcg", "qtest")]
+        if not usable:
             raise ConfigError(f"-machine {value}: emu provides the tcg and qtest accelerators")
-        cfg.accel = opts["accel"]
+        cfg.accel = usable[0]
     if name == "help":
         from emu.boards import machine_help
         return machine_help()
     from emu.boards import board_class
     cfg.machine = board_class(name).name
+    for key, v in opts.items():
+        if key in ("kernel", "initrd", "append", "firmware"):  # as -kernel, ... -bios
+            setattr(cfg, "bios" if key == "firmware" else key, v)
+        elif key in _MACHINE_BOOLS and key in _QEMU_MACHINE_PROPERTIES[cfg.machine]:
+            try:
+                on = parse_bool(v)
+            except ValueError:
+                raise ConfigError(f"Parameter '{key}' expects 'on' or 'off'") from None
+            needs = _MACHINE_BOOLS[key]
+            if on and needs is not None:
+                raise ConfigError(f"-machine {value}: emu's {cfg.machine} machine does not "
+                                  f"model {needs} ({key}=on)")
+        elif key in _QEMU_MACHINE_PROPERTIES[cfg.machine]:
+            raise ConfigError(f"-machine {value}: emu does not support the machine "
+                              f"property '{key}'")
+        else:
+            raise ConfigError(f"Property '{_MACHINE_QOM_TYPES[cfg.machine]}.{key}' not found")
     return None
+
+
+def _memory_option(value: str) -> int:
+    """``-m [size=]SIZE[,slots=N,maxmem=SIZE]``: the RAM size, with QEMU's checks of the
+    memory-hotplug options (softmmu/vl.c parse_memory_options, hw/core/machine.c
+    machine_set_mem). emu has no memory hotplug: maxmem may only equal the RAM size."""
+    opts = _keyval(value, "size")
+    for key in opts:
+        if key not in ("size", "slots", "maxmem"):
+            raise ConfigError(f"-m {value}: Invalid parameter '{key}'")
+    size = parse_ram_size(value) if "size" in opts else MachineConfig().ram_size
+    slots = 0
+    if "slots" in opts:
+        try:
+            slots = int(opts["slots"], 0)
+        except ValueError:
+            raise ConfigError(f"-m {value}: Parameter 'slots' expects a number") from None
+    if "maxmem" not in opts:
+        if "slots" in opts:
+            raise ConfigError("slots specified but no max-size")
+        return size
+    try:
+        maxmem = parse_size(opts["maxmem"])
+    except ValueError:
+        raise ConfigError(f"-m {value}: Parameter 'maxmem' expects a non-negative number "
+                          "below 2^64") from None
+    if maxmem < size:
+        raise ConfigError(f"invalid value of maxmem: maximum memory size (0x{maxmem:x}) must "
+                          f"be at least the initial memory size (0x{size:x})")
+    if slots and maxmem == size:
+        raise ConfigError("invalid value of maxmem: memory slots were specified but maximum "
+                          f"memory size (0x{maxmem:x}) is equal to the initial memory size "
+                          f"(0x{size:x})")
+    if maxmem > size:
+        raise ConfigError(f"-m {value}: emu has no memory hotplug: maxmem must equal the RAM "
+                          "size")
+    return size
 
 
 def _keyval(value: str, implied: str) -> dict[str, str]:

@@ -277,3 +277,121 @@ def test_pc_command_line_limit_is_the_same_on_both_paths() -> None:
         assert line == "emu: -append: command line longer than 4095 bytes"
     lost = run_qemu("pc", boot_args("pc", "hello", "-append", "y" * 5000))
     assert lost.stdout.endswith(b"cmdline: \n")
+
+
+# -- -machine and -m properties -------------------------------------------------------------
+
+QEMU_WORDS = [
+    ("pc", ["-M", "pc,foo=bar"]),
+    ("virt", ["-M", "virt,foo=bar"]),
+    ("pc", ["-M", "pc,hpet=off,foo=1"]),  # hpet: a pc property; foo: checked on its own
+    ("pc", ["-M", "pc,usb=maybe"]),
+    ("pc", ["-M", "pc,dump-guest-core=2"]),
+    ("pc", ["-M", "pc", "-m", "64M,slots=2"]),
+    ("virt", ["-M", "virt", "-m", "64M,slots=2"]),
+    ("pc", ["-M", "pc", "-m", "64M,slots=0"]),
+    ("pc", ["-M", "pc", "-m", "64M,foo=2"]),
+    ("pc", ["-M", "pc", "-m", "64M,maxmem=32M"]),
+    ("pc", ["-M", "pc", "-m", "64,maxmem=100"]),  # maxmem: bytes; size: MiB
+    ("pc", ["-M", "pc", "-m", "64M,maxmem=64M,slots=2"]),
+    ("pc", ["-M", "pc", "-m", "64M,maxmem=1G,slots=two"]),
+]
+
+
+@pytest.mark.parametrize("machine, args", QEMU_WORDS, ids=[" ".join(a) for _, a in QEMU_WORDS])
+def test_machine_and_memory_errors_in_qemus_words(machine: str, args: list[str]) -> None:
+    if machine == "virt":
+        args = [*args, "-cpu", "cortex-a57"]
+    args = [*args, "-display", "none", "-serial", "none",
+            "-kernel", image(machine, "hello")]
+    qemu = run_qemu(machine, args)
+    assert qemu.returncode == 1
+    line = _one_line_error(run_emu(args))
+    if args[1] == "pc,hpet=off,foo=1":  # QEMU knows hpet; emu refuses it first
+        assert line == "emu: -machine pc,hpet=off,foo=1: emu does not support the machine " \
+                       "property 'hpet'"
+        return
+    assert line == _qemu_line(qemu, MACHINES[machine][1])
+
+
+def test_maxmem_beyond_the_ram_size_is_refused() -> None:
+    """QEMU adds hotpluggable memory above the RAM; emu has none, and says so."""
+    args = ["-M", "pc", "-m", "64M,maxmem=1G", "-kernel", PC_HELLO]
+    assert run_qemu("pc", [*args, *EXIT_DEVICE, "-display", "none"]).returncode == 1  # booted
+    assert _one_line_error(run_emu(args)) == ("emu: -m 64M,maxmem=1G: emu has no memory "
+                                              "hotplug: maxmem must equal the RAM size")
+
+
+@pytest.mark.parametrize("machine, options", [
+    ("pc", "usb=off,dump-guest-core=off,mem-merge=off,suppress-vmdesc=on,accel=kvm:tcg"),
+    ("virt", "secure=off,virtualization=off,mte=off,ras=off,usb=off,dump-guest-core=on"),
+])
+def test_properties_emu_honours_boot_as_on_qemu(machine: str, options: str) -> None:
+    """The -machine properties emu takes: the defaults of what it does not model, and those
+    that only concern the host; -m with maxmem equal to the size. The guest sees what QEMU's
+    guest sees."""
+    args = boot_args(machine, "hello", "-m", "64M,maxmem=64M,slots=0")
+    args[args.index("-M") + 1] = f"{machine},{options}"
+    qemu = run_qemu(machine, args)
+    assert qemu.stdout.startswith(b"Hello from the guest!"), qemu.stderr
+    result = run_emu(args)
+    assert (result.returncode, result.stdout, result.stderr) == \
+        (qemu.returncode, qemu.stdout, b"")
+
+
+@pytest.mark.parametrize("options, message", [
+    ("pc,usb=on", "emu: -machine pc,usb=on: emu's pc machine does not model a USB controller "
+     "(usb=on)"),
+    ("virt,secure=on", "emu: -machine virt,secure=on: emu's virt machine does not model the "
+     "EL3 Security Extensions (secure=on)"),
+    ("pc,smm=off", "emu: -machine pc,smm=off: emu does not support the machine property "
+     "'smm'"),
+    ("pc,accel=kvm", "emu: -machine pc,accel=kvm: emu provides the tcg and qtest "
+     "accelerators"),
+])
+def test_properties_emu_cannot_honour(options: str, message: str) -> None:
+    assert _one_line_error(run_emu(["-M", options, "-kernel", PC_HELLO])) == message
+
+
+def test_machine_kernel_property_is_kernel() -> None:
+    """QEMU's -kernel is the machine property kernel=; both spellings boot."""
+    args = boot_args("pc", "hello")
+    at = args.index("-kernel")
+    kernel = args[at + 1]
+    del args[at:at + 2]
+    args[args.index("-M") + 1] = f"pc,kernel={kernel},append=exit=0 as a property"
+    qemu = run_qemu("pc", args)
+    assert b"cmdline: exit=0 as a property\n" in qemu.stdout
+    assert run_emu(args).stdout == qemu.stdout
+
+
+# -- -trace patterns that match nothing ----------------------------------------------------------
+
+@pytest.mark.parametrize("pattern", ["no_such_event", "enable=fw_cfg_selekt"])
+def test_unknown_trace_event_warns_as_qemu_warns(pattern: str) -> None:
+    args = boot_args("pc", "hello", "-trace", pattern)
+    qemu = run_qemu("pc", args)
+    emu = run_emu(args)
+    assert emu.stdout == qemu.stdout and emu.returncode == qemu.returncode == 1
+    assert emu.stderr.decode() == _qemu_line(qemu, "qemu-system-x86_64") + "\n"
+    assert "warning: trace event '" in emu.stderr.decode()
+
+
+def test_wildcard_matching_nothing_warns() -> None:
+    """QEMU is silent about a wildcard that enables nothing; emu says so."""
+    result = run_emu(boot_args("pc", "hello", "-trace", "fwcfg_*"))
+    assert result.stderr == b"emu: -trace fwcfg_*: warning: no trace event matches 'fwcfg_*'\n"
+    assert result.stdout.startswith(b"Hello from the guest!")
+
+
+def test_trace_events_list_every_event_emu_emits() -> None:
+    """emu.trace.EVENTS is what -trace checks patterns against: every trace() call in emu
+    names one of them, and each of them is emitted somewhere."""
+    import re
+
+    from emu import trace
+
+    emitted = set()
+    for source in (Path(__file__).parent.parent / "emu").rglob("*.py"):
+        emitted |= set(re.findall(r'\btrace\(\s*"([a-z0-9_]+)"', source.read_text()))
+    assert emitted == trace.EVENTS
