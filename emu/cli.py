@@ -9,12 +9,13 @@ continue from (the reason and PC are printed).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import threading
 import uuid as uuidlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from emu import __version__, trace
@@ -502,37 +503,60 @@ def _report_dump(result: object, err: Callable[[str], None], status: int) -> int
     return status
 
 
-def _run_with_signals(machine: Machine, err: Callable[[str], None]) -> int:
-    """Run the machine on its own thread so that this (main) thread can take signals.
+#: the signals that end emu with QEMU's message (os-posix.c os_setup_signal_handling)
+TERMINATING_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
-    Python runs signal handlers on the main thread only, and only between bytecodes; the
-    CPU thread spends its time inside the CPU engine. On SIGINT/SIGTERM/SIGHUP emu prints
-    QEMU's message and ends the machine, as QEMU does.
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Block the terminating signals before emu starts any thread, so that every thread
+    inherits the mask and they wait for :func:`_run_with_signals`; ignore SIGUSR1, as QEMU
+    does (it keeps SIGUSR1 for itself)."""
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, TERMINATING_SIGNALS)
+    usr1 = signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        signal.signal(signal.SIGUSR1, usr1)
+
+
+def _signal_message(info: signal.struct_siginfo) -> str:
+    """QEMU's words for a terminating signal (softmmu/runstate.c qemu_system_killed): the
+    sender's pid and its name, argv[0] from /proc/PID/cmdline (util/oslib-posix.c
+    qemu_get_pid_name), unless the kernel sent it (a ^C at the terminal: pid 0)."""
+    if not info.si_pid:
+        return f"terminating on signal {info.si_signo}"
+    try:
+        with open(f"/proc/{info.si_pid}/cmdline", "rb") as f:
+            name = f.read().split(b"\0", 1)[0].decode(errors="replace")
+    except OSError:
+        name = "<unknown process>"
+    return f"terminating on signal {info.si_signo} from pid {info.si_pid} ({name})"
+
+
+def _run_with_signals(machine: Machine, err: Callable[[str], None]) -> int:
+    """Run the machine on its own thread while this (main) thread takes signals.
+
+    The terminating signals are blocked in every thread (:func:`main` blocks them before any
+    thread starts) and taken here with sigtimedwait, which tells who sent them: emu prints
+    QEMU's message, with the sender's pid, and ends the machine, as QEMU does.
     """
     result: list[int] = []
     thread = threading.Thread(target=lambda: result.append(machine.run()), name="emu-cpu",
                               daemon=True)
-    signalled: list[int] = []
-
-    def on_signal(signum: int, _frame: object) -> None:
-        if not signalled:
-            err(f"terminating on signal {signum}")
-        signalled.append(signum)
+    thread.start()
+    while thread.is_alive():
+        info = signal.sigtimedwait(TERMINATING_SIGNALS, 0.1)
+        if info is None:
+            continue
+        err(_signal_message(info))
         machine.quit(0)
-
-    previous = {sig: signal.signal(sig, on_signal)
-                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    try:
-        thread.start()
-        while thread.is_alive():
-            thread.join(0.1)
-            if signalled and thread.is_alive():
-                thread.join(2.0)  # the CPU returns at once unless the engine is wedged
-                if thread.is_alive():
-                    os._exit(0)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        thread.join(2.0)  # the CPU returns at once unless the engine is wedged
+        if thread.is_alive():
+            if machine.config.dump_on_exit:
+                err("--dump-on-exit: no dump: the CPU did not stop")
+            os._exit(0)
     return result[0] if result else 0
 
 
@@ -548,7 +572,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from emu.dump.info import main as dump_info_main
 
             return dump_info_main(args[1:], err)
-        return run(args, err)
+        with _signals_held():
+            return run(args, err)
     except ConfigError as e:
         err(str(e))
         return 1

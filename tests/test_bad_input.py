@@ -8,14 +8,17 @@ patterns that match nothing.
 
 from __future__ import annotations
 
+import os
 import resource
 import shutil
+import signal
 import struct
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
-from conftest import EXIT_DEVICE, MACHINES, boot_args, image, run_emu, run_qemu
+from conftest import EXIT_DEVICE, MACHINES, ROOT, boot_args, emu_cmd, image, run_emu, run_qemu
 
 PC_HELLO = image("pc", "hello")
 VIRT_HELLO = image("virt", "hello")
@@ -395,3 +398,58 @@ def test_trace_events_list_every_event_emu_emits() -> None:
     for source in (Path(__file__).parent.parent / "emu").rglob("*.py"):
         emitted |= set(re.findall(r'\btrace\(\s*"([a-z0-9_]+)"', source.read_text()))
     assert emitted == trace.EVENTS
+
+
+# -- signals --------------------------------------------------------------------------------------
+
+def _start(program: str, machine: str) -> subprocess.Popen:
+    """emu or QEMU running the halt image (it prints a line, then halts for good)."""
+    args = boot_args(machine, "halt")
+    if program == "emu":
+        cmd = [*emu_cmd(), *args]
+    else:
+        binary = shutil.which(MACHINES[machine][1])
+        assert binary
+        cmd = [binary, *args]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            cwd=ROOT)
+    seen = b""
+    while b"halting" not in seen:
+        chunk = os.read(proc.stdout.fileno(), 4096)  # type: ignore[union-attr]
+        assert chunk, f"{program} ended early: {proc.stderr.read()!r}"  # type: ignore[union-attr]
+        seen += chunk
+    return proc
+
+
+def _signalled(program: str, machine: str, *signals: signal.Signals) -> tuple[int, str]:
+    """Send ``signals`` in turn (a second apart) to a running ``program``; its exit status
+    and stderr with the program's name turned into emu's."""
+    proc = _start(program, machine)
+    try:
+        for sig in signals:
+            assert proc.poll() is None, f"{program} ended before {sig.name}"
+            proc.send_signal(sig)
+            time.sleep(1.0)
+        status = proc.wait(timeout=20)
+        err = proc.stderr.read().decode()  # type: ignore[union-attr]
+    finally:
+        proc.kill()
+        proc.wait()
+    return status, err.replace(f"{MACHINES[machine][1]}: ", "emu: ")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_terminating_signal_names_its_sender_as_qemu_does(machine: str,
+                                                          sig: signal.Signals) -> None:
+    """'terminating on signal 15 from pid N (NAME)': N and NAME are this test's process."""
+    qemu = _signalled("qemu", machine, sig)
+    assert qemu[1].startswith(f"emu: terminating on signal {int(sig)} from pid {os.getpid()} (")
+    assert _signalled("emu", machine, sig) == qemu
+
+
+def test_sigusr1_is_ignored_as_qemu_ignores_it() -> None:
+    """Both keep running after SIGUSR1 and end on the SIGTERM that follows."""
+    qemu = _signalled("qemu", "pc", signal.SIGUSR1, signal.SIGTERM)
+    assert qemu[0] == 0 and "signal 15" in qemu[1]
+    assert _signalled("emu", "pc", signal.SIGUSR1, signal.SIGTERM) == qemu
