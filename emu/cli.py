@@ -61,7 +61,8 @@ QEMU-compatible options:
 
 emu options:
   --direct-boot            load the -kernel and enter it directly, without firmware
-  --dump-on-exit PATH      when the guest exits or powers off, save an ELF core dump to PATH
+  --dump-on-exit PATH      when the run ends (the guest exits or powers off, a fatal CPU
+                           state, a signal, a monitor's quit), save an ELF core dump to PATH
   --dump-on-panic PATH     when the guest reports a panic (pvpanic), save a dump to PATH
   -action panic=A          on a guest panic: shutdown (default), pause, exit-failure, none
   -version                 print the version and exit
@@ -433,6 +434,7 @@ def run(argv: Sequence[str], err: Callable[[str], None]) -> int:
         print(cfg)
         return 0
     machine = Machine(cfg)
+    _warn_useless_panic_dump(cfg, err)
     if sys.stderr.isatty():
         machine.dump_progress = _ProgressBar()
     servers = []
@@ -450,7 +452,9 @@ def run(argv: Sequence[str], err: Callable[[str], None]) -> int:
             servers.append(qtest)
             qtest.start_serving()
         status = _run_with_signals(machine, err)
-        if cfg.dump_on_exit and machine.exit_reason == "guest":
+        if machine.fatal is not None:
+            err(f"fatal: {machine.fatal}")
+        if cfg.dump_on_exit:  # however the run ended: the guest, a fatal CPU state, a signal
             status = _dump(machine, cfg.dump_on_exit, err, status)
         if machine.panic_dump is not None:
             status = _report_dump(machine.panic_dump, err, status)
@@ -458,9 +462,22 @@ def run(argv: Sequence[str], err: Callable[[str], None]) -> int:
         for server in servers:
             server.close()
         machine.close()
-    if machine.fatal is not None:
-        err(f"fatal: {machine.fatal}")
     return status
+
+
+def _warn_useless_panic_dump(cfg: MachineConfig, err: Callable[[str], None]) -> None:
+    """``--dump-on-panic`` fires when the guest reports a panic through pvpanic: without
+    the device it never can (and the virt machine has none)."""
+    from emu.plugins.devices import split_device_spec
+
+    if cfg.dump_on_panic is None:
+        return
+    if cfg.machine == "virt":
+        err("warning: --dump-on-panic: the virt machine has no pvpanic device, so it can "
+            "never fire")
+    elif not any(split_device_spec(d.spec)[0] == "pvpanic" for d in cfg.devices):
+        err("warning: --dump-on-panic: there is no pvpanic device (-device pvpanic), so it "
+            "can never fire")
 
 
 def _dump(machine: Machine, path: str, err: Callable[[str], None], status: int) -> int:
@@ -543,8 +560,15 @@ def _run_with_signals(machine: Machine, err: Callable[[str], None]) -> int:
     QEMU's message, with the sender's pid, and ends the machine, as QEMU does.
     """
     result: list[int] = []
-    thread = threading.Thread(target=lambda: result.append(machine.run()), name="emu-cpu",
-                              daemon=True)
+    failure: list[BaseException] = []
+
+    def run_machine() -> None:
+        try:
+            result.append(machine.run())
+        except BaseException as e:  # a bug in emu: reported by main(), in one line
+            failure.append(e)
+
+    thread = threading.Thread(target=run_machine, name="emu-cpu", daemon=True)
     thread.start()
     while thread.is_alive():
         info = signal.sigtimedwait(TERMINATING_SIGNALS, 0.1)
@@ -557,6 +581,10 @@ def _run_with_signals(machine: Machine, err: Callable[[str], None]) -> int:
             if machine.config.dump_on_exit:
                 err("--dump-on-exit: no dump: the CPU did not stop")
             os._exit(0)
+    if failure:
+        if machine.config.dump_on_exit:
+            err("--dump-on-exit: no dump: emu failed while running the machine")
+        raise failure[0]
     return result[0] if result else 0
 
 

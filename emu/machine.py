@@ -227,8 +227,8 @@ class Machine:
                      shutdown: dict[str, Any] | None = None) -> None:
         """Ask emu to exit with ``status``. ``reason`` is "guest" for the guest's own exits
         (isa-debug-exit, PSCI SYSTEM_OFF), "panic" for a pvpanic action, "quit" for a monitor
-        or signal, "fatal" when the CPU cannot go on. Only "guest" exits trigger
-        ``--dump-on-exit``. ``shutdown`` is the data of the SHUTDOWN event, sent once with the
+        or signal, "fatal" when the CPU cannot go on (``--dump-on-exit`` dumps after any of
+        them). ``shutdown`` is the data of the SHUTDOWN event, sent once with the
         first exit request (guest exits default to QEMU's "guest-shutdown")."""
         if self.exit_status is None:
             self.exit_status = status

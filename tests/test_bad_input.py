@@ -453,3 +453,110 @@ def test_sigusr1_is_ignored_as_qemu_ignores_it() -> None:
     qemu = _signalled("qemu", "pc", signal.SIGUSR1, signal.SIGTERM)
     assert qemu[0] == 0 and "signal 15" in qemu[1]
     assert _signalled("emu", "pc", signal.SIGUSR1, signal.SIGTERM) == qemu
+
+
+# -- --dump-on-exit on every end of the run -----------------------------------------------------
+
+def _dump_pc(core: Path) -> str:
+    """The program counter a dump holds, as emu dump-info prints it."""
+    info = run_emu(["dump-info", str(core)])
+    assert info.returncode == 0, info.stderr
+    text = info.stdout.decode()
+    for word in text.split():
+        if word.startswith(("rip=", "pc=")):
+            return word.split("=")[1]
+    raise AssertionError(f"no program counter in {text!r}")
+
+
+@pytest.mark.parametrize("name", ["trap", "unmapped"])
+@pytest.mark.parametrize("boot", ["firmware", "--direct-boot"])
+def test_fatal_cpu_state_is_dumped(machine: str, name: str, boot: str, tmp_path: Path) -> None:
+    """A guest that leaves the CPU where emu cannot go on (a triple fault, an exception
+    emu cannot deliver, a jump to nowhere): the dump holds that state, its PC the one the
+    fatal message names."""
+    core = tmp_path / "core"
+    args = boot_args(machine, name, "--dump-on-exit", str(core))
+    result = run_emu(args + ([boot] if boot.startswith("--") else []))
+    assert result.returncode == 2
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("emu: fatal: "), lines
+    pc = int(lines[0].rsplit("pc=", 1)[1], 16)
+    assert int(_dump_pc(core), 16) == pc
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_is_dumped(machine: str, sig: signal.Signals, tmp_path: Path) -> None:
+    """A halted guest ended by a signal: QEMU's message, exit status 0, and the dump."""
+    core = tmp_path / "core"
+    args = boot_args(machine, "halt", "--dump-on-exit", str(core))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([*emu_cmd(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env, cwd=ROOT)
+    try:
+        seen = b""
+        while b"halting" not in seen:
+            chunk = os.read(proc.stdout.fileno(), 4096)  # type: ignore[union-attr]
+            assert chunk, proc.stderr.read()  # type: ignore[union-attr]
+            seen += chunk
+        proc.send_signal(sig)
+        assert proc.wait(timeout=60) == 0
+        err = proc.stderr.read().decode()  # type: ignore[union-attr]
+    finally:
+        proc.kill()
+        proc.wait()
+    assert err.startswith(f"emu: terminating on signal {int(sig)} from pid {os.getpid()} (")
+    assert "Traceback" not in err
+    assert _dump_pc(core)  # a readable dump with the CPU's registers
+
+
+def test_qmp_quit_is_dumped(tmp_path: Path) -> None:
+    from qemu.qmp.legacy import QEMUMonitorProtocol
+
+    core = tmp_path / "core"
+    sock = tmp_path / "qmp.sock"
+    args = boot_args("virt", "halt", "--dump-on-exit", str(core), "-qmp",
+                     f"unix:{sock},server=on,wait=off")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([*emu_cmd(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env, cwd=ROOT)
+    try:
+        for _ in range(600):
+            if sock.exists():
+                break
+            time.sleep(0.05)
+        qmp = QEMUMonitorProtocol(str(sock))
+        qmp.connect()
+        qmp.cmd_obj({"execute": "quit"})
+        qmp.close()
+        assert proc.wait(timeout=60) == 0
+        err = proc.stderr.read()  # type: ignore[union-attr]
+    finally:
+        proc.kill()
+        proc.wait()
+    assert b"Traceback" not in err
+    assert _dump_pc(core)
+
+
+def test_guest_exit_is_still_dumped(machine: str, tmp_path: Path) -> None:
+    core = tmp_path / "core"
+    result = run_emu(boot_args(machine, "hello", "--dump-on-exit", str(core)))
+    assert result.returncode == (1 if machine == "pc" else 0)
+    assert _dump_pc(core)
+
+
+# -- --dump-on-panic without a pvpanic device ---------------------------------------------------
+
+@pytest.mark.parametrize("machine, devices, warning", [
+    ("pc", [], "emu: warning: --dump-on-panic: there is no pvpanic device (-device pvpanic), "
+     "so it can never fire\n"),
+    ("virt", [], "emu: warning: --dump-on-panic: the virt machine has no pvpanic device, so "
+     "it can never fire\n"),
+    ("pc", ["-device", "pvpanic"], ""),
+])
+def test_dump_on_panic_warns_when_it_can_never_fire(machine: str, devices: list[str],
+                                                   warning: str, tmp_path: Path) -> None:
+    core = tmp_path / "core"
+    result = run_emu(boot_args(machine, "hello", *devices, "--dump-on-panic", str(core)))
+    assert result.stderr.decode() == warning
+    assert result.stdout.startswith(b"Hello from the guest!")
+    assert not core.exists()
