@@ -16,7 +16,7 @@ import sys
 import threading
 import uuid as uuidlib
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from emu import __version__, trace
 from emu.config import DeviceSpec, FwCfgFileSpec, MachineConfig, parse_ram_size, parse_size
@@ -443,8 +443,10 @@ def run(argv: Sequence[str], err: Callable[[str], None]) -> int:
 
         for address in cfg.qmp:
             servers.append(QmpServer(machine, address))
-        for server in servers:
-            server.start()
+        if not _start_servers(servers, err):  # a signal while waiting for a QMP client
+            if cfg.dump_on_exit:
+                err("--dump-on-exit: no dump: the guest never ran")
+            return 0
         if cfg.qtest:
             from emu.qtest.server import QTestServer
 
@@ -528,12 +530,15 @@ TERMINATING_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 def _signals_held() -> Iterator[None]:
     """Block the terminating signals before emu starts any thread, so that every thread
     inherits the mask and they wait for :func:`_run_with_signals`; ignore SIGUSR1, as QEMU
-    does (it keeps SIGUSR1 for itself)."""
+    does (it keeps SIGUSR1 for itself). A signal that comes while emu is already ending (a
+    second ^C during the dump) is dropped, as QEMU, already shutting down, drops it."""
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, TERMINATING_SIGNALS)
     usr1 = signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     try:
         yield
     finally:
+        while signal.sigtimedwait(TERMINATING_SIGNALS, 0) is not None:
+            pass
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         signal.signal(signal.SIGUSR1, usr1)
 
@@ -550,6 +555,21 @@ def _signal_message(info: signal.struct_siginfo) -> str:
     except OSError:
         name = "<unknown process>"
     return f"terminating on signal {info.si_signo} from pid {info.si_pid} ({name})"
+
+
+def _start_servers(servers: Sequence[Any], err: Callable[[str], None]) -> bool:
+    """Start the QMP servers, those with ``wait=on`` waiting for their client; False if a
+    terminating signal came first (reported as QEMU reports it). The waiting is done on a
+    thread of its own, so that this one takes the signals, which every thread blocks."""
+    waiting = threading.Thread(target=lambda: [server.start() for server in servers],
+                               name="emu-qmp-wait", daemon=True)
+    waiting.start()
+    while waiting.is_alive():
+        info = signal.sigtimedwait(TERMINATING_SIGNALS, 0.1)
+        if info is not None:
+            err(_signal_message(info))
+            return False
+    return True
 
 
 def _run_with_signals(machine: Machine, err: Callable[[str], None]) -> int:

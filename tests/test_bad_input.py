@@ -560,3 +560,29 @@ def test_dump_on_panic_warns_when_it_can_never_fire(machine: str, devices: list[
     assert result.stderr.decode() == warning
     assert result.stdout.startswith(b"Hello from the guest!")
     assert not core.exists()
+
+
+def test_signal_while_waiting_for_a_qmp_client(tmp_path: Path) -> None:
+    """-qmp ...,wait=on holds the guest until a client connects; a signal meanwhile ends emu
+    with QEMU's message (QEMU itself dies of it silently: its handlers are not set yet)."""
+    sock = tmp_path / "wait.qmp"
+    args = boot_args("pc", "halt", "-qmp", f"unix:{sock},server=on,wait=on")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([*emu_cmd(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env, cwd=ROOT)
+    try:
+        for _ in range(600):
+            if sock.exists():
+                break
+            time.sleep(0.05)
+        assert sock.exists()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        err = proc.stderr.read().decode()  # type: ignore[union-attr]
+        out = proc.stdout.read()  # type: ignore[union-attr]
+    finally:
+        proc.kill()
+        proc.wait()
+    assert err == f"emu: terminating on signal 15 from pid {os.getpid()} (" + \
+        Path(f"/proc/{os.getpid()}/cmdline").read_bytes().split(b"\0")[0].decode() + ")\n"
+    assert out == b"" and not sock.exists()
