@@ -254,7 +254,7 @@ def _machine_option(cfg: MachineConfig, value: str) -> str | None:
             if on and needs is not None:
                 raise ConfigError(f"-machine {value}: emu's {cfg.machine} machine does not "
                                   f"model {needs} ({key}=on)")
-        elif key in _QEMU_MACHINE_PROPERTIES[cfg.machine]:
+        elif key.split(".")[0] in _QEMU_MACHINE_PROPERTIES[cfg.machine]:  # or smp.cpus=...
             raise ConfigError(f"-machine {value}: emu does not support the machine "
                               f"property '{key}'")
         else:

@@ -141,7 +141,6 @@ def add_user_files(fw: FwCfg, cfg: MachineConfig) -> None:
             assert f.file is not None
             try:  # at most what a fw_cfg item can hold: its size is 32 bits
                 data = read_bounded(f.file, FW_CFG_ITEM_MAX)
-            except FileReadError as e:
-                reason = str(e).removeprefix("could not open: ")
-                raise ConfigError(f"-fw_cfg {f.spec}: can't load {f.file}: {reason}") from None
+            except FileReadError as e:  # QEMU's words: the reason alone (strerror)
+                raise ConfigError(f"-fw_cfg {f.spec}: can't load {f.file}: {e}") from None
         fw.add_file(f.name, data)

@@ -52,6 +52,17 @@ class KernelImage:
 class FileReadError(Exception):
     """Why a file could not be read (one line, without the file's name)."""
 
+    def describe(self) -> str:
+        """The reason as emu's messages give it after the option and file name."""
+        return str(self)
+
+
+class FileOpenError(FileReadError):
+    """The system refused to open or read it: the message is its strerror."""
+
+    def describe(self) -> str:
+        return f"could not open: {self}"
+
 
 class FileTooLarge(FileReadError):
     """A file over the limit: ``size`` is its size, None for a pipe (which gave more)."""
@@ -94,7 +105,7 @@ def read_bounded(path: str, max_size: int | None = None, *,
                 raise FileTooLarge(limit, None)
             return data
     except OSError as e:
-        raise FileReadError(f"could not open: {e.strerror or e}") from None
+        raise FileOpenError(e.strerror or str(e)) from None
 
 
 def _read_into(f: BinaryIO, buf: Buffer, size: int) -> memoryview:
@@ -122,7 +133,7 @@ def read_file(path: str, option: str, max_size: int | None = None, *,
     try:
         return read_bounded(path, max_size, stream_max=stream_max)
     except FileReadError as e:
-        raise ConfigError(f"{option} {path}: {e}") from None
+        raise ConfigError(f"{option} {path}: {e.describe()}") from None
 
 
 def read_kernel(path: str, ram_size: int, option: str = "-kernel") -> memoryview:
@@ -135,7 +146,7 @@ def read_kernel(path: str, ram_size: int, option: str = "-kernel") -> memoryview
         raise ConfigError(f"{option} {path}: a pipe giving more than the guest's "
                           f"{size_text(ram_size)} of RAM") from None
     except FileReadError as e:
-        raise ConfigError(f"{option} {path}: {e}") from None
+        raise ConfigError(f"{option} {path}: {e.describe()}") from None
 
 
 class _ViewReader(io.RawIOBase):

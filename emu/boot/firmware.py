@@ -51,7 +51,7 @@ def _read_bios(path: str, max_size: int, failed: str) -> memoryview:
         where = "the 64 MiB flash" if max_size == VIRT_FLASH_SIZE else size_text(max_size)
         raise ConfigError(f"-bios {path}: {failed}: larger than {where}") from None
     except FileReadError as e:
-        raise ConfigError(f"-bios {path}: {e}") from None
+        raise ConfigError(f"-bios {path}: {e.describe()}") from None
 
 
 def read_initrd(path: str, ram_size: int) -> memoryview:
