@@ -9,16 +9,17 @@ continue from (the reason and PC are printed).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import threading
 import uuid as uuidlib
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from emu import __version__, trace
-from emu.config import DeviceSpec, FwCfgFileSpec, MachineConfig, parse_ram_size
+from emu.config import DeviceSpec, FwCfgFileSpec, MachineConfig, parse_ram_size, parse_size
 from emu.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -60,7 +61,8 @@ QEMU-compatible options:
 
 emu options:
   --direct-boot            load the -kernel and enter it directly, without firmware
-  --dump-on-exit PATH      when the guest exits or powers off, save an ELF core dump to PATH
+  --dump-on-exit PATH      when the run ends (the guest exits or powers off, a fatal CPU
+                           state, a signal, a monitor's quit), save an ELF core dump to PATH
   --dump-on-panic PATH     when the guest reports a panic (pvpanic), save a dump to PATH
   -action panic=A          on a guest panic: shutdown (default), pause, exit-failure, none
   -version                 print the version and exit
@@ -118,7 +120,7 @@ def parse_args(argv: Sequence[str]) -> MachineConfig | str:
                 return text
             machine_seen = True
         elif name == "m":
-            cfg.ram_size = parse_ram_size(value)
+            cfg.ram_size = _memory_option(value)
         elif name == "cpu":
             cfg.cpu = value
         elif name == "smp":
@@ -152,6 +154,9 @@ def parse_args(argv: Sequence[str]) -> MachineConfig | str:
             pattern = value[7:] if value.startswith("enable=") else value
             trace.enable(pattern)
             cfg.traces.append(pattern)
+            warning = trace.unmatched(pattern)
+            if warning:
+                print(f"emu: {opt} {value}: warning: {warning}", file=sys.stderr, flush=True)
         elif name == "fw_cfg":
             cfg.fw_cfg_files.append(_parse_fw_cfg(value))
         elif name == "boot":
@@ -189,19 +194,109 @@ def parse_args(argv: Sequence[str]) -> MachineConfig | str:
     return cfg
 
 
+#: QEMU 7.2's type name of each machine, as its property errors spell it
+_MACHINE_QOM_TYPES = {"pc": "pc-i440fx-7.2-machine", "virt": "virt-7.2-machine"}
+#: every property QEMU 7.2's machines have (``-M pc,help``, ``-M virt,help``)
+_QEMU_MACHINE_PROPERTIES = {
+    "pc": {"acpi", "append", "boot", "bus-lock-ratelimit", "confidential-guest-support",
+           "default-bus-bypass-iommu", "dt-compatible", "dtb", "dump-guest-core", "dumpdtb",
+           "firmware", "graphics", "hpet", "i8042", "initrd", "kernel", "max-fw-size",
+           "max-ram-below-4g", "mem-merge", "memory-backend", "memory-encryption", "memory",
+           "phandle-start", "pic", "pit", "sata", "sgx-epc", "smbios-entry-point-type",
+           "smbus", "smm", "smp", "suppress-vmdesc", "usb", "vmport", "x-oem-id",
+           "x-oem-table-id"},
+    "virt": {"acpi", "append", "boot", "confidential-guest-support", "default-bus-bypass-iommu",
+             "dt-compatible", "dtb-kaslr-seed", "dtb-randomness", "dtb", "dump-guest-core",
+             "dumpdtb", "firmware", "gic-version", "graphics", "highmem", "initrd", "iommu",
+             "its", "kernel", "mem-merge", "memory-backend", "memory-encryption", "memory",
+             "mte", "phandle-start", "ras", "secure", "smp", "suppress-vmdesc", "usb",
+             "virtualization", "x-oem-id", "x-oem-table-id"},
+}
+#: boolean machine properties emu honours: off, or either value where they only concern the
+#: host (dump-guest-core, mem-merge) or migration (suppress-vmdesc). name -> what "on" would
+#: need, None when "on" is honoured too
+_MACHINE_BOOLS: dict[str, str | None] = {
+    "dump-guest-core": None, "mem-merge": None, "suppress-vmdesc": None,
+    "usb": "a USB controller", "secure": "the EL3 Security Extensions",
+    "virtualization": "the EL2 Virtualization Extensions", "mte": "the Memory Tagging "
+    "Extension", "ras": "the RAS Extension",
+}
+
+
 def _machine_option(cfg: MachineConfig, value: str) -> str | None:
+    """``-machine [type=]NAME[,prop=value...]`` (QEMU's machine_opts): the type, the
+    accelerator, and the machine properties emu honours. Other properties QEMU has are
+    refused as unsupported; properties QEMU does not have, in QEMU's words."""
+    from emu.plugins.devices import parse_bool
+
     opts = _keyval(value, "type")
-    name = opts.get("type", "")
-    if "accel" in opts:
-        if opts["accel"] not in ("tcg", "qtest"):
+    name = opts.pop("type", "")
+    if "accel" in opts:  # QEMU's list syntax, kvm:tcg: the first accelerator emu has
+        accel = opts.pop("accel")
+        usable = [a for a in accel.split(":") if a in ("tcg", "qtest")]
+        if not usable:
             raise ConfigError(f"-machine {value}: emu provides the tcg and qtest accelerators")
-        cfg.accel = opts["accel"]
+        cfg.accel = usable[0]
     if name == "help":
         from emu.boards import machine_help
         return machine_help()
     from emu.boards import board_class
     cfg.machine = board_class(name).name
+    for key, v in opts.items():
+        if key in ("kernel", "initrd", "append", "firmware"):  # as -kernel, ... -bios
+            setattr(cfg, "bios" if key == "firmware" else key, v)
+        elif key in _MACHINE_BOOLS and key in _QEMU_MACHINE_PROPERTIES[cfg.machine]:
+            try:
+                on = parse_bool(v)
+            except ValueError:
+                raise ConfigError(f"Parameter '{key}' expects 'on' or 'off'") from None
+            needs = _MACHINE_BOOLS[key]
+            if on and needs is not None:
+                raise ConfigError(f"-machine {value}: emu's {cfg.machine} machine does not "
+                                  f"model {needs} ({key}=on)")
+        elif key.split(".")[0] in _QEMU_MACHINE_PROPERTIES[cfg.machine]:  # or smp.cpus=...
+            raise ConfigError(f"-machine {value}: emu does not support the machine "
+                              f"property '{key}'")
+        else:
+            raise ConfigError(f"Property '{_MACHINE_QOM_TYPES[cfg.machine]}.{key}' not found")
     return None
+
+
+def _memory_option(value: str) -> int:
+    """``-m [size=]SIZE[,slots=N,maxmem=SIZE]``: the RAM size, with QEMU's checks of the
+    memory-hotplug options (softmmu/vl.c parse_memory_options, hw/core/machine.c
+    machine_set_mem). emu has no memory hotplug: maxmem may only equal the RAM size."""
+    opts = _keyval(value, "size")
+    for key in opts:
+        if key not in ("size", "slots", "maxmem"):
+            raise ConfigError(f"-m {value}: Invalid parameter '{key}'")
+    size = parse_ram_size(value) if "size" in opts else MachineConfig().ram_size
+    slots = 0
+    if "slots" in opts:
+        try:
+            slots = int(opts["slots"], 0)
+        except ValueError:
+            raise ConfigError(f"-m {value}: Parameter 'slots' expects a number") from None
+    if "maxmem" not in opts:
+        if "slots" in opts:
+            raise ConfigError("slots specified but no max-size")
+        return size
+    try:
+        maxmem = parse_size(opts["maxmem"])
+    except ValueError:
+        raise ConfigError(f"-m {value}: Parameter 'maxmem' expects a non-negative number "
+                          "below 2^64") from None
+    if maxmem < size:
+        raise ConfigError(f"invalid value of maxmem: maximum memory size (0x{maxmem:x}) must "
+                          f"be at least the initial memory size (0x{size:x})")
+    if slots and maxmem == size:
+        raise ConfigError("invalid value of maxmem: memory slots were specified but maximum "
+                          f"memory size (0x{maxmem:x}) is equal to the initial memory size "
+                          f"(0x{size:x})")
+    if maxmem > size:
+        raise ConfigError(f"-m {value}: emu has no memory hotplug: maxmem must equal the RAM "
+                          "size")
+    return size
 
 
 def _keyval(value: str, implied: str) -> dict[str, str]:
@@ -339,6 +434,7 @@ def run(argv: Sequence[str], err: Callable[[str], None]) -> int:
         print(cfg)
         return 0
     machine = Machine(cfg)
+    _warn_useless_panic_dump(cfg, err)
     if sys.stderr.isatty():
         machine.dump_progress = _ProgressBar()
     servers = []
@@ -347,8 +443,10 @@ def run(argv: Sequence[str], err: Callable[[str], None]) -> int:
 
         for address in cfg.qmp:
             servers.append(QmpServer(machine, address))
-        for server in servers:
-            server.start()
+        if not _start_servers(servers, err):  # a signal while waiting for a QMP client
+            if cfg.dump_on_exit:
+                err("--dump-on-exit: no dump: the guest never ran")
+            return 0
         if cfg.qtest:
             from emu.qtest.server import QTestServer
 
@@ -356,7 +454,9 @@ def run(argv: Sequence[str], err: Callable[[str], None]) -> int:
             servers.append(qtest)
             qtest.start_serving()
         status = _run_with_signals(machine, err)
-        if cfg.dump_on_exit and machine.exit_reason == "guest":
+        if machine.fatal is not None:
+            err(f"fatal: {machine.fatal}")
+        if cfg.dump_on_exit:  # however the run ended: the guest, a fatal CPU state, a signal
             status = _dump(machine, cfg.dump_on_exit, err, status)
         if machine.panic_dump is not None:
             status = _report_dump(machine.panic_dump, err, status)
@@ -364,9 +464,22 @@ def run(argv: Sequence[str], err: Callable[[str], None]) -> int:
         for server in servers:
             server.close()
         machine.close()
-    if machine.fatal is not None:
-        err(f"fatal: {machine.fatal}")
     return status
+
+
+def _warn_useless_panic_dump(cfg: MachineConfig, err: Callable[[str], None]) -> None:
+    """``--dump-on-panic`` fires when the guest reports a panic through pvpanic: without
+    the device it never can (and the virt machine has none)."""
+    from emu.plugins.devices import split_device_spec
+
+    if cfg.dump_on_panic is None:
+        return
+    if cfg.machine == "virt":
+        err("warning: --dump-on-panic: the virt machine has no pvpanic device, so it can "
+            "never fire")
+    elif not any(split_device_spec(d.spec)[0] == "pvpanic" for d in cfg.devices):
+        err("warning: --dump-on-panic: there is no pvpanic device (-device pvpanic), so it "
+            "can never fire")
 
 
 def _dump(machine: Machine, path: str, err: Callable[[str], None], status: int) -> int:
@@ -409,37 +522,89 @@ def _report_dump(result: object, err: Callable[[str], None], status: int) -> int
     return status
 
 
-def _run_with_signals(machine: Machine, err: Callable[[str], None]) -> int:
-    """Run the machine on its own thread so that this (main) thread can take signals.
+#: the signals that end emu with QEMU's message (os-posix.c os_setup_signal_handling)
+TERMINATING_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
-    Python runs signal handlers on the main thread only, and only between bytecodes; the
-    CPU thread spends its time inside the CPU engine. On SIGINT/SIGTERM/SIGHUP emu prints
-    QEMU's message and ends the machine, as QEMU does.
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Block the terminating signals before emu starts any thread, so that every thread
+    inherits the mask and they wait for :func:`_run_with_signals`; ignore SIGUSR1, as QEMU
+    does (it keeps SIGUSR1 for itself). A signal that comes while emu is already ending (a
+    second ^C during the dump) is dropped, as QEMU, already shutting down, drops it."""
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, TERMINATING_SIGNALS)
+    usr1 = signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        while signal.sigtimedwait(TERMINATING_SIGNALS, 0) is not None:
+            pass
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        signal.signal(signal.SIGUSR1, usr1)
+
+
+def _signal_message(info: signal.struct_siginfo) -> str:
+    """QEMU's words for a terminating signal (softmmu/runstate.c qemu_system_killed): the
+    sender's pid and its name, argv[0] from /proc/PID/cmdline (util/oslib-posix.c
+    qemu_get_pid_name), unless the kernel sent it (a ^C at the terminal: pid 0)."""
+    if not info.si_pid:
+        return f"terminating on signal {info.si_signo}"
+    try:
+        with open(f"/proc/{info.si_pid}/cmdline", "rb") as f:
+            name = f.read().split(b"\0", 1)[0].decode(errors="replace")
+    except OSError:
+        name = "<unknown process>"
+    return f"terminating on signal {info.si_signo} from pid {info.si_pid} ({name})"
+
+
+def _start_servers(servers: Sequence[Any], err: Callable[[str], None]) -> bool:
+    """Start the QMP servers, those with ``wait=on`` waiting for their client; False if a
+    terminating signal came first (reported as QEMU reports it). The waiting is done on a
+    thread of its own, so that this one takes the signals, which every thread blocks."""
+    waiting = threading.Thread(target=lambda: [server.start() for server in servers],
+                               name="emu-qmp-wait", daemon=True)
+    waiting.start()
+    while waiting.is_alive():
+        info = signal.sigtimedwait(TERMINATING_SIGNALS, 0.1)
+        if info is not None:
+            err(_signal_message(info))
+            return False
+    return True
+
+
+def _run_with_signals(machine: Machine, err: Callable[[str], None]) -> int:
+    """Run the machine on its own thread while this (main) thread takes signals.
+
+    The terminating signals are blocked in every thread (:func:`main` blocks them before any
+    thread starts) and taken here with sigtimedwait, which tells who sent them: emu prints
+    QEMU's message, with the sender's pid, and ends the machine, as QEMU does.
     """
     result: list[int] = []
-    thread = threading.Thread(target=lambda: result.append(machine.run()), name="emu-cpu",
-                              daemon=True)
-    signalled: list[int] = []
+    failure: list[BaseException] = []
 
-    def on_signal(signum: int, _frame: object) -> None:
-        if not signalled:
-            err(f"terminating on signal {signum}")
-        signalled.append(signum)
+    def run_machine() -> None:
+        try:
+            result.append(machine.run())
+        except BaseException as e:  # a bug in emu: reported by main(), in one line
+            failure.append(e)
+
+    thread = threading.Thread(target=run_machine, name="emu-cpu", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        info = signal.sigtimedwait(TERMINATING_SIGNALS, 0.1)
+        if info is None:
+            continue
+        err(_signal_message(info))
         machine.quit(0)
-
-    previous = {sig: signal.signal(sig, on_signal)
-                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    try:
-        thread.start()
-        while thread.is_alive():
-            thread.join(0.1)
-            if signalled and thread.is_alive():
-                thread.join(2.0)  # the CPU returns at once unless the engine is wedged
-                if thread.is_alive():
-                    os._exit(0)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        thread.join(2.0)  # the CPU returns at once unless the engine is wedged
+        if thread.is_alive():
+            if machine.config.dump_on_exit:
+                err("--dump-on-exit: no dump: the CPU did not stop")
+            os._exit(0)
+    if failure:
+        if machine.config.dump_on_exit:
+            err("--dump-on-exit: no dump: emu failed while running the machine")
+        raise failure[0]
     return result[0] if result else 0
 
 
@@ -455,7 +620,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from emu.dump.info import main as dump_info_main
 
             return dump_info_main(args[1:], err)
-        return run(args, err)
+        with _signals_held():
+            return run(args, err)
     except ConfigError as e:
         err(str(e))
         return 1

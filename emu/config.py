@@ -47,6 +47,20 @@ def parse_ram_size(text: str) -> int:
     return size
 
 
+def parse_size(text: str) -> int:
+    """QEMU's size syntax for properties (qemu_strtosz): a number of bytes, with an
+    optional unit letter (B, K, M, G, T, P, E). Raises ValueError."""
+    m = _SIZE.match(text.strip())
+    if not m:
+        raise ValueError(text)
+    number, unit = m.groups()
+    value = int(number, 16) if number[:2] in ("0x", "0X") else float(number)
+    size = int(value * (_UNITS[unit.lower()] if unit else 1))
+    if size >= 1 << 64:
+        raise ValueError(text)
+    return size
+
+
 @dataclass
 class DeviceSpec:
     """One ``-device`` option: the type name and its raw ``key=value`` properties."""

@@ -43,7 +43,7 @@ from emu.cpu import create_cpu
 from emu.dump import DumpResult
 from emu.errors import ConfigError, GuestFatal
 from emu.memory import AddressSpace, Buffer, RamBlock
-from emu.plugins.devices import split_device_spec
+from emu.plugins.devices import split_device_spec, take_device_id
 from emu.plugins.manager import PluginManager, default_manager
 
 EXIT_FATAL = 2
@@ -68,6 +68,8 @@ class Machine:
             bus.on_pending = self._stop_for_requests
         self._owned: list[CharBackend] = []
         self.devices: list[object] = []
+        #: the -device id=... names
+        self.device_ids: dict[str, object] = {}
         self.state = "created"  # created, running, paused, shutdown
         self.halted = False
         self.cpu_powered = True
@@ -171,8 +173,14 @@ class Machine:
                 raise ConfigError(
                     f"-device {dev.spec}: '{name}' is not available on machine "
                     f"'{self.config.machine}'")
+            dev_id = take_device_id(dev.spec, raw)
+            if dev_id is not None and dev_id in self.device_ids:
+                raise ConfigError(f"-device {dev.spec}: Duplicate ID '{dev_id}' for device")
             props = dtype.parse(dev.spec, raw)
-            self.devices.append(dtype.create(self, props))
+            device = dtype.create(self, props)
+            self.devices.append(device)
+            if dev_id is not None:
+                self.device_ids[dev_id] = device
 
     def _attach(self) -> None:
         uc = self.cpu.uc
@@ -219,8 +227,8 @@ class Machine:
                      shutdown: dict[str, Any] | None = None) -> None:
         """Ask emu to exit with ``status``. ``reason`` is "guest" for the guest's own exits
         (isa-debug-exit, PSCI SYSTEM_OFF), "panic" for a pvpanic action, "quit" for a monitor
-        or signal, "fatal" when the CPU cannot go on. Only "guest" exits trigger
-        ``--dump-on-exit``. ``shutdown`` is the data of the SHUTDOWN event, sent once with the
+        or signal, "fatal" when the CPU cannot go on (``--dump-on-exit`` dumps after any of
+        them). ``shutdown`` is the data of the SHUTDOWN event, sent once with the
         first exit request (guest exits default to QEMU's "guest-shutdown")."""
         if self.exit_status is None:
             self.exit_status = status

@@ -4,6 +4,11 @@ Devices call :func:`trace` with a QEMU trace-event name (``fw_cfg_select``,
 ``serial_write``...) and keyword fields. Nothing is formatted unless an enabled
 pattern matches the event, so the cost on the access path is one set lookup.
 Output goes to stderr, one line per event: ``name field=value ...``.
+
+:data:`EVENTS` names every event emu emits (a test checks it against the calls), so that
+``-trace`` can warn about a pattern that matches none, as QEMU warns about an unknown name
+(trace/control.c trace_enable_events: "trace event 'X' does not exist"). A plugin that emits
+events of its own names them with :func:`register`.
 """
 
 from __future__ import annotations
@@ -12,6 +17,15 @@ import fnmatch
 import sys
 from typing import TextIO
 
+#: every event emu's devices emit (QEMU's names: hw/*/trace-events)
+EVENTS: set[str] = {
+    "debug_exit_write",
+    "fw_cfg_add_bytes", "fw_cfg_add_file", "fw_cfg_dma", "fw_cfg_read", "fw_cfg_select",
+    "pl011_read", "pl011_write",
+    "psci_call",
+    "pvpanic_write",
+    "serial_read", "serial_write",
+}
 _patterns: list[str] = []
 _enabled: dict[str, bool] = {}
 _out: TextIO = sys.stderr
@@ -25,6 +39,22 @@ def enable(pattern: str) -> None:
     _patterns.append(pattern)
     _enabled.clear()
     ON = True
+
+
+def register(*names: str) -> None:
+    """Declare events a plugin emits, so that ``-trace`` knows them."""
+    EVENTS.update(names)
+
+
+def unmatched(pattern: str) -> str | None:
+    """Why ``pattern`` enables nothing, or None when it matches an event. An exact name is
+    QEMU's warning; QEMU says nothing about a wildcard pattern that matches nothing, emu
+    does."""
+    if any(fnmatch.fnmatchcase(name, pattern) for name in EVENTS):
+        return None
+    if any(c in pattern for c in "*?["):
+        return f"no trace event matches '{pattern}'"
+    return f"trace event '{pattern}' does not exist"
 
 
 def set_output(stream: TextIO) -> None:

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from conftest import ROOT, boot_args, emu_cmd, run_emu, run_qemu
@@ -78,6 +79,11 @@ def _wait_for(proc: subprocess.Popen, text: bytes, timeout: float = 30) -> bytes
     return seen
 
 
+def _own_name() -> bytes:
+    """This process's argv[0], as QEMU names a signal's sender."""
+    return Path(f"/proc/{os.getpid()}/cmdline").read_bytes().split(b"\0")[0]
+
+
 def test_halted_guest_stays_alive_until_signalled(machine: str) -> None:
     args = boot_args(machine, "halt")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -89,7 +95,8 @@ def test_halted_guest_stays_alive_until_signalled(machine: str) -> None:
         assert proc.poll() is None, "a halted guest must keep emu running, as in QEMU"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
-        assert proc.stderr.read() == b"emu: terminating on signal 15\n"
+        assert proc.stderr.read() == b"emu: terminating on signal 15 from pid %d (%s)\n" % (
+            os.getpid(), _own_name())
     finally:
         proc.kill()
         proc.wait()
@@ -104,7 +111,8 @@ def test_sigint_stops_a_computing_guest() -> None:
         time.sleep(1.0)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=10) == 0
-        assert proc.stderr.read() == b"emu: terminating on signal 2\n"
+        assert proc.stderr.read() == b"emu: terminating on signal 2 from pid %d (%s)\n" % (
+            os.getpid(), _own_name())
     finally:
         proc.kill()
         proc.wait()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from emu.boot.elf import KernelImage, load_elf
+from emu.boot.elf import KernelImage, load_elf, read_kernel
 from emu.devices.fw_cfg import FwCfg
 from emu.errors import ConfigError
 
@@ -51,6 +51,8 @@ class Board:
     def open_kernel(self, path: str, raw: memoryview | None = None) -> KernelImage:
         """Read (unless ``raw`` has the contents already) and check ``-kernel PATH`` against
         this board's architecture and RAM."""
+        if raw is None:
+            raw = read_kernel(path, self.machine.config.ram_size)
         image = load_elf(path, raw=raw)
         if image.arch != self.arch:
             raise ConfigError(

@@ -8,6 +8,7 @@ import struct
 import sys
 from typing import TYPE_CHECKING
 
+from emu.boot.elf import FileReadError, read_bounded
 from emu.devices.fw_cfg import (
     FILE_NAME_MAX,
     FW_CFG_BOOT_MENU,
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
     from emu.config import MachineConfig
 
 E820_ENTRY = struct.Struct("<QQI")
+#: the largest fw_cfg item: the file directory holds sizes as 32-bit numbers
+FW_CFG_ITEM_MAX = 0xFFFFFFFF
 
 
 def add_common_items(fw: FwCfg, cfg: MachineConfig) -> None:
@@ -136,10 +139,8 @@ def add_user_files(fw: FwCfg, cfg: MachineConfig) -> None:
             data = f.string.encode()
         else:
             assert f.file is not None
-            try:
-                with open(f.file, "rb") as fh:
-                    data = fh.read()
-            except OSError as e:
-                raise ConfigError(f"-fw_cfg {f.spec}: can't load {f.file}: "
-                                  f"{e.strerror}") from None
+            try:  # at most what a fw_cfg item can hold: its size is 32 bits
+                data = read_bounded(f.file, FW_CFG_ITEM_MAX)
+            except FileReadError as e:  # QEMU's words: the reason alone (strerror)
+                raise ConfigError(f"-fw_cfg {f.spec}: can't load {f.file}: {e}") from None
         fw.add_file(f.name, data)

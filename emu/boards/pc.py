@@ -33,6 +33,7 @@ from emu.boot.pvh import (
     GDT,
     GDT_ADDR,
     build_pvh,
+    check_cmdline,
     pvh_entry,
 )
 from emu.chardev import open_backend
@@ -109,9 +110,11 @@ class PcBoard(Board):
             raise ConfigError(
                 f"-kernel {cfg.kernel}: it loads at 0x{low:x}-0x{low + size - 1:x}, over the "
                 f"firmware's boot area 0x{FIRMWARE_AREA:x}-0x{BOOT_AREA_END - 1:x}")
+        if cfg.bios is None:  # emu's firmware has the same room for it as --direct-boot
+            check_cmdline(cfg.append)
         header = bytes(image.raw[:SETUP_HEADER_SIZE]).ljust(SETUP_HEADER_SIZE, b"\0")
         if cfg.initrd is not None:
-            data = read_initrd(cfg.initrd)
+            data = read_initrd(cfg.initrd, cfg.ram_size)
             initrd_max = below_4g - ACPI_DATA_SIZE - 1
             if len(data) >= initrd_max:
                 raise ConfigError(f"-initrd {cfg.initrd}: too large (max: {initrd_max}, "

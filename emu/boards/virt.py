@@ -22,7 +22,7 @@ from __future__ import annotations
 from emu.boards import Board
 from emu.boards.firmware_config import add_virt_items, add_virt_kernel_items
 from emu.boards.virt_fdt import build_virt_fdt
-from emu.boot.elf import read_file
+from emu.boot.elf import read_kernel
 from emu.boot.firmware import VIRT_FLASH_BASE, VIRT_FLASH_SIZE, read_initrd, virt_flash
 from emu.chardev import NullBackend, open_backend
 from emu.config import MiB
@@ -101,9 +101,13 @@ class VirtBoard(Board):
             ram_base=VIRT_MEM, ram_size=m.config.ram_size, cpu_model=m.cpu.model,
             uart_base=VIRT_UART, fw_cfg_base=VIRT_FW_CFG, bootargs=m.config.append,
             initrd=initrd_range)
-        if len(self.fdt) > FDT_MAX:
+        if len(self.fdt) > FDT_MAX and not m.config.direct_boot:
             raise ConfigError(f"-append: the device tree would be {len(self.fdt)} bytes, "
                               f"over the {FDT_MAX} the firmware has room for")
+        if m.config.direct_boot and self.image is not None and \
+                VIRT_MEM + len(self.fdt) > self.image[0]:
+            raise ConfigError(f"-append: the device tree would be {len(self.fdt)} bytes, "
+                              f"over the kernel Image at 0x{self.image[0]:x}")
         self.fw_cfg.add_file("etc/fdt", self.fdt)
         if m.config.kernel and not m.config.direct_boot:
             add_virt_kernel_items(self.fw_cfg, kernel_file=kernel_file,
@@ -112,7 +116,7 @@ class VirtBoard(Board):
     def _open_kernel(self, path: str) -> tuple[memoryview, int]:
         """Check ``-kernel PATH``; return the file and the end of what it loads."""
         cfg = self.machine.config
-        data = read_file(path, "-kernel")
+        data = read_kernel(path, cfg.ram_size)
         if data[56:60] == ARM64_IMAGE_MAGIC:
             load = image_load_address(data)
             if load + len(data) > VIRT_MEM + cfg.ram_size:
@@ -133,8 +137,8 @@ class VirtBoard(Board):
     def _place_initrd(self, path: str, kernel_end: int) -> tuple[int, memoryview]:
         """Where QEMU puts an initrd on virt (hw/arm/boot.c): half of RAM, at most 128 MiB,
         into RAM, and above the kernel; page aligned."""
-        data = read_initrd(path)
         ram_size = self.machine.config.ram_size
+        data = read_initrd(path, ram_size)
         start = max(VIRT_MEM + min(ram_size // 2, 128 * MiB), kernel_end)
         start = (start + 0xFFF) & ~0xFFF
         if start + len(data) > VIRT_MEM + ram_size:

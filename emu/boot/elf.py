@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
+from emu.config import MiB
 from emu.errors import ConfigError
 from emu.memory import Buffer, host_buffer
 
@@ -29,6 +31,7 @@ class Segment:
     data: memoryview  # a view of the file's bytes
     memsz: int
     offset: int = 0  # where ``data`` starts in the file
+    index: int = 0  # its program header's number
 
 
 @dataclass
@@ -46,25 +49,104 @@ class KernelImage:
     notes: dict[tuple[str, int | str], bytes] = field(default_factory=dict)
 
 
-def read_file(path: str, option: str) -> memoryview:
+class FileReadError(Exception):
+    """Why a file could not be read (one line, without the file's name)."""
+
+    def describe(self) -> str:
+        """The reason as emu's messages give it after the option and file name."""
+        return str(self)
+
+
+class FileOpenError(FileReadError):
+    """The system refused to open or read it: the message is its strerror."""
+
+    def describe(self) -> str:
+        return f"could not open: {self}"
+
+
+class FileTooLarge(FileReadError):
+    """A file over the limit: ``size`` is its size, None for a pipe (which gave more)."""
+
+    def __init__(self, limit: int, size: int | None) -> None:
+        more = f"{size} bytes" if size is not None else "read from a pipe"
+        super().__init__(f"larger than {size_text(limit)} ({more})")
+        self.limit = limit
+        self.size = size
+
+
+def read_bounded(path: str, max_size: int | None = None, *,
+                 stream_max: int | None = None) -> memoryview:
     """The contents of ``path``, read once into anonymous host memory (not mapped from the
-    file: a file changed under a mapping could crash emu), as a view that later slices share;
-    errors are one-line ConfigErrors."""
+    file: a file changed under a mapping could crash emu), as a view that later slices share.
+
+    A regular file is read whole, unless it is larger than ``max_size``. A file whose size is
+    not known in advance (a pipe, a socket, a /proc file) is read as it comes, but never more
+    than ``max_size`` or ``stream_max`` bytes: ``-kernel /dev/stdin`` fed by ``cat`` works,
+    an endless pipe ends in an error instead of filling the host's memory. Device files
+    (``/dev/zero``, a terminal, a disk) are refused: they have no end or no size to trust.
+    Raises :class:`FileReadError`.
+    """
     try:
         with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size == 0:  # empty, or not a regular file (a pipe): read it as it comes
+            st = os.fstat(f.fileno())
+            if stat.S_ISREG(st.st_mode) and st.st_size > 0:
+                if max_size is not None and st.st_size > max_size:
+                    raise FileTooLarge(max_size, st.st_size)
+                return _read_into(f, host_buffer(st.st_size), st.st_size)
+            if not (stat.S_ISREG(st.st_mode) or stat.S_ISFIFO(st.st_mode)
+                    or stat.S_ISSOCK(st.st_mode)):
+                raise FileReadError("not a regular file or a pipe")
+            limits = [n for n in (max_size, stream_max) if n is not None]
+            if not limits:
                 return memoryview(f.read())
-            buf = host_buffer(size)
-            got = f.readinto(buf)
-            while got < size:
-                more = f.readinto(memoryview(buf)[got:])
-                if not more:
-                    break
-                got += more
-            return memoryview(buf)[:got]
+            limit = min(limits)
+            data = _read_into(f, host_buffer(limit + 1), limit + 1)
+            if len(data) > limit:
+                raise FileTooLarge(limit, None)
+            return data
     except OSError as e:
-        raise ConfigError(f"{option} {path}: could not open: {e.strerror or e}") from None
+        raise FileOpenError(e.strerror or str(e)) from None
+
+
+def _read_into(f: BinaryIO, buf: Buffer, size: int) -> memoryview:
+    """Read up to ``size`` bytes of ``f`` into ``buf``; a view of what arrived."""
+    view = memoryview(buf)
+    got = 0
+    while got < size:
+        more = f.readinto(view[got:size])
+        if not more:
+            break
+        got += more
+    return view[:got]
+
+
+def size_text(size: int) -> str:
+    """``size`` for a message: ``128 MiB`` when it is a whole number of MiB, else bytes."""
+    if size and size % MiB == 0:
+        return f"{size // MiB} MiB"
+    return f"{size} bytes"
+
+
+def read_file(path: str, option: str, max_size: int | None = None, *,
+              stream_max: int | None = None) -> memoryview:
+    """:func:`read_bounded`, its errors as one-line ConfigErrors naming the option and file."""
+    try:
+        return read_bounded(path, max_size, stream_max=stream_max)
+    except FileReadError as e:
+        raise ConfigError(f"{option} {path}: {e.describe()}") from None
+
+
+def read_kernel(path: str, ram_size: int, option: str = "-kernel") -> memoryview:
+    """A file to load into guest RAM (``-kernel``, ``-initrd``). A regular file may be of any
+    size (an ELF kernel's debug sections need not fit in RAM; the board checks what it
+    loads); a pipe may not give more than the guest's RAM holds."""
+    try:
+        return read_bounded(path, stream_max=ram_size)
+    except FileTooLarge:
+        raise ConfigError(f"{option} {path}: a pipe giving more than the guest's "
+                          f"{size_text(ram_size)} of RAM") from None
+    except FileReadError as e:
+        raise ConfigError(f"{option} {path}: {e.describe()}") from None
 
 
 class _ViewReader(io.RawIOBase):
@@ -116,13 +198,13 @@ def _parse(path: str, raw: memoryview, elf: ELFFile, option: str) -> KernelImage
         raise ConfigError(f"{option} {path}: not an executable ELF file ({elf['e_type']})")
     segments: list[Segment] = []
     notes: dict[tuple[str, int | str], bytes] = {}
-    for seg in elf.iter_segments():
+    for index, seg in enumerate(elf.iter_segments()):
         if seg["p_type"] == "PT_LOAD" and seg["p_memsz"]:
             offset, size = seg["p_offset"], seg["p_filesz"]
             if offset + size > len(raw):
                 raise ConfigError(f"{option} {path}: truncated segment at 0x{seg['p_paddr']:x}")
             segments.append(Segment(seg["p_paddr"], raw[offset:offset + size], seg["p_memsz"],
-                                    offset))
+                                    offset, index))
         elif seg["p_type"] == "PT_NOTE":
             for note in seg.iter_notes():
                 desc = note["n_descdata"]
@@ -131,7 +213,34 @@ def _parse(path: str, raw: memoryview, elf: ELFFile, option: str) -> KernelImage
                 notes[(note["n_name"], note["n_type"])] = bytes(desc)
     if not segments:
         raise ConfigError(f"{option} {path}: no loadable segments")
+    _check_overlaps(path, segments, option)
     return KernelImage(path, arch, elf["e_entry"], segments, raw, notes)
+
+
+def _check_overlaps(path: str, segments: list[Segment], option: str) -> None:
+    """Refuse segments that overlap in memory, as QEMU refuses overlapping ROM regions
+    (hw/core/loader.c rom_check_and_register_reset: "Some ROM regions are overlapping"), on
+    every boot path: whichever were loaded last would silently win.
+
+    QEMU's regions are the file-backed parts only (it never zero-fills a bss in RAM, which
+    starts zeroed), so it loads a bss that lies over another segment's bytes; emu refuses
+    that too, since its firmware, like any loader that follows the ELF specification,
+    zero-fills each segment up to its memory size and would clear the other's bytes.
+    """
+    ordered = sorted(segments, key=lambda seg: seg.paddr)
+    reach = ordered[0]  # the segment reaching highest so far
+    for seg in ordered[1:]:
+        if seg.paddr < reach.paddr + reach.memsz:
+            first, second = sorted((reach, seg), key=lambda s: s.index)
+            raise ConfigError(
+                f"{option} {path}: ELF program header segments {first.index} "
+                f"({_range(first)}) and {second.index} ({_range(second)}) overlap")
+        if seg.paddr + seg.memsz > reach.paddr + reach.memsz:
+            reach = seg
+
+
+def _range(seg: Segment) -> str:
+    return f"0x{seg.paddr:x}-0x{seg.paddr + seg.memsz - 1:x}"
 
 
 def memory_image(image: KernelImage) -> tuple[int, int, Buffer]:

@@ -58,6 +58,16 @@ def pvh_entry(image: KernelImage) -> int:
     return int.from_bytes(desc, "little")
 
 
+def check_cmdline(cmdline: str) -> bytes:
+    """The command line as the kernel gets it, if it fits the boot area (emu's firmware and
+    --direct-boot put it at CMDLINE_ADDR). QEMU 7.2's pvh.bin copies it to 0x20000 whatever
+    its length, and a line of some 4.5 KiB or more reaches the guest empty or hangs it."""
+    raw = cmdline.encode()
+    if len(raw) > CMDLINE_MAX:
+        raise ConfigError(f"-append: command line longer than {CMDLINE_MAX} bytes")
+    return raw
+
+
 def build_pvh(image: KernelImage, cmdline: str, memmap: list[tuple[int, int, int]],
               initrd: tuple[int, int] | None = None) -> PvhBoot:
     """Lay out GDT, start_info, memory map, command line and module list for ``image``.
@@ -71,9 +81,7 @@ def build_pvh(image: KernelImage, cmdline: str, memmap: list[tuple[int, int, int
             raise ConfigError(
                 f"-kernel {image.path}: segment at 0x{seg.paddr:x} overlaps the PVH boot "
                 f"area 0x{BOOT_AREA:x}-0x{BOOT_AREA_END - 1:x}")
-    raw_cmdline = cmdline.encode()
-    if len(raw_cmdline) > CMDLINE_MAX:
-        raise ConfigError(f"-append: command line longer than {CMDLINE_MAX} bytes")
+    raw_cmdline = check_cmdline(cmdline)
     if len(memmap) > MEMMAP_MAX:
         raise ConfigError("too many memory map entries for PVH")
     table = b"".join(struct.pack("<QQII", addr, size, kind, 0) for addr, size, kind in memmap)

@@ -7,6 +7,7 @@ declared parsers, unknown properties and bad values are configuration errors in 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -76,6 +77,20 @@ class DeviceType:
                 raise ConfigError(
                     f"-device {spec}: Property '{self.name}.{key}' expects {e}") from None
         return values
+
+
+#: QEMU's id_wellformed (util/id.c): a letter, then letters, digits, '-', '.', '_'
+_DEVICE_ID = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*\Z")
+
+
+def take_device_id(spec: str, props: dict[str, str]) -> str | None:
+    """Remove and check the ``id`` property, which every QEMU device has (it names the device
+    for the monitor; softmmu/qdev-monitor.c qdev_device_add). Not a property of the type."""
+    dev_id = props.pop("id", None)
+    if dev_id is not None and not _DEVICE_ID.match(dev_id):
+        raise ConfigError(f"-device {spec}: Parameter 'id' expects an identifier (letters, "
+                          "digits, '-', '.', '_', starting with a letter)")
+    return dev_id
 
 
 def split_device_spec(spec: str) -> tuple[str, dict[str, str]]:
