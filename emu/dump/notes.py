@@ -1,6 +1,9 @@
 """ELF notes of a guest core dump (spec dump.md "ELF core"; QEMU target/i386/arch_dump.c,
-target/arm/arch_dump.c): NT_PRSTATUS per CPU, QEMU's CPU-state note on x86_64, NT_PRFPREG on
-aarch64. Plain functions from register snapshots to note bytes."""
+target/arm/arch_dump.c): NT_PRSTATUS per CPU, QEMU's CPU-state note on x86, NT_PRFPREG on
+aarch64. Plain functions from register snapshots to note bytes.
+
+On x86 the PRSTATUS layout follows the CPU's mode, as QEMU's x86_cpu_write_elf64_note does:
+x86_64's ``struct elf_prstatus`` (336 bytes) in long mode, i386's (144 bytes) otherwise."""
 
 from __future__ import annotations
 
@@ -10,6 +13,8 @@ NT_PRSTATUS = 1
 NT_PRFPREG = 2
 PRSTATUS_HEADER = 112  # siginfo, cursig, sigpend, sighold, pids, four timevals
 X86_64_PRSTATUS_SIZE = 336
+I386_PRSTATUS_HEADER = 72  # the same fields with 32-bit longs: pr_pid at 24
+I386_PRSTATUS_SIZE = 144
 AARCH64_PRSTATUS_SIZE = 392
 QEMU_CPU_STATE_VERSION = 1
 QEMU_CPU_STATE_SIZE = 440
@@ -17,6 +22,9 @@ QEMU_CPU_STATE_SIZE = 440
 X86_64_PRSTATUS_REGS = ("r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8",
                         "rax", "rcx", "rdx", "rsi", "rdi", "orig_rax", "rip", "cs", "rflags",
                         "rsp", "ss", "fs_base", "gs_base", "ds", "es", "fs", "gs")
+#: i386 ``struct user_regs_struct``: 17 32-bit slots (segment selectors in the low half)
+I386_PRSTATUS_REGS = ("ebx", "ecx", "edx", "esi", "edi", "ebp", "eax", "ds", "es", "fs", "gs",
+                      "orig_eax", "eip", "cs", "eflags", "esp", "ss")
 
 
 def _pad4(data: bytes) -> bytes:
@@ -40,7 +48,7 @@ def x86_64_prstatus(state: dict[str, object], cpu_index: int) -> bytes:
     values = []
     for name in X86_64_PRSTATUS_REGS:
         if name == "orig_rax":
-            values.append(state["rax"])
+            values.append(0)  # QEMU writes 0: a CPU stopped outside a system call has none
         elif name in ("cs", "ss", "ds", "es", "fs", "gs"):
             values.append(state[name][0])  # type: ignore[index]
         elif name in ("fs_base", "gs_base"):
@@ -49,6 +57,23 @@ def x86_64_prstatus(state: dict[str, object], cpu_index: int) -> bytes:
             values.append(state[name])
     desc = _prstatus_header(cpu_index + 1) + struct.pack("<27Q", *values) + bytes(8)
     assert len(desc) == X86_64_PRSTATUS_SIZE
+    return elf_note("CORE", NT_PRSTATUS, bytes(desc))
+
+
+def i386_prstatus(state: dict[str, object], cpu_index: int) -> bytes:
+    """NT_PRSTATUS for a CPU outside long mode (i386 struct elf_prstatus, 144 bytes;
+    x86_fill_elf_prstatus): the low 32 bits of each register, orig_eax 0."""
+    values = []
+    for name in I386_PRSTATUS_REGS:
+        if name == "orig_eax":
+            values.append(0)
+        elif name in ("cs", "ss", "ds", "es", "fs", "gs"):
+            values.append(state[name][0] & 0xFFFF)  # type: ignore[index]
+        else:
+            values.append(state["r" + name[1:]] & 0xFFFFFFFF)  # type: ignore[operator]
+    desc = bytearray(I386_PRSTATUS_SIZE)
+    struct.pack_into("<I", desc, 24, cpu_index + 1)
+    struct.pack_into("<17I", desc, I386_PRSTATUS_HEADER, *values)
     return elf_note("CORE", NT_PRSTATUS, bytes(desc))
 
 
