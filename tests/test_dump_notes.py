@@ -9,6 +9,7 @@ on which firmware ran or on the reset state Unicorn cannot give (firmware/README
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import subprocess
@@ -34,11 +35,14 @@ I386_PRSTATUS = ("ebx", "ecx", "edx", "esi", "edi", "ebp", "eax", "ds", "es", "f
 AARCH64_PRSTATUS = (*(f"x{i}" for i in range(31)), "sp", "pc", "pstate")
 
 
-def qmp_dump(binary: str, machine: str, args: list[str], core: Path, wait_for: bytes = b"") -> None:
+def qmp_dump(binary: str, machine: str, args: list[str], core: Path, wait_for: bytes = b"",
+             qemu_binary: str | None = None, **dump_args: object) -> str:
     """Start emu or QEMU with ``args`` and a QMP socket, wait for ``wait_for`` on the console,
-    dump through ``dump-guest-memory`` and quit."""
+    dump through ``dump-guest-memory`` (with ``dump_args``: begin, length) and quit. Returns
+    QEMU's ``info registers`` for the stopped CPU (empty on emu, which has no HMP)."""
     sock = str(core.with_suffix(".qmp"))
-    cmd = emu_cmd() if binary == "emu" else [MACHINES[machine][1]]
+    cmd = emu_cmd() if binary == "emu" else [qemu_binary or MACHINES[machine][1]]
+    registers = ""
     proc = subprocess.Popen([*cmd, *args, "-qmp", f"unix:{sock},server=on,wait=off"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
                             env=dict(os.environ, PYTHONPATH=str(ROOT)))
@@ -53,19 +57,39 @@ def qmp_dump(binary: str, machine: str, args: list[str], core: Path, wait_for: b
             try:
                 qmp.connect(negotiate=True)
                 break
-            except (OSError, ConnectError):
+            except (OSError, EOFError, ConnectError):
                 time.sleep(0.05)
         else:
             raise AssertionError(f"{binary}: no QMP socket")
+        if binary == "qemu":
+            registers = hmp(qmp, "info registers")
+            # The console line comes a few instructions before the halt: wait for it (pc's
+            # "info registers" says HLT=1), then stop the CPU so that the registers read and
+            # the registers dumped are the same. (emu serves the dump at the halt itself.)
+            for _ in range(200):
+                if not wait_for or machine != "pc" or "HLT=1" in registers:
+                    break
+                time.sleep(0.05)
+                registers = hmp(qmp, "info registers")
+            assert qmp.cmd_obj({"execute": "stop"}) == {"return": {}}
+            registers = hmp(qmp, "info registers")
         reply = qmp.cmd_obj({"execute": "dump-guest-memory",
-                             "arguments": {"paging": False, "protocol": f"file:{core}"}})
+                             "arguments": {"paging": False, "protocol": f"file:{core}",
+                                           **dump_args}})
         assert reply == {"return": {}}, (binary, reply)
         qmp.cmd_obj({"execute": "quit"})
-        qmp.close()
+        with contextlib.suppress(EOFError):  # the emulator may close the socket first
+            qmp.close()
         assert proc.wait(timeout=30) == 0
     finally:
         proc.kill()
         proc.wait()
+    return registers
+
+
+def hmp(qmp: QEMUMonitorProtocol, command: str) -> str:
+    return qmp.cmd_obj({"execute": "human-monitor-command",
+                        "arguments": {"command-line": command}})["return"]
 
 
 def read_notes(path: Path) -> tuple[str, list[tuple[str, int | str, bytes]]]:
