@@ -9,6 +9,7 @@ from emu.dump.elf import EM_AARCH64, EM_X86_64, DumpError, Progress, clip_ranges
 from emu.dump.notes import (
     aarch64_prfpreg,
     aarch64_prstatus,
+    aarch64_sve,
     i386_prstatus,
     x86_64_prstatus,
     x86_64_qemu_cpu_state,
@@ -45,6 +46,8 @@ def dump_machine(machine: Machine, path: str, *, paging: bool = False,
         elf_machine = EM_X86_64 if state["long_mode"] else EM_386
     else:
         notes = aarch64_prstatus(state, 0) + aarch64_prfpreg(state)
+        if state["sve"]:
+            notes += aarch64_sve(state)
         elf_machine = EM_AARCH64
     warnings: list[str] = []
     phys_base = None

@@ -11,6 +11,11 @@ import struct
 
 NT_PRSTATUS = 1
 NT_PRFPREG = 2
+NT_ARM_SVE = 0x405
+#: the largest SVE vector, in quadwords: QEMU's ARM_MAX_VQ, the length of Unicorn's and
+#: QEMU 7.2's "max" CPU (sve_max_vq)
+ARM_MAX_VQ = 16
+SVE_PT_REGS_SVE = 1
 PRSTATUS_HEADER = 112  # siginfo, cursig, sigpend, sighold, pids, four timevals
 X86_64_PRSTATUS_SIZE = 336
 I386_PRSTATUS_HEADER = 72  # the same fields with 32-bit longs: pr_pid at 24
@@ -105,3 +110,38 @@ def aarch64_prfpreg(state: dict[str, object]) -> bytes:
     desc = b"".join(v.to_bytes(16, "little") for v in state["v"])  # type: ignore[attr-defined]
     desc += struct.pack("<II", state["fpsr"], state["fpcr"]) + bytes(8)
     return elf_note("CORE", NT_PRFPREG, desc)
+
+
+def _sve_size(vq: int) -> int:
+    """Size of the SVE note for ``vq`` quadwords (arch/arm64/include/uapi/asm/ptrace.h
+    SVE_PT_SVE_SIZE: a 16-byte header, 32 Z registers, 16 P registers and FFR, FPSR and FPCR,
+    each part 16-byte aligned)."""
+    pregs = 16 + 32 * vq * 16
+    fpsr = pregs + 17 * vq * 2
+    fpsr += -fpsr % 16
+    end = fpsr + 8
+    return end + -end % 16
+
+
+def aarch64_sve(state: dict[str, object]) -> bytes:
+    """NT_ARM_SVE ("LINUX"), which QEMU writes after NT_PRFPREG for a CPU with SVE
+    (aarch64_write_elf64_sve): user_sve_header (size, max_size, vl, max_vl, flags
+    SVE_PT_REGS_SVE), Z0-Z31, P0-P15, FFR, FPSR, FPCR, at the current vector length (EL1's:
+    ZCR_EL1.LEN + 1 quadwords, at most ARM_MAX_VQ; emu emulates no EL2 or EL3 that could
+    shorten it).
+
+    Unicorn 2.1 advertises SVE on "max" (ID_AA64PFR0_EL1.SVE = 1) but treats every SVE
+    instruction as undefined, so no guest can write a Z register above bit 127 or a P
+    register: those bits are zero, as the CPU holds them, and Z's low 128 bits are V's.
+    """
+    vq = min((state["zcr_el1"] & 0xF) + 1, ARM_MAX_VQ)  # type: ignore[operator]
+    size = _sve_size(vq)
+    desc = bytearray(size)
+    struct.pack_into("<IIHHHH", desc, 0, size, _sve_size(ARM_MAX_VQ), vq * 16,
+                     ARM_MAX_VQ * 16, SVE_PT_REGS_SVE, 0)
+    for i, v in enumerate(state["v"]):  # type: ignore[arg-type]
+        desc[16 + i * vq * 16 : 16 + i * vq * 16 + 16] = v.to_bytes(16, "little")
+    fpsr = 16 + 32 * vq * 16 + 17 * vq * 2
+    fpsr += -fpsr % 16
+    struct.pack_into("<II", desc, fpsr, state["fpsr"], state["fpcr"])
+    return elf_note("LINUX", NT_ARM_SVE, bytes(desc))
