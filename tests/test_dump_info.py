@@ -12,12 +12,14 @@ internal error.
 
 from __future__ import annotations
 
+import os
 import re
 import struct
+import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import MACHINES, boot_args, run_emu
+from conftest import MACHINES, ROOT, boot_args, emu_cmd, run_emu
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_dump_notes import qmp_dump
@@ -195,6 +197,31 @@ def test_a_note_running_past_its_segment_is_reported(seeds, tmp_path: Path) -> N
     assert err.count("\n") == 1
     assert "note 2 (QEMU type 0): its descriptor (descsz 268435456) runs past the end of " \
            "the PT_NOTE segment" in err
+
+
+def test_control_characters_from_the_file_stay_on_one_line(seeds, tmp_path: Path) -> None:
+    data = bytearray(seeds["emu-pc"][0].read_bytes())
+    qemu_note = data.index(b"QEMU\0") - 12
+    data[qemu_note + 12 : qemu_note + 16] = b"Q\nE\x1b"
+    struct.pack_into("<I", data, qemu_note + 4, 0x10000000)
+    status, out, err = dump_info(_write(tmp_path, data))
+    assert status == 2 and "\x1b" not in out + err
+    assert err.count("\n") == 1 and "note 2 (Q\\nE\\x1b type 0): its descriptor" in err
+
+
+def test_a_reader_that_goes_away_is_not_an_error(tmp_path: Path) -> None:
+    from emu.dump.elf import EM_X86_64, MemoryRange, write_elf_core
+
+    path = tmp_path / "many.core"
+    write_elf_core(str(path), EM_X86_64, b"", [MemoryRange(i * 0x1000, memoryview(bytes(16)))
+                                               for i in range(70000)])
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([*emu_cmd(), "dump-info", str(path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    assert proc.stdout.readline().startswith(str(path).encode())  # type: ignore[union-attr]
+    proc.stdout.close()  # type: ignore[union-attr]
+    assert proc.wait(timeout=60) == 0
+    assert proc.stderr.read() == b""  # type: ignore[union-attr]
 
 
 def test_a_cut_prstatus_is_reported_not_decoded(seeds, tmp_path: Path) -> None:

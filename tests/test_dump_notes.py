@@ -81,6 +81,8 @@ def qmp_dump(binary: str, machine: str, args: list[str], core: Path, wait_for: b
         with contextlib.suppress(EOFError):  # the emulator may close the socket first
             qmp.close()
         assert proc.wait(timeout=30) == 0
+        if binary == "emu":
+            assert proc.stderr.read() == b""  # type: ignore[union-attr]
     finally:
         proc.kill()
         proc.wait()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import struct
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -106,6 +107,13 @@ def _read(f: BinaryIO, offset: int, size: int) -> bytes:
         return b""
     f.seek(offset)
     return f.read(min(size, end - offset))
+
+
+def _printable(raw: bytes) -> str:
+    """Text from the file, with control characters and invalid UTF-8 escaped: one line,
+    nothing a terminal would act on."""
+    text = raw.decode(errors="backslashreplace")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def _size(n: int) -> str:
@@ -220,7 +228,7 @@ class CoreFile:
                 problems.append(f"note {len(out) + 1}: its name (namesz {namesz}) runs past "
                                 f"the end of the PT_NOTE segment")
                 break
-            name = data[pos + 12 : name_end].rstrip(b"\0").decode(errors="replace")
+            name = _printable(data[pos + 12 : name_end].rstrip(b"\0"))
             desc_start = name_end + (-namesz % 4)
             if desc_start + descsz > len(data):
                 problems.append(f"note {len(out) + 1} ({name} type {ntype}): its descriptor "
@@ -260,7 +268,7 @@ class Describer:
         elif note.name == "VMCOREINFO":
             self.vmcoreinfo = note.desc.decode(errors="replace")
             lines.append(f"  VMCOREINFO, {note.descsz} bytes:")
-            lines += ["    " + x for x in self.vmcoreinfo.splitlines()]
+            lines += ["    " + _printable(x.encode()) for x in self.vmcoreinfo.splitlines()]
         elif note.name == "LINUX" and note.ntype == 0x405 and len(note.desc) >= 16:
             vl, max_vl, flags = struct.unpack_from(self.endian + "HHH", note.desc, 8)
             lines.append(f"  LINUX NT_ARM_SVE, {note.descsz} bytes: vector length {vl} "
@@ -388,7 +396,10 @@ def main(args: Sequence[str], err: Callable[[str], None]) -> int:
     except Unreadable as e:
         err(f"dump-info: {path}: {e}")
         return EXIT_UNREADABLE
-    print("\n".join(report.lines))
+    try:
+        print("\n".join(report.lines), flush=True)
+    except BrokenPipeError:  # the reader went away (dump-info FILE | head): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     for problem in report.problems:
         err(f"dump-info: {path}: {problem}")
     return EXIT_DAMAGED if report.problems else EXIT_OK
