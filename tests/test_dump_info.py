@@ -150,6 +150,27 @@ def test_help_is_usage_on_stdout_and_status_0() -> None:
                                           "(emu dump-info --help for more)\n")
 
 
+def test_files_that_are_not_dumps_are_one_line(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # no writer: dump-info must not wait for one
+    empty = _write(tmp_path, b"", "empty")
+    elf = _write(tmp_path, b"\x7fELF\x02\x01\x01" + bytes(9) + b"\x02\x00", "exec")
+    cases = {
+        tmp_path / "missing": "No such file or directory",
+        tmp_path: "Is a directory",
+        fifo: "not a regular file (dump-info reads a core dump from a file)",
+        empty: "not an ELF file",
+        elf: "truncated ELF header (18 bytes)",
+    }
+    for path, reason in cases.items():
+        status, out, err = dump_info(path)
+        assert (status, out, err) == (1, "", f"emu: dump-info: {path}: {reason}\n")
+    exe = _write(tmp_path, Path(__file__).parent.parent.joinpath(
+        "guest_images/x86_64/hello.elf").read_bytes(), "hello.elf")
+    assert dump_info(exe) == (1, "", f"emu: dump-info: {exe}: not a core dump (ELF type "
+                                     "ET_EXEC)\n")
+
+
 def _write(tmp_path: Path, data: bytes | bytearray, name: str = "damaged.core") -> Path:
     path = tmp_path / name
     path.write_bytes(bytes(data))

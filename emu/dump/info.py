@@ -16,7 +16,9 @@ wrong.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import struct
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -319,33 +321,45 @@ class Describer:
 
 def describe(path: str) -> Report:
     """The report for ``path``; raises :class:`Unreadable` with a one-line reason."""
-    try:
-        f = open(path, "rb")  # noqa: SIM115 - closed below
+    try:  # O_NONBLOCK: opening a FIFO must not wait for a writer
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as e:
         raise Unreadable(e.strerror or str(e)) from None
-    with f:
-        core = CoreFile(f, path)
-        report = Report()
-        machine = core.machine
-        arch = ARCH_NAMES.get(machine, machine if isinstance(machine, str) else
-                              f"machine {machine}")
-        report.lines.append(f"{path}: ELF{core.elfclass} core dump, {arch}, {core.phnum} "
-                            f"program headers, e_ehsize {core.header['e_ehsize']}")
-        describer = Describer(core, report)
-        loads = []
-        notes_seen = False
-        for seg in core.segments():
-            if seg["p_type"] == "PT_LOAD":
-                loads.append(seg)
-            elif seg["p_type"] == "PT_NOTE":
-                if not notes_seen:
-                    report.lines.append("notes:")
-                    notes_seen = True
-                for note in core.notes(seg, report.problems):
-                    describer.note(note)
-        _memory(core, loads, report)
-        report.lines.append(f"phys_base: {_phys_base(arch, describer.vmcoreinfo)}")
-        return report
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise Unreadable(os.strerror(errno.EISDIR) if stat.S_ISDIR(mode) else
+                         "not a regular file (dump-info reads a core dump from a file)")
+    with open(fd, "rb") as f:
+        try:
+            return _describe(CoreFile(f, path), path)
+        except OSError as e:  # an I/O error under the file: one line, as for open()
+            raise Unreadable(f"read error: {e.strerror or e}") from None
+
+
+def _describe(core: CoreFile, path: str) -> Report:
+    """The report on an opened core."""
+    report = Report()
+    machine = core.machine
+    arch = ARCH_NAMES.get(machine, machine if isinstance(machine, str) else
+                          f"machine {machine}")
+    report.lines.append(f"{path}: ELF{core.elfclass} core dump, {arch}, {core.phnum} "
+                        f"program headers, e_ehsize {core.header['e_ehsize']}")
+    describer = Describer(core, report)
+    loads = []
+    notes_seen = False
+    for seg in core.segments():
+        if seg["p_type"] == "PT_LOAD":
+            loads.append(seg)
+        elif seg["p_type"] == "PT_NOTE":
+            if not notes_seen:
+                report.lines.append("notes:")
+                notes_seen = True
+            for note in core.notes(seg, report.problems):
+                describer.note(note)
+    _memory(core, loads, report)
+    report.lines.append(f"phys_base: {_phys_base(arch, describer.vmcoreinfo)}")
+    return report
 
 
 def _memory(core: CoreFile, loads: list[dict], report: Report) -> None:  # type: ignore[type-arg]
