@@ -19,7 +19,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import MACHINES, ROOT, boot_args, emu_cmd, run_emu
+from conftest import MACHINES, ROOT, boot_args, emu_cmd, image, run_emu
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_dump_notes import qmp_dump
@@ -48,9 +48,11 @@ def seeds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str
     core = d / "qemu-virt-max.core"
     out["qemu-virt-max"] = (core, qmp_dump("qemu", "virt", virt_max, core,
                                            b"vmcoreinfo: done\n", **SMALL["virt"]))
-    reset = [*MACHINES["pc"][2], "-display", "none", "-S"]
-    core = d / "qemu-pc-reset.core"
-    out["qemu-pc-reset"] = (core, qmp_dump("qemu", "pc", reset, core, begin=0, length=0x10000))
+    reset = [*MACHINES["pc"][2], "-display", "none", "-S", "-kernel", image("pc", "hello")]
+    for binary in ("emu", "qemu"):
+        core = d / f"{binary}-pc-reset.core"
+        out[f"{binary}-pc-reset"] = (core, qmp_dump(binary, "pc", reset, core, begin=0,
+                                                    length=0x10000))
     arm = ["-M", "virt", "-cpu", "cortex-a15", "-m", "64M", "-display", "none", "-S"]
     core = d / "qemu-arm.core"
     out["qemu-arm"] = (core, qmp_dump("qemu", "virt", arm, core, qemu_binary="qemu-system-arm",
@@ -105,6 +107,19 @@ def test_an_em_386_core_from_qemu_is_read(seeds: dict[str, tuple[Path, str]]) ->
         shown = values(line.group(1))
         assert (shown["base"], shown["limit"]) == (int(m[1], 16), int(m[2], 16))
     assert ours["cr0"] == qemu["cr0"]
+
+
+def test_emu_and_qemu_cores_of_a_cpu_at_reset_read_alike(seeds) -> None:
+    """Both EM_386: the same header line, notes and memory ranges (the registers differ where
+    emu's reset state does: tests/test_dump_notes.py)."""
+    ours, qemu = (dump_info(seeds[f"{b}-pc-reset"][0]) for b in ("emu", "qemu"))
+    assert ours[0] == qemu[0] == 0
+    for out in (ours[1], qemu[1]):
+        assert ", i386, " in out.splitlines()[0]
+        assert re.findall(r"^  \S.*", out, re.MULTILINE)[:2] == [
+            "  CORE NT_PRSTATUS, 144 bytes: CPU 1, pid 1", "  QEMU CPU state, version 1, size 440"]
+        assert "  0x0000000000000000-0x000000000000ffff      64 KiB  vaddr 0x0" in out
+    assert values(ours[1])["eip"] == 0xFFFFFFF0 and values(qemu[1])["eip"] == 0xFFF0
 
 
 def test_an_elf32_arm_core_from_qemu_is_read(seeds: dict[str, tuple[Path, str]]) -> None:
@@ -267,7 +282,8 @@ def test_pn_xnum_core_is_read(tmp_path: Path) -> None:
     assert "70001 program headers" in out and "in 70000 ranges" in out
 
 
-SEED_NAMES = ["emu-pc", "emu-virt", "qemu-pc", "qemu-pc-reset", "qemu-virt-max", "qemu-arm"]
+SEED_NAMES = ["emu-pc", "emu-virt", "emu-pc-reset", "qemu-pc", "qemu-pc-reset",
+              "qemu-virt-max", "qemu-arm"]
 # e_phoff, e_shoff, e_phentsize, e_phnum, e_shentsize, e_shnum (ELF64 offsets; ELF32's differ)
 HEADER_FIELDS_64 = [(32, "<Q"), (40, "<Q"), (54, "<H"), (56, "<H"), (58, "<H"), (60, "<H"),
                     (16, "<H"), (18, "<H"), (4, "<B"), (5, "<B")]
