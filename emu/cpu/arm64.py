@@ -79,8 +79,10 @@ class Arm64Cpu(Cpu):
         return self.uc.reg_read(self._xreg(index))
 
     def dump_state(self) -> dict[str, object]:
-        """Registers for a core dump: x0-x30, sp, pc, pstate, and the FP/SIMD registers."""
+        """Registers for a core dump: x0-x30, sp, pc, pstate, the FP/SIMD registers, whether
+        the CPU has SVE (ID_AA64PFR0_EL1.SVE) and ZCR_EL1, which sets its vector length."""
         uc = self.uc
+        sve = bool((self.sysreg(3, 0, 0, 4, 0) >> 32) & 0xF)
         return {
             "x": [self.get_x(i) for i in range(31)],
             "sp": uc.reg_read(A.UC_ARM64_REG_SP),
@@ -89,6 +91,9 @@ class Arm64Cpu(Cpu):
             "v": [uc.reg_read(A.UC_ARM64_REG_Q0 + i) for i in range(32)],
             "fpsr": uc.reg_read(A.UC_ARM64_REG_FPSR),
             "fpcr": uc.reg_read(A.UC_ARM64_REG_FPCR),
+            "sve": sve,
+            # (Unicorn has ZCR_EL1 only on CPUs with SVE, and warns on a read elsewhere)
+            "zcr_el1": self.sysreg(3, 0, 1, 2, 0) if sve else 0,
         }
 
     def sysreg(self, op0: int, op1: int, crn: int, crm: int, op2: int) -> int:

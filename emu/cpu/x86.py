@@ -28,6 +28,18 @@ MSR_EFER = 0xC0000080
 CR0_PE, CR0_ET, CR0_PG = 1 << 0, 1 << 4, 1 << 31
 CR4_PAE, CR4_LA57 = 1 << 5, 1 << 12
 EFER_LMA = 1 << 10
+DESC_P, DESC_TYPE_SHIFT = 1 << 15, 8
+
+#: The system-segment registers at reset, as QEMU's x86_cpu_reset sets them (target/i386/
+#: cpu.c; the Intel SDM's table "IA-32 and Intel 64 Processor States Following Power-up"):
+#: (selector, base, limit, flags) in Unicorn's order. LDTR: a present LDT; TR: a present busy
+#: 32-bit TSS; GDTR and IDTR: base 0, limit 0xffff. Unicorn's own power-on state is all zero.
+RESET_SYSTEM_SEGMENTS = {
+    X.UC_X86_REG_LDTR: (0, 0, 0xFFFF, DESC_P | 2 << DESC_TYPE_SHIFT),
+    X.UC_X86_REG_TR: (0, 0, 0xFFFF, DESC_P | 11 << DESC_TYPE_SHIFT),
+    X.UC_X86_REG_GDTR: (0, 0, 0xFFFF, 0),
+    X.UC_X86_REG_IDTR: (0, 0, 0xFFFF, 0),
+}
 
 EXCEPTION_NAMES = {
     0: "#DE divide error", 1: "#DB debug", 2: "NMI", 3: "#BP breakpoint", 4: "#OF overflow",
@@ -72,6 +84,8 @@ class X86Cpu(Cpu):
 
     def _create(self, model: int) -> Uc:
         uc = Uc(UC_ARCH_X86, UC_MODE_64, cpu=model)
+        for reg, value in RESET_SYSTEM_SEGMENTS.items():
+            uc.reg_write(reg, value)
         self._power_on = uc.context_save()
         uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
         uc.hook_add(UC_HOOK_INSN_INVALID, self._on_invalid)
@@ -132,7 +146,6 @@ class X86Cpu(Cpu):
         uc.reg_write(X.UC_X86_REG_MSR, (MSR_EFER, 0))
         uc.reg_write(X.UC_X86_REG_CR4, 0)
         uc.reg_write(X.UC_X86_REG_GDTR, (0, gdt_base, gdt_limit, 0))
-        uc.reg_write(X.UC_X86_REG_IDTR, (0, 0, 0, 0))
         uc.reg_write(X.UC_X86_REG_CS, cs)
         for reg in (X.UC_X86_REG_DS, X.UC_X86_REG_ES, X.UC_X86_REG_SS, X.UC_X86_REG_FS,
                     X.UC_X86_REG_GS):
@@ -201,10 +214,11 @@ class X86Cpu(Cpu):
 
     def dump_state(self) -> dict[str, object]:
         """Registers for a core dump: general registers, segments as (selector, limit, flags,
-        base) with the hidden parts taken from the guest's GDT, LDTR/TR/GDTR/IDTR, CR0-CR4,
-        FS/GS base and KERNEL_GS_BASE."""
+        base) with the hidden parts taken from the guest's GDT, LDTR/TR/GDTR/IDTR as the CPU
+        holds them, CR0-CR4, FS/GS base, KERNEL_GS_BASE and whether the CPU is in long mode
+        (which decides the dump's ELF machine, as in QEMU's cpu_get_dump_info)."""
         uc = self.uc
-        state: dict[str, object] = {}
+        state: dict[str, object] = {"long_mode": self._long_mode()}
         for name in self.GPRS:
             state[name] = uc.reg_read(getattr(X, f"UC_X86_REG_{name.upper()}"))
         gdt = uc.reg_read(X.UC_X86_REG_GDTR)

@@ -6,12 +6,20 @@ from typing import TYPE_CHECKING
 
 from emu.dump import DumpNotes, DumpResult
 from emu.dump.elf import EM_AARCH64, EM_X86_64, DumpError, Progress, clip_ranges, write_elf_core
-from emu.dump.notes import aarch64_prfpreg, aarch64_prstatus, x86_64_prstatus, x86_64_qemu_cpu_state
+from emu.dump.notes import (
+    aarch64_prfpreg,
+    aarch64_prstatus,
+    aarch64_sve,
+    i386_prstatus,
+    x86_64_prstatus,
+    x86_64_qemu_cpu_state,
+)
 
 if TYPE_CHECKING:
     from emu.machine import Machine
 
 FORMATS = ("elf",)
+EM_386 = 3
 
 
 def dump_machine(machine: Machine, path: str, *, paging: bool = False,
@@ -31,10 +39,15 @@ def dump_machine(machine: Machine, path: str, *, paging: bool = False,
         raise DumpError(f"unsupported dump format '{fmt}' (supported: {', '.join(FORMATS)})")
     state = machine.cpu.dump_state()
     if machine.arch == "x86_64":
-        notes = x86_64_prstatus(state, 0) + x86_64_qemu_cpu_state(state)
-        elf_machine = EM_X86_64
+        # As QEMU's cpu_get_dump_info: EM_386 and i386 registers unless the CPU is in long
+        # mode (the pc's memory reaches 4 GiB, so the file stays ELFCLASS64 either way).
+        prstatus = x86_64_prstatus if state["long_mode"] else i386_prstatus
+        notes = prstatus(state, 0) + x86_64_qemu_cpu_state(state)
+        elf_machine = EM_X86_64 if state["long_mode"] else EM_386
     else:
         notes = aarch64_prstatus(state, 0) + aarch64_prfpreg(state)
+        if state["sve"]:
+            notes += aarch64_sve(state)
         elf_machine = EM_AARCH64
     warnings: list[str] = []
     phys_base = None
