@@ -24,6 +24,7 @@ Where emu is stricter than QEMU 7.2, on purpose: a number too large for a double
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterator
@@ -39,6 +40,7 @@ INT64_MIN, INT64_MAX, UINT64_MAX = -(1 << 63), (1 << 63) - 1, (1 << 64) - 1
 # token kinds
 LCURLY, RCURLY, LSQUARE, RSQUARE, COLON, COMMA = "{", "}", "[", "]", ":", ","
 STRING, INTEGER, FLOAT, KEYWORD, ERROR = "string", "integer", "float", "keyword", "error"
+DISCARDED = "discarded"  # the end of a token dropped for its size
 _STRUCTURAL = {ord(c): c for c in "{}[]:,"}
 _WS = re.compile(rb"[ \t\r\n]*")
 _DIGITS = re.compile(rb"[0-9]*")
@@ -71,15 +73,22 @@ class _Lexer:
         self.start = 0  # where the token being scanned began
         self.scan = 0  # how far it has been scanned
         self.sub = ""  # number sub-state
+        self._done = Token(ERROR, b"")
+        self.quote = 0x22
+        #: the token being scanned is too large: scan it to its end, keeping none of it
+        self.discard = False
 
     def pending(self) -> int:
-        """Bytes of the token being scanned (not yet complete)."""
-        return len(self.buf) - self.start if self.state in ("string", "number", "keyword") \
-            else 0
+        """Bytes of the token being scanned (not yet complete) held in memory."""
+        if self.discard or self.state not in ("string", "number", "keyword"):
+            return 0
+        return len(self.buf) - self.start
 
     def feed(self, data: bytes) -> Iterator[Token]:
         self.buf += data
         yield from self._run()
+        if self.discard:
+            self.start = self.scan
         keep = self.start if self.state in ("string", "number", "keyword") else self.pos
         if keep:
             del self.buf[:keep]
@@ -88,21 +97,24 @@ class _Lexer:
             self.start -= keep
 
     def abandon(self) -> None:
-        """Drop the token being scanned and skip input up to a resynchronisation point."""
-        self.pos = len(self.buf)
-        self.start = self.pos
-        self.state = "recovery"
+        """Drop the token being scanned: it is scanned to its end but not kept."""
+        self.discard = True
+        self.start = self.scan
 
     def _error(self, end: int) -> Token:
-        tok = Token(ERROR, bytes(self.buf[self.start:end]))
+        tok = Token(DISCARDED, b"") if self.discard else \
+            Token(ERROR, bytes(self.buf[self.start:end]))
         self.pos = self.start = end
         self.state = "recovery"
+        self.discard = False
         return tok
 
     def _emit(self, kind: str, end: int) -> Token:
-        tok = Token(kind, bytes(self.buf[self.start:end]))
+        tok = Token(DISCARDED, b"") if self.discard else \
+            Token(kind, bytes(self.buf[self.start:end]))
         self.pos = self.start = end
         self.state = "start"
+        self.discard = False
         return tok
 
     def _run(self) -> Iterator[Token]:
@@ -125,7 +137,7 @@ class _Lexer:
                 if c in _STRUCTURAL:
                     yield self._emit(_STRUCTURAL[c], self.pos + 1)
                 elif c in b"\"'":
-                    self.state, self.scan = "string", self.pos + 1
+                    self.state, self.scan, self.quote = "string", self.pos + 1, c
                 elif c == 0x2D or 0x30 <= c <= 0x39:
                     self.state, self.sub = "number", "begin"
                 elif 0x61 <= c <= 0x7A:
@@ -134,7 +146,7 @@ class _Lexer:
                     yield self._error(self.pos + 1)
                 continue
             if self.state == "string":
-                quote = buf[self.start]
+                quote = self.quote
                 while True:
                     self.scan = _BODY[quote].match(buf, self.scan).end()
                     if self.scan == n:
@@ -163,16 +175,17 @@ class _Lexer:
                     yield self._emit(KEYWORD, self.scan)
                 continue
             # number: json-lexer.c's IN_NEG_NONZERO_NUMBER ... IN_DIGITS states
-            tok = self._number(n)
-            if tok is None:
+            if not self._number(n):
                 return
-            yield tok
+            yield self._done
 
-    def _number(self, n: int) -> Token | None:
+    def _number(self, n: int) -> bool:
+        """Scan a number; False when it needs more input, else True with the token in
+        ``self._done``."""
         buf = self.buf
         while True:
             if self.scan == n:
-                return None
+                return False
             c = buf[self.scan]
             digit = 0x30 <= c <= 0x39
             sub = self.sub
@@ -182,14 +195,15 @@ class _Lexer:
                 continue
             if sub == "neg":
                 if not digit:
-                    return self._error(self.scan + 1)
+                    self._done = self._error(self.scan + 1)
+                    return True
                 self.scan += 1
                 self.sub = "zero" if c == 0x30 else "int"
                 continue
             if sub in ("int", "frac", "exp"):
                 self.scan = _DIGITS.match(buf, self.scan).end()
                 if self.scan == n:
-                    return None
+                    return False
                 c = buf[self.scan]
             if sub in ("zero", "int") and c == 0x2E:
                 self.scan += 1
@@ -198,7 +212,8 @@ class _Lexer:
                 self.scan += 1
                 self.sub = "e"
             elif sub == "zero" and digit:
-                return self._error(self.scan + 1)
+                self._done = self._error(self.scan + 1)
+                return True
             elif sub in ("dot", "e", "esign"):
                 if digit:
                     self.scan += 1
@@ -207,11 +222,14 @@ class _Lexer:
                     self.scan += 1
                     self.sub = "esign"
                 else:
-                    return self._error(self.scan + 1)
+                    self._done = self._error(self.scan + 1)
+                    return True
             elif c >= 0x80:
-                return self._error(self.scan + 1)
+                self._done = self._error(self.scan + 1)
+                return True
             else:
-                return self._emit(INTEGER if sub in ("zero", "int") else FLOAT, self.scan)
+                self._done = self._emit(INTEGER if sub in ("zero", "int") else FLOAT, self.scan)
+                return True
 
 
 class _Parser:
@@ -397,10 +415,14 @@ class JsonStream:
             self.lexer.abandon()
             if not self.recovering:
                 out.append((None, JsonError("JSON token size limit exceeded")))
-            self._reset()
+                self.recovering = True
         return out
 
     def _token(self, tok: Token, out: list[tuple[Any, JsonError | None]]) -> None:
+        if tok.kind == DISCARDED:
+            if self.braces == 0 and self.brackets == 0:
+                self._reset()
+            return
         if tok.kind == ERROR:
             text = tok.text.decode(errors="replace")
             out.append((None, JsonError(f"JSON parse error, stray '{text}'")))
@@ -438,3 +460,46 @@ class JsonStream:
                 self.recovering = True
         if self.braces == 0 and self.brackets == 0:
             self._reset()
+
+
+def dumps(value: Any) -> str:
+    """``json.dumps(value, allow_nan=False)`` without recursion: an echoed ``id`` may be
+    nested as deep as the input limit allows, deeper than Python's encoder goes."""
+    try:
+        return json.dumps(value, allow_nan=False)
+    except RecursionError:
+        pass
+    out: list[str] = []
+    stack: list[list[Any]] = []  # [closing bracket, iterator, first item?]
+
+    def open_or_leaf(v: Any) -> None:
+        if isinstance(v, dict):
+            out.append("{")
+            stack.append(["}", iter(v.items()), True])
+        elif isinstance(v, (list, tuple)):
+            out.append("[")
+            stack.append(["]", iter(v), True])
+        else:
+            out.append(json.dumps(v, allow_nan=False))
+
+    open_or_leaf(value)
+    while stack:
+        frame = stack[-1]
+        item = next(frame[1], _END)
+        if item is _END:
+            out.append(frame[0])
+            stack.pop()
+            continue
+        if not frame[2]:
+            out.append(", ")
+        frame[2] = False
+        if frame[0] == "}":
+            key, item = item
+            if not isinstance(key, str):
+                raise TypeError(f"keys must be str, not {type(key).__name__}")
+            out.append(json.dumps(key) + ": ")
+        open_or_leaf(item)
+    return "".join(out)
+
+
+_END = object()

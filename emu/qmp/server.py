@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import socket
 import stat
@@ -25,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from emu.errors import ConfigError
 from emu.qmp.commands import COMMANDS, QEMU_VERSION, QmpError, qmp_capabilities
-from emu.qmp.json_stream import JsonStream
+from emu.qmp.json_stream import JsonStream, dumps
 
 if TYPE_CHECKING:
     from emu.machine import Machine
@@ -239,7 +238,7 @@ class QmpServer:
         client = self._client
         if client is None:
             return
-        data = (json.dumps(obj, allow_nan=False) + "\r\n").encode()
+        data = (dumps(obj) + "\r\n").encode()
         with self._send_lock, contextlib.suppress(OSError):
             client.sendall(data)
 
