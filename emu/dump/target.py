@@ -143,7 +143,7 @@ def open_target(path: str) -> DumpTarget:
     except OSError:
         st = None
     directory = os.path.dirname(path) or "."
-    fresh = st is None and os.path.isdir(directory)
+    fresh = st is None and path != "" and os.path.isdir(directory)
     if not path.endswith("/") and os.access(directory, os.W_OK | os.X_OK) and (
             fresh or (st is not None and _replaceable(path, st))):
         return _open_atomic(path, directory, st)
