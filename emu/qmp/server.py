@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import signal
 import socket
 import stat
 import sys
@@ -177,11 +178,30 @@ class QmpServer:
         (saying so on stderr, as QEMU does)."""
         a = self.address
         self._thread.start()
-        if a.wait:
-            where = f"unix:{a.path}" if a.kind == "unix" else f"tcp:{a.host}:{a.port}"
-            print(f"emu: -qmp {a.spec}: info: emu waiting for connection on: "
-                  f"disconnected:{where},server=on", file=sys.stderr, flush=True)
+        if not a.wait:
+            return
+        where = f"unix:{a.path}" if a.kind == "unix" else f"tcp:{a.host}:{a.port}"
+        message = (f"emu: -qmp {a.spec}: info: emu waiting for connection on: "
+                   f"disconnected:{where},server=on")
+        if threading.current_thread() is not threading.main_thread():
+            print(message, file=sys.stderr, flush=True)
             self._connected.wait()
+            return
+        # on the main thread, SIGINT, SIGTERM or SIGHUP end the wait with SystemExit, so
+        # that the caller's cleanup (removing the socket) runs
+        caught: list[int] = []
+        previous = {sig: signal.signal(sig, lambda signum, _frame: caught.append(signum))
+                    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+        try:
+            print(message, file=sys.stderr, flush=True)
+            while not self._connected.wait(0.1):
+                if caught:
+                    print(f"emu: terminating on signal {caught[0]}", file=sys.stderr,
+                          flush=True)
+                    raise SystemExit(0)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop serving: let the command being answered finish its reply first, then stop
