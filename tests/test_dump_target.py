@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import stat
+import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import boot_args, run_emu
+from conftest import ROOT, boot_args, emu_cmd, run_emu
+from elftools.elf.elffile import ELFFile
 
 from emu.dump.elf import EM_X86_64, DumpError, MemoryRange, write_elf_core
 
@@ -216,3 +220,32 @@ def test_dump_on_exit_to_a_device_keeps_the_device(tmp_path: Path) -> None:
     assert result.returncode == 0 and result.stderr == b""
     assert stat.S_ISCHR(null.lstat().st_mode)
     assert sorted(os.listdir(tmp_path)) == ["full", "null"]
+
+
+def test_sigterm_during_dump_on_exit_finishes_the_dump(tmp_path: Path) -> None:
+    """The dump is written under a temporary name, then renamed: a signal arriving while it
+    is written lets it finish (then ends emu with 128 + the signal), leaving no temporary."""
+    core = tmp_path / "exit.core"
+    size = "16G"  # sparse, but about a second of writing: long enough to be caught
+    for _attempt in range(3):
+        args = boot_args("virt", "hello", "--dump-on-exit", str(core))
+        args[args.index("128M")] = size
+        proc = subprocess.Popen([*emu_cmd(), *args], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, cwd=ROOT,
+                                env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        while proc.poll() is None and not any(n.endswith(".tmp") for n in os.listdir(tmp_path)):
+            time.sleep(0.002)
+        if proc.poll() is not None:  # finished before it could be caught: again
+            assert proc.returncode == 0, proc.stderr.read()
+            core.unlink()
+            continue
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 128 + signal.SIGTERM
+        assert b"Traceback" not in proc.stderr.read()
+        assert os.listdir(tmp_path) == ["exit.core"]
+        with open(core, "rb") as f:
+            loads = [s for s in ELFFile(f).iter_segments() if s["p_type"] == "PT_LOAD"]
+            assert sum(s["p_memsz"] for s in loads) >= int(size[:-1]) << 30
+            assert core.stat().st_size == loads[-1]["p_offset"] + loads[-1]["p_filesz"]
+        return
+    raise AssertionError("every dump finished before a signal could be sent")
