@@ -1,12 +1,19 @@
 """The QMP server (QEMU docs/interop/qmp-spec.rst): JSON over a Unix or TCP socket.
 
-``-qmp unix:PATH,server=on,wait=off`` or ``-qmp tcp:HOST:PORT,server=on,wait=off``. One client
-at a time, served on its own thread; clients may connect one after another. Each connection
-gets the greeting, must negotiate with ``qmp_capabilities``, then sends one JSON object per
-command; ``id`` is echoed. Commands that touch the machine run on the machine's thread
-(:meth:`emu.machine.Machine.call_soon`). Bad input of any kind is answered with an error
-object and the server stays up. Events (``STOP``, ``RESUME``, ``RESET``, ``SHUTDOWN``,
-``DUMP_COMPLETED``...) go to the connected client.
+``-qmp unix:PATH,server=on,wait=off`` or ``-qmp tcp:HOST:PORT,server=on,wait=off`` listens;
+without ``server=on`` emu connects to PATH (or HOST:PORT) as a client, as QEMU's chardev does.
+One client at a time, served on its own thread; clients may connect one after another. Each
+connection gets the greeting (no capabilities: emu has no out-of-band execution), must
+negotiate with ``qmp_capabilities``, then sends JSON messages, parsed as QEMU's stream parser
+does (:mod:`emu.qmp.json_stream`) and checked as qapi/qmp-dispatch.c checks them; ``id`` is
+echoed. Commands that touch the machine run on the machine's thread
+(:meth:`emu.machine.Machine.call_soon`). No input stops the monitor: bad input is answered with
+an error object, a bug in a command with an ``internal error`` one. Events (``STOP``,
+``RESUME``, ``RESET``, ``SHUTDOWN``, ``DUMP_COMPLETED``...) go to the connected client.
+
+A Unix socket path another process listens on is refused (QEMU 7.2 silently takes it over), a
+dead one's socket file is replaced, and on exit emu removes the socket only if the file at the
+path is still the one it created.
 """
 
 from __future__ import annotations
