@@ -125,6 +125,19 @@ def test_bad_wait_value_is_qemus_error(tmp_path: Path) -> None:
     assert ours.endswith("Parameter 'wait' expects 'on' or 'off'\n")
 
 
+def test_client_mode_options_are_qemus(tmp_path: Path) -> None:
+    sock = str(tmp_path / "c.qmp")
+    for opts in (",wait=off", ",server=off,wait=on", ",foo=1"):
+        ours, qemu = _same_error(boot_args("pc", "halt", "-qmp", f"unix:{sock}{opts}"))
+        assert ours == qemu.splitlines(keepends=True)[0]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))  # a port nobody listens on
+        port = probe.getsockname()[1]
+        ours, qemu = _same_error(boot_args("pc", "halt", "-qmp", f"tcp:127.0.0.1:{port}"))
+    assert ours == qemu == (f"emu: -qmp tcp:127.0.0.1:{port}: Failed to connect to "
+                            f"'127.0.0.1:{port}': Connection refused\n")
+
+
 def _first_line(proc: subprocess.Popen) -> str:
     return proc.stderr.readline().decode()
 

@@ -62,8 +62,10 @@ def parse_qmp_option(spec: str) -> QmpAddress:
     Without ``server=on`` emu connects to PATH as a client, as QEMU does."""
     head, *opts = spec.split(",")
     flags = {"server": False, "wait": True}
+    wait_given = False
     for opt in opts:
         key, eq, value = opt.partition("=")
+        wait_given = wait_given or key in ("wait", "nowait")
         if key == "nowait" and not eq:
             flags["wait"] = False
             continue
@@ -74,6 +76,9 @@ def parse_qmp_option(spec: str) -> QmpAddress:
             raise ConfigError(f"-qmp {spec}: Parameter '{key}' expects 'on' or 'off'")
         flags[key] = value in _ON
     server, wait = flags["server"], flags["wait"] and flags["server"]
+    if wait_given and not server:
+        raise ConfigError(f"-qmp {spec}: 'wait' option is incompatible with socket in client "
+                          "connect mode")
     if head.startswith("unix:"):
         return QmpAddress(spec, "unix", path=head[5:], wait=wait, server=server)
     if head.startswith("tcp:"):
