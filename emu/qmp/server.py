@@ -283,7 +283,11 @@ class QmpServer:
                                              "microseconds": int(now % 1 * 1e6)}}
         if data is None or (not data and name in _NO_DATA):
             del msg["data"]
-        self._send(msg)
+        try:
+            self._send(msg)
+        except (TypeError, ValueError) as e:  # data that is not JSON: a bug, never fatal
+            print(f"emu: QMP: event {name} not sent: {type(e).__name__}: {e}",
+                  file=sys.stderr, flush=True)
 
     def _session(self, conn: socket.socket) -> None:
         """A stream of JSON messages (emu.qmp.json_stream), each answered in order."""
