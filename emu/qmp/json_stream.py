@@ -52,6 +52,13 @@ _BODY = {q: re.compile(rb"[^\\\x00-\x1f\xfe\xff" + bytes((q,)) + rb"]*") for q i
 _RECOVER = re.compile(rb"[^\x00-\x08\x0a-\x1f\[\]{}:,\xfe\xff]*")
 
 
+#: the fast path: whitespace, then a structural character, a double-quoted string without
+#: escapes, or an integer or keyword that a structural character or whitespace ends
+_FAST = re.compile(rb'[ \t\r\n]*(?:([\[\]{}:,])|("[^"\\\x00-\x1f\xfe\xff]*")'
+                   rb"|(-?(?:0|[1-9][0-9]*))(?=[ \t\r\n\[\]{}:,])|([a-z]+)(?=[ \t\r\n\[\]{}:,]))")
+_FAST_KINDS = {2: STRING, 3: INTEGER, 4: KEYWORD}
+
+
 class JsonError(Exception):
     """A message that is not valid JSON, or breaks a limit; ``str()`` is QEMU's text."""
 
@@ -129,6 +136,13 @@ class _Lexer:
                     self.pos += 1  # a control byte or 0xFE/0xFF: consumed
                 self.state = "start"
             if self.state == "start":
+                fast = _FAST.match(buf, self.pos)
+                if fast is not None:  # a common token, complete (the slow path agrees)
+                    self.pos = self.start = fast.end()
+                    group = fast.lastindex or 1
+                    text = fast.group(group)
+                    yield Token(_STRUCTURAL[text[0]] if group == 1 else _FAST_KINDS[group], text)
+                    continue
                 self.pos = _WS.match(buf, self.pos).end()
                 self.start = self.scan = self.pos
                 if self.pos == n:
