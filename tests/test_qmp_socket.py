@@ -168,3 +168,35 @@ def test_a_signal_while_waiting_removes_the_socket(tmp_path: Path) -> None:
     assert proc.wait(timeout=30) == 0
     assert proc.stderr.read() == b"emu: terminating on signal 15\n"
     assert os.listdir(tmp_path) == []
+
+
+def test_a_client_that_never_reads_is_dropped_and_the_next_one_served(tmp_path: Path) -> None:
+    """Replies and events wait in an outbox of their own: a client that sends and never
+    reads is disconnected once 128 MiB wait for it, and the monitor serves the next one
+    (before, emu's monitor thread and then the machine blocked on the full socket)."""
+    sock = str(tmp_path / "deaf.qmp")
+    proc = _start(sock, "server=on", "wait=off")
+    _client(sock).close()  # the socket is up
+    deaf = socket.socket(socket.AF_UNIX)
+    deaf.connect(sock)
+    deaf.settimeout(60)  # a monitor that stops reading fails the test instead of hanging it
+    echo = b'{"execute":"query-status","id":"' + b"e" * (1 << 20) + b'"}'
+    try:
+        deaf.sendall(b'{"execute":"qmp_capabilities"}')
+        for _ in range(200):  # 200 MiB of replies, none read
+            deaf.sendall(echo)
+    except (BrokenPipeError, ConnectionResetError):  # emu hung up, as expected
+        pass
+    with socket.socket(socket.AF_UNIX) as next_client:
+        next_client.settimeout(60)
+        next_client.connect(sock)
+        with next_client.makefile("rwb") as f:
+            assert "QMP" in json.loads(f.readline())
+            for msg in ({"execute": "qmp_capabilities"}, {"execute": "query-status"}):
+                f.write(json.dumps(msg).encode() + b"\n")
+                f.flush()
+                reply = json.loads(f.readline())
+            assert reply["return"]["status"] == "running"
+    _quit(proc, _client(sock))
+    deaf.close()
+    assert b"client disconnected: it left" in proc.stderr.read()

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from emu.errors import ConfigError
 from emu.qmp.commands import COMMANDS, QEMU_VERSION, QmpError, qmp_capabilities
 from emu.qmp.json_stream import JsonStream, dumps
+from emu.qmp.outbox import Outbox
 
 if TYPE_CHECKING:
     from emu.machine import Machine
@@ -103,8 +104,8 @@ class QmpServer:
         self.sock = self._listen(address) if address.server else None
         if not address.server:
             self._outgoing = self._connect(address)
-        self._client: socket.socket | None = None
-        self._send_lock = threading.Lock()
+        #: the connected client's output (emu.qmp.outbox), None when nobody is connected
+        self._outbox: Outbox | None = None
         #: held from a message's arrival until its reply is sent (close() waits for it)
         self._busy = threading.Lock()
         self._connected = threading.Event()
@@ -221,6 +222,9 @@ class QmpServer:
         file at that path)."""
         acquired = self._busy.acquire(timeout=timeout)
         try:
+            outbox = self._outbox
+            if outbox is not None:
+                outbox.drain(timeout)
             for sock in (self.sock, self._outgoing):
                 if sock is not None:
                     with contextlib.suppress(OSError):
@@ -255,7 +259,7 @@ class QmpServer:
                 self._serve_connection(conn)
 
     def _serve_connection(self, conn: socket.socket) -> None:
-        self._client = conn
+        outbox = self._outbox = Outbox(conn)
         try:
             self._session(conn)
         except OSError:
@@ -264,15 +268,17 @@ class QmpServer:
             print(f"emu: QMP: internal error, client disconnected: {type(e).__name__}: {e}",
                   file=sys.stderr, flush=True)
         finally:
-            self._client = None
+            outbox.drain(5.0)  # a client that closed its side may still read the replies
+            self._outbox = None
+            outbox.close()
 
     def _send(self, obj: dict[str, Any]) -> None:
-        client = self._client
-        if client is None:
+        """Queue a message for the client (thread-safe; dropped when nobody is connected).
+        Raises TypeError/ValueError for an object that is not JSON."""
+        outbox = self._outbox
+        if outbox is None:
             return
-        data = (dumps(obj) + "\r\n").encode()
-        with self._send_lock, contextlib.suppress(OSError):
-            client.sendall(data)
+        outbox.put((dumps(obj) + "\r\n").encode())
 
     def event(self, name: str, data: dict[str, Any] | None = None) -> None:
         """Send an event to the client (thread-safe; dropped when nobody is connected).
