@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from conftest import MACHINES, ROOT, boot_args, emu_cmd
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from emu.qmp.json_stream import JsonStream
 
@@ -114,6 +116,13 @@ SAME = [
     QS + b'"\xf4\x90\x80\x80"}',
     QS + b'"\xf0\x9f\x98\x80"}',
     QS + b'"\\ud83d\\ude00"}',
+    QS + b'"\\ufffe"}',
+    QS + b'"\\ufdd0"}',
+    QS + b'"\\ud83f\\udfff"}',
+    QS + b'"\xef\xbf\xbe"}',
+    QS + b'"\xef\xb7\x90"}',
+    QS + b'"\xf0\x9f\xbf\xbf"}',
+    QS + b'"\xf4\x8f\xbf\xbd"}',
     QS + b'"\\ud83dx"}',
     QS + b'"\\ud800"}',
     QS + b'"\\udc00"}',
@@ -237,3 +246,27 @@ def test_unbalanced_garbage_is_resynchronised_by_0xff(pair: dict[str, Raw]) -> N
         vm = pair[binary]
         vm.send(b'{"execute": {"x": [1, ')
         assert vm.exchange(b"\xff") == [_err("JSON parse error, stray '\ufffd'")]
+
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",)).filter(
+    lambda c: not (0xFDD0 <= ord(c) <= 0xFDEF or ord(c) & 0xFFFE == 0xFFFE)), max_size=20)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(1 << 63), (1 << 64) - 1)
+    | st.floats(allow_nan=False, allow_infinity=False) | _TEXT,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(_TEXT, inner, max_size=5),
+    max_leaves=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_JSON, ascii_only=st.booleans(), cuts=st.lists(st.integers(0, 1 << 16)))
+def test_any_json_value_parses_as_pythons_json_does(value: object, ascii_only: bool,
+                                                    cuts: list[int]) -> None:
+    """Python's json module is the oracle; the input arrives cut at arbitrary bytes."""
+    data = json.dumps(value, ensure_ascii=ascii_only).encode() + b"\n"
+    stream = JsonStream()
+    out = []
+    start = 0
+    for cut in [*sorted({c % (len(data) + 1) for c in cuts}), len(data)]:
+        out += stream.feed(data[start:cut])
+        start = cut
+    assert out == [(value, None)]

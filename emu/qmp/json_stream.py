@@ -385,7 +385,7 @@ def _string(token: bytes) -> str:
                 cp, i = 0x10000 + ((cp & 0x3FF) << 10) + (trail & 0x3FF), after
             else:
                 cp = -1
-        if cp < 0 or 0xD800 <= cp <= 0xDFFF or 0xFDD0 <= cp <= 0xFDEF or cp & 0xFFFE == 0xFFFE:
+        if cp < 0 or 0xD800 <= cp <= 0xDFFF or _noncharacter(cp):
             shown = token[j + 1:i + 1].decode(errors="replace")
             raise JsonError(f"JSON parse error, {shown} is not a valid Unicode character")
         out.append(chr(cp))
@@ -398,11 +398,24 @@ def _hex4(body: bytes, at: int) -> tuple[int, int]:
     return -1, min(at + 4, len(body) + 1)
 
 
+#: Unicode noncharacters: U+FDD0..U+FDEF and the last two code points of every plane, which
+#: QEMU refuses in strings (util/unicode.c is_valid_codepoint())
+_NONCHARACTERS = re.compile("[\ufdd0-\ufdef" + "".join(
+    chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(17)) + "]")
+
+
+def _noncharacter(cp: int) -> bool:
+    return 0xFDD0 <= cp <= 0xFDEF or cp & 0xFFFE == 0xFFFE
+
+
 def _utf8(data: bytes) -> str:
     try:
-        return data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise JsonError("JSON parse error, invalid UTF-8 sequence in string") from None
+    if not text.isascii() and _NONCHARACTERS.search(text):
+        raise JsonError("JSON parse error, invalid UTF-8 sequence in string")
+    return text
 
 
 class JsonStream:
