@@ -222,7 +222,8 @@ def test_dump_on_exit_to_a_device_keeps_the_device(tmp_path: Path) -> None:
     assert sorted(os.listdir(tmp_path)) == ["full", "null"]
 
 
-def test_sigterm_during_dump_on_exit_finishes_the_dump(tmp_path: Path) -> None:
+def test_sigterm_during_dump_on_exit_finishes_the_dump(tmp_path: Path,
+                                                       request: pytest.FixtureRequest) -> None:
     """The dump is written under a temporary name, then renamed: a signal arriving while it
     is written lets it finish (then ends emu with 128 + the signal), leaving no temporary."""
     core = tmp_path / "exit.core"
@@ -233,6 +234,7 @@ def test_sigterm_during_dump_on_exit_finishes_the_dump(tmp_path: Path) -> None:
         proc = subprocess.Popen([*emu_cmd(), *args], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, cwd=ROOT,
                                 env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        request.addfinalizer(proc.kill)
         while proc.poll() is None and not any(n.endswith(".tmp") for n in os.listdir(tmp_path)):
             time.sleep(0.002)
         if proc.poll() is not None:  # finished before it could be caught: again

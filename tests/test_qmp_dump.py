@@ -11,6 +11,7 @@ import socket
 import stat
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,7 @@ class Monitor:
         self.proc = subprocess.Popen([*cmd, *args], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, cwd=ROOT,
                                      env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        _STARTED.append(self.proc)
         for _ in range(400):
             self.sock = socket.socket(socket.AF_UNIX)
             try:
@@ -83,6 +85,20 @@ class Monitor:
                 pass
         assert self.proc.wait(timeout=30) == 0
         return self.proc.stderr.read().decode()
+
+
+_STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_processes() -> Iterator[None]:
+    """A failing test must not leave its emulator running."""
+    yield
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.fixture(params=["emu", "qemu"])

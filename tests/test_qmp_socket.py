@@ -10,18 +10,38 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from conftest import MACHINES, ROOT, boot_args, emu_cmd, run_emu, run_qemu
 from qemu.qmp.legacy import QEMUMonitorProtocol
 from qemu.qmp.protocol import ConnectError
 
+_STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_processes() -> Iterator[None]:
+    """A failing test must not leave its emulator running."""
+    yield
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _popen(cmd: list[str]) -> subprocess.Popen:
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    _STARTED.append(proc)
+    return proc
+
 
 def _start(sock: str, *opts: str) -> subprocess.Popen:
-    return subprocess.Popen([*emu_cmd(), *boot_args("pc", "halt", "-qmp", f"unix:{sock}"
-                                                    + "".join(f",{o}" for o in opts))],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT,
-                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    return _popen([*emu_cmd(), *boot_args("pc", "halt", "-qmp", f"unix:{sock}"
+                                          + "".join(f",{o}" for o in opts))])
 
 
 def _client(sock: str) -> QEMUMonitorProtocol:
@@ -149,9 +169,7 @@ def test_wait_on_says_so_as_qemu_does(tmp_path: Path) -> None:
         os.mkdir(tmp_path / binary)
         args = boot_args("pc", "halt", "-qmp", f"unix:{sock},server=on,wait=on")
         cmd = emu_cmd() if binary == "emu" else [MACHINES["pc"][1]]
-        proc = subprocess.Popen([*cmd, *args], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, cwd=ROOT,
-                                env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        proc = _popen([*cmd, *args])
         lines[binary] = _first_line(proc).replace(str(tmp_path / binary), "DIR")
         _quit(proc, _client(sock))
     assert lines["emu"] == lines["qemu"].replace(f"{MACHINES['pc'][1]}:", "emu:").replace(
