@@ -435,7 +435,8 @@ def _run_with_signals(machine: Machine, err: Callable[[str], None]) -> int:
             thread.join(0.1)
             if signalled and thread.is_alive():
                 thread.join(2.0)  # the CPU returns at once unless the engine is wedged
-                if thread.is_alive() and not machine.dumping:  # a dump is finished first
+                # a dump is finished first, unless a second signal insists
+                if thread.is_alive() and (not machine.dumping or len(signalled) > 1):
                     os._exit(0)
     finally:
         for sig, handler in previous.items():

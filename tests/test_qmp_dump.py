@@ -301,3 +301,20 @@ def test_sigterm_during_a_dump_finishes_it_answers_and_cleans_up(tmp_path: Path)
     assert size > total
     assert sorted(os.listdir(tmp_path)) == ["slow.fifo"]  # the socket is gone too
     assert "Traceback" not in vm.proc.stderr.read().decode()
+
+
+def test_a_second_signal_ends_a_dump_that_cannot_finish(tmp_path: Path) -> None:
+    vm = Monitor("emu", tmp_path)
+    fifo = tmp_path / "stuck.fifo"
+    os.mkfifo(fifo)
+    r, w = _reader(fifo)  # a reader that never reads: the dump waits forever
+    vm.send(json.dumps({"execute": "dump-guest-memory", "arguments": {
+        "paging": False, "protocol": f"file:{fifo}"}}).encode() + b"\n")
+    assert vm.read() == _event("STOP")
+    vm.proc.terminate()
+    time.sleep(3)
+    assert vm.proc.poll() is None  # the first signal waits for the dump
+    vm.proc.terminate()
+    assert vm.proc.wait(timeout=30) == 0
+    os.close(r)
+    os.close(w)
