@@ -483,14 +483,37 @@ def _warn_useless_panic_dump(cfg: MachineConfig, err: Callable[[str], None]) -> 
 
 
 def _dump(machine: Machine, path: str, err: Callable[[str], None], status: int) -> int:
-    """Save the dump asked for on the command line; a failure is reported and exits 1."""
+    """Save the dump asked for on the command line; a failure is reported and exits 1.
+
+    The dump is written on a thread of its own while this thread takes the terminating
+    signals: the first is reported and the dump finished (emu then exits with 128 + the
+    signal, as a process ended by it would); a second ends emu at once."""
     from emu.dump.elf import DumpError
 
-    try:
-        result: object = machine.dump(path, progress=machine.dump_progress)
-    except DumpError as e:
-        result = e
-    return _report_dump(result, err, status)
+    outcome: list[object] = []
+
+    def write() -> None:
+        try:
+            outcome.append(machine.dump(path, progress=machine.dump_progress))
+        except BaseException as e:  # DumpError is reported below; anything else re-raised
+            outcome.append(e)
+
+    writer = threading.Thread(target=write, name="emu-dump", daemon=True)
+    writer.start()
+    signalled: list[int] = []
+    while writer.is_alive():
+        info = signal.sigtimedwait(TERMINATING_SIGNALS, 0.1)
+        if info is None:
+            continue
+        if signalled:
+            os._exit(128 + info.si_signo)
+        err(_signal_message(info))
+        signalled.append(info.si_signo)
+    result = outcome[0]
+    if isinstance(result, BaseException) and not isinstance(result, DumpError):
+        raise result
+    status = _report_dump(result, err, status)
+    return 128 + signalled[0] if signalled else status
 
 
 class _ProgressBar:
@@ -597,6 +620,12 @@ def _run_with_signals(machine: Machine, err: Callable[[str], None]) -> int:
         err(_signal_message(info))
         machine.quit(0)
         thread.join(2.0)  # the CPU returns at once unless the engine is wedged
+        # a dump in progress (through QMP) is finished first, unless a second signal insists
+        while thread.is_alive() and machine.dumping:
+            if signal.sigtimedwait(TERMINATING_SIGNALS, 0.1) is not None:
+                break
+        else:
+            thread.join(2.0)  # the dump is over: the CPU thread ends now
         if thread.is_alive():
             if machine.config.dump_on_exit:
                 err("--dump-on-exit: no dump: the CPU did not stop")

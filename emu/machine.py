@@ -84,6 +84,8 @@ class Machine:
         self.panic_dump: object = None
         #: progress callback for dumps emu takes itself (a progress bar on a terminal)
         self.dump_progress: Callable[[int, int], None] | None = None
+        #: dumps being written right now (a signal waits for them: see emu.cli)
+        self.dumping = 0
         self.fatal: GuestFatal | None = None
         self._reset_requested = False
         self._requests: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
@@ -405,13 +407,17 @@ class Machine:
         self.fatal = GuestFatal(reason, self.cpu.pc)
         self.request_exit(EXIT_FATAL, "fatal")
 
-    def dump(self, path: str, **options: object) -> DumpResult:
+    def dump(self, path: object, **options: object) -> DumpResult:
         """Write a core dump (see :func:`emu.dump.guest.dump_machine` for the options).
         Call it with the CPU stopped: before or after :meth:`run`, or through
         :meth:`call_soon`. Raises :class:`emu.dump.elf.DumpError`; the guest is unaffected."""
         from emu.dump.guest import dump_machine
 
-        return dump_machine(self, path, **options)  # type: ignore[arg-type]
+        self.dumping += 1
+        try:
+            return dump_machine(self, path, **options)  # type: ignore[arg-type]
+        finally:
+            self.dumping -= 1
 
     def close(self) -> None:
         """Release host resources (output files)."""

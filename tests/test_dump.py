@@ -109,7 +109,7 @@ def test_dump_failure_leaves_nothing_and_reports_one_line(tmp_path) -> None:
     target = tmp_path / "missing-dir" / "x.core"
     result = run_emu(boot_args("virt", "hello", "--dump-on-exit", str(target)))
     assert result.returncode == 1
-    assert result.stderr.decode() == (f"emu: dump failed: could not create '{target}': "
+    assert result.stderr.decode() == (f"emu: dump failed: Could not open '{target}': "
                                       "No such file or directory\n")
     assert not target.parent.exists()
 

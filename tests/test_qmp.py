@@ -185,7 +185,7 @@ def test_malformed_input_is_answered_and_the_server_stays_up(tmp_path: Path) -> 
     assert _send(f, b'{"execute": "query-status"}\n')["error"]["desc"] == \
         "Expecting capabilities negotiation with 'qmp_capabilities'"
     assert _send(f, b'{"execute": "qmp_capabilities", "id": 7}\n') == {"return": {}, "id": 7}
-    assert _send(f, b"{not json\n")["error"]["class"] == "GenericError"
+    assert _send(f, b"{not json}\n")["error"]["class"] == "GenericError"
     assert _send(f, b"[1, 2]\n")["error"]["desc"] == "QMP input must be a JSON object"
     assert _send(f, b'"text"\n')["error"]["desc"] == "QMP input must be a JSON object"
     huge = b'{"execute": "query-status", "arguments": {"x": "' + b"a" * (2 << 20) + b'"}}\n'
@@ -230,7 +230,7 @@ def test_a_second_dump_while_one_runs_is_refused() -> None:
             status = "active"
         machine = None
 
-    with pytest.raises(QmpError, match="There is a dump in progress"):
+    with pytest.raises(QmpError, match=r"There is a dump in process, please wait\."):
         qmp_dump_guest_memory(FakeServer(), {"paging": False, "protocol": "file:/tmp/x"})
 
 
@@ -270,7 +270,8 @@ def test_tcp_listener_warns_unless_loopback(tmp_path: Path) -> None:
                 except (OSError, ConnectError):
                     time.sleep(0.05)
             assert qmp.cmd_obj({"execute": "quit"}) == {"return": {}}
-            qmp.close()
+            with contextlib.suppress(EOFError):  # emu may already be gone, as QEMU may
+                qmp.close()
             assert proc.wait(timeout=10) == 0
             assert (b"warning: the monitor listens on a non-loopback address" in
                     proc.stderr.read()) == warns

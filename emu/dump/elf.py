@@ -6,20 +6,22 @@ p_flags 0 and p_align 0), then the notes, then guest memory. Beyond 65534 PT_LOA
 uses PN_XNUM with the real count in section header 0.
 
 Memory goes from the RAM buffers to the file 1 MiB at a time (one chunk in flight), so the
-dump's host memory does not grow with the guest. All-zero chunks become holes (sparse file).
-The file is written under a temporary name beside the target and renamed into place only
-when complete; on any error the temporary file is removed and :class:`DumpError` is raised,
-leaving the target untouched.
+dump's host memory does not grow with the guest. All-zero chunks become holes in a regular file
+(sparse) and zeros on a FIFO or device. Where the dump goes and how (atomically replaced, or
+written in place as QEMU does) is :mod:`emu.dump.target`'s business; on any error what the
+dump created is removed and :class:`DumpError` is raised.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
+import signal
 import struct
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+
+from emu.dump.target import DumpError, DumpTarget, open_target
 
 ELFCLASS64, ELFDATA2LSB, EV_CURRENT, ET_CORE = 2, 1, 1, 4
 EM_X86_64, EM_AARCH64 = 62, 183
@@ -32,10 +34,6 @@ CHUNK = 1 << 20
 _ZERO = bytes(CHUNK)
 
 
-class DumpError(Exception):
-    """A dump could not be written; the message is one line for people."""
-
-
 @dataclass(frozen=True)
 class MemoryRange:
     """A guest-physical range to dump and the host buffer holding it."""
@@ -44,27 +42,69 @@ class MemoryRange:
     view: memoryview
 
 
-#: progress(bytes_done, bytes_total)
+__all__ = ["DumpError", "DumpTarget", "MemoryRange", "clip_ranges", "write_elf_core"]
+
+#: progress(guest_bytes_done, guest_bytes_total): guest memory, as QEMU's query-dump counts
 Progress = Callable[[int, int], None]
 
 
 def clip_ranges(ranges: Iterable[tuple[int, memoryview]], begin: int | None,
                 length: int | None) -> list[MemoryRange]:
-    """RAM ranges, restricted to ``[begin, begin + length)`` when both are given."""
+    """RAM ranges, restricted to ``[begin, begin + length)`` when both are given. As QEMU
+    (memory_mapping_filter), the end is computed in 64 bits and compared unsigned: with
+    ``begin`` 0 a negative ``length`` reaches the top of the address space."""
     out = []
+    end = None if begin is None or length is None else (begin + length) & ((1 << 64) - 1)
     for base, view in ranges:
         lo, hi = base, base + len(view)
-        if begin is not None and length is not None:
-            lo, hi = max(lo, begin), min(hi, begin + length)
+        if begin is not None and end is not None:
+            lo, hi = max(lo, begin), min(hi, end)
         if lo < hi:
             out.append(MemoryRange(lo, view[lo - base : hi - base]))
     return out
 
 
-def write_elf_core(path: str, machine: int, notes: bytes, ranges: list[MemoryRange],
-                   progress: Progress | None = None) -> int:
-    """Write the core to ``path``; returns its size. Raises DumpError."""
-    target = Path(path)
+def write_elf_core(path: str | DumpTarget, machine: int, notes: bytes,
+                   ranges: list[MemoryRange], progress: Progress | None = None) -> int:
+    """Write the core to ``path`` (a path, or a target opened with
+    :func:`emu.dump.target.open_target`); returns its size in bytes. Raises DumpError."""
+    target = open_target(path) if isinstance(path, str) else path
+    with _signals_deferred():
+        try:
+            return _write(target, machine, notes, ranges, progress)
+        except BaseException:
+            target.abort()
+            raise
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """On the main thread (``--dump-on-exit``), SIGINT, SIGTERM and SIGHUP wait for the dump
+    to finish, as QEMU finishes a dump before it exits; then they take effect: a Python
+    handler runs, a default action ends the process (``SystemExit(128 + signal)``, so that
+    ``finally`` blocks still clean up). Elsewhere the caller's handlers already wait for
+    dumps (emu.cli)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, _frame: caught.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    for sig in dict.fromkeys(caught):
+        handler = previous[sig]
+        if callable(handler):
+            handler(sig, None)
+        elif handler == signal.SIG_DFL:
+            raise SystemExit(128 + sig)
+
+
+def _write(target: DumpTarget, machine: int, notes: bytes, ranges: list[MemoryRange],
+           progress: Progress | None) -> int:
     phnum = 1 + len(ranges)
     use_xnum = phnum >= PN_XNUM
     phoff = EHDR.size
@@ -86,60 +126,23 @@ def write_elf_core(path: str, machine: int, notes: bytes, ranges: list[MemoryRan
     if use_xnum:
         head += SHDR.pack(0, 0, 0, 0, 0, 0, 0, phnum, 0, 0)
     head += notes
-    total = offset
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except OSError as e:
-        raise DumpError(f"could not create '{path}': {e.strerror}") from None
-    try:
-        _write_all(fd, head)
-        os.lseek(fd, mem_off, os.SEEK_SET)
-        done = mem_off
-        for r in ranges:
-            view = r.view
-            for pos in range(0, len(view), CHUNK):
-                # memoryview comparison goes element by element (about 0.8 ms per MiB);
-                # copying the chunk to bytes and comparing those is a memcmp (0.04 ms).
-                chunk = view[pos : pos + CHUNK].tobytes()
-                if chunk == (_ZERO if len(chunk) == CHUNK else bytes(len(chunk))):
-                    os.lseek(fd, len(chunk), os.SEEK_CUR)
-                else:
-                    _write_all(fd, chunk)
-                done += len(chunk)
-                if progress is not None:
-                    progress(done, total)
-        os.ftruncate(fd, total)
-        os.fsync(fd)
-        os.close(fd)
-        fd = -1
-        os.chmod(tmp, 0o644 & ~_umask())
-        os.replace(tmp, target)
-    except OSError as e:
-        if fd >= 0:
-            os.close(fd)
-        _remove(tmp)
-        raise DumpError(f"could not write '{path}': {e.strerror}") from None
-    except BaseException:
-        if fd >= 0:
-            os.close(fd)
-        _remove(tmp)
-        raise
-    return total
-
-
-def _write_all(fd: int, data: bytes | memoryview) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _remove(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    guest_total = sum(len(r.view) for r in ranges)
+    target.start()
+    target.write(head)
+    target.skip(mem_off - len(head))
+    done = 0
+    for r in ranges:
+        view = r.view
+        for pos in range(0, len(view), CHUNK):
+            # memoryview comparison goes element by element (about 0.8 ms per MiB);
+            # copying the chunk to bytes and comparing those is a memcmp (0.04 ms).
+            chunk = view[pos : pos + CHUNK].tobytes()
+            if chunk == (_ZERO if len(chunk) == CHUNK else bytes(len(chunk))):
+                target.skip(len(chunk))
+            else:
+                target.write(chunk)
+            done += len(chunk)
+            if progress is not None:
+                progress(done, guest_total)
+    target.finish(offset)
+    return offset

@@ -5,7 +5,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from emu.dump import DumpNotes, DumpResult
-from emu.dump.elf import EM_AARCH64, EM_X86_64, DumpError, Progress, clip_ranges, write_elf_core
+from emu.dump.elf import (
+    EM_AARCH64,
+    EM_X86_64,
+    DumpError,
+    DumpTarget,
+    MemoryRange,
+    Progress,
+    clip_ranges,
+    write_elf_core,
+)
 from emu.dump.notes import (
     aarch64_prfpreg,
     aarch64_prstatus,
@@ -22,19 +31,43 @@ FORMATS = ("elf",)
 EM_386 = 3
 
 
-def dump_machine(machine: Machine, path: str, *, paging: bool = False,
+def dump_ranges(machine: Machine, begin: int | None, length: int | None) -> list[MemoryRange]:
+    """The memory a dump of ``[begin, begin + length)`` holds; QEMU's dump_init() checks
+    and messages."""
+    if (begin is None) != (length is None):
+        raise DumpError("begin and length must be given together")
+    if begin is not None and begin < 0:
+        raise DumpError("Invalid parameter 'begin'")
+    if length == 0:
+        raise DumpError("Invalid parameter 'length'")
+    ranges = clip_ranges(((b.base, b.view()) for b in machine.dump_blocks), begin, length)
+    if not ranges:
+        raise DumpError("dump: no guest memory to dump")
+    return ranges
+
+
+def dump_machine(machine: Machine, path: str | DumpTarget, *, paging: bool = False,
                  begin: int | None = None, length: int | None = None, fmt: str = "elf",
                  progress: Progress | None = None) -> DumpResult:
     """Dump ``machine``'s memory to ``path`` as QEMU's ``dump-guest-memory`` does.
 
     Must run with the CPU stopped (on the machine's thread, or before/after ``run``).
+    ``path`` may be a target already opened with :func:`emu.dump.target.open_target`; it is
+    closed (or removed, on failure) in every case.
     """
+    try:
+        return _dump(machine, path, paging, begin, length, fmt, progress)
+    except BaseException:
+        if isinstance(path, DumpTarget):
+            path.abort()
+        raise
+
+
+def _dump(machine: Machine, path: str | DumpTarget, paging: bool, begin: int | None,
+          length: int | None, fmt: str, progress: Progress | None) -> DumpResult:
     if paging:
         raise DumpError("paging=true is not supported yet: emu dumps physical memory")
-    if (begin is None) != (length is None):
-        raise DumpError("begin and length must be given together")
-    if begin is not None and (begin < 0 or length is None or length <= 0):
-        raise DumpError("begin/length do not describe a range of memory")
+    ranges = dump_ranges(machine, begin, length)
     if fmt not in FORMATS:
         raise DumpError(f"unsupported dump format '{fmt}' (supported: {', '.join(FORMATS)})")
     state = machine.cpu.dump_state()
@@ -58,8 +91,5 @@ def dump_machine(machine: Machine, path: str, *, paging: bool = False,
         warnings += extra.warnings
         if extra.phys_base is not None:
             phys_base = extra.phys_base
-    ranges = clip_ranges(((b.base, b.view()) for b in machine.dump_blocks), begin, length)
-    if not ranges:
-        raise DumpError("the requested range contains no guest memory")
     size = write_elf_core(path, elf_machine, notes, ranges, progress)
-    return DumpResult(path, size, phys_base, warnings)
+    return DumpResult(path if isinstance(path, str) else path.path, size, phys_base, warnings)

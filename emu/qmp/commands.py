@@ -8,6 +8,8 @@ Anything that touches the machine runs on the machine's thread through ``call_so
 
 from __future__ import annotations
 
+import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any
@@ -35,10 +37,13 @@ class QmpError(Exception):
         self.error_class = error_class
 
 
-_TYPES = {bool: "boolean", int: "int", str: "string"}
+_TYPES = {bool: "boolean", int: "integer", str: "string", list: "array"}
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
 def _check(args: dict[str, Any], params: dict[str, tuple[type, bool]]) -> None:
+    """QEMU's input visitor: unknown and missing members, and types (``int`` is QAPI's
+    int64: a number outside it, or with a fraction, is not an integer)."""
     for key in args:
         if key not in params:
             raise QmpError(f"Parameter '{key}' is unexpected")
@@ -48,8 +53,29 @@ def _check(args: dict[str, Any], params: dict[str, tuple[type, bool]]) -> None:
                 raise QmpError(f"Parameter '{key}' is missing")
             continue
         value = args[key]
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        if not isinstance(value, kind) or (kind is int and (
+                isinstance(value, bool) or not INT64_MIN <= value <= INT64_MAX)):
             raise QmpError(f"Invalid parameter type for '{key}', expected: {_TYPES[kind]}")
+
+
+#: what a client may enable with qmp_capabilities (emu offers none: no out-of-band)
+QMP_CAPABILITIES = ("oob",)
+OFFERED_CAPABILITIES: tuple[str, ...] = ()
+
+
+def qmp_capabilities(args: dict[str, Any]) -> None:
+    """qmp_capabilities's arguments (monitor/qmp-cmds-control.c): ``enable``, a list of
+    QMPCapability values, each of which must have been offered in the greeting."""
+    _check(args, {"enable": (list, False)})
+    enable = args.get("enable", [])
+    for i, cap in enumerate(enable):
+        if not isinstance(cap, str):
+            raise QmpError(f"Invalid parameter type for 'enable[{i}]', expected: string")
+        if cap not in QMP_CAPABILITIES:
+            raise QmpError(f"Parameter 'enable[{i}]' does not accept value '{cap}'")
+    unavailable = [cap for cap in enable if cap not in OFFERED_CAPABILITIES]
+    if unavailable:
+        raise QmpError(f"Capability {', '.join(unavailable)} not available")
 
 
 def _on_machine(server: QmpServer, fn: Callable[[], Any]) -> Any:
@@ -108,23 +134,43 @@ def qmp_system_powerdown(server: QmpServer, args: dict[str, Any]) -> Any:
 
 def qmp_quit(server: QmpServer, args: dict[str, Any]) -> Any:
     _check(args, {})
-    # as QEMU: the client gets its reply, then the SHUTDOWN event, then the machine ends
-    server.after_reply.append(lambda: server.machine.quit(0, reason="host-qmp-quit"))
+    # as QEMU: the SHUTDOWN event, then the reply; the server's close() lets the reply out
+    # before the process ends
+    server.machine.quit(0, reason="host-qmp-quit")
+
+
+#: the vmcoreinfo plugin's warning when the guest registered no note, and QEMU's text for
+#: the same case (dump/dump.c), which a QMP dump prints on stderr as QEMU does
+_QEMU_WARNINGS = {"vmcoreinfo: the guest has not registered a note; the dump has no "
+                  "VMCOREINFO": "guest note is not present"}
 
 
 def qmp_dump_guest_memory(server: QmpServer, args: dict[str, Any]) -> Any:
-    """dump-guest-memory (qapi/dump.json): the guest is stopped while the dump is written."""
-    from emu.dump.elf import DumpError
+    """dump-guest-memory (qapi/dump.json, dump/dump.c qmp_dump_guest_memory()).
+
+    As QEMU: the arguments are checked, the file is opened (``Could not open ...``; nothing
+    changes on failure), the range is checked (``Invalid parameter 'length'``, ``dump: no
+    guest memory to dump``: the dump's status becomes "failed"), then the guest is stopped
+    (STOP), the dump written, DUMP_COMPLETED sent, the guest resumed (RESUME) and the reply
+    sent. With ``detach`` the reply comes once the guest is stopped. Unlike QEMU, a dump that
+    fails its range checks sends no STOP/RESUME, and leaves no empty file behind. Whatever
+    fails, the status ends "failed" (total 0) and the next dump can start.
+    """
+    from emu.dump.guest import dump_ranges
+    from emu.dump.target import DumpError, open_target
 
     _check(args, {"paging": (bool, True), "protocol": (str, True), "detach": (bool, False),
                   "begin": (int, False), "length": (int, False), "format": (str, False)})
+    fmt = args.get("format", "elf")
+    if fmt not in DUMP_FORMATS:
+        raise QmpError(f"Parameter 'format' does not accept value '{fmt}'")
+    state = server.dump
+    if state.status == "active":
+        raise QmpError("There is a dump in process, please wait.")
     if "begin" in args and "length" not in args:
         raise QmpError("Parameter 'length' is missing")
     if "length" in args and "begin" not in args:
         raise QmpError("Parameter 'begin' is missing")
-    fmt = args.get("format", "elf")
-    if fmt not in DUMP_FORMATS:
-        raise QmpError(f"Parameter 'format' does not accept value '{fmt}'")
     if fmt not in SUPPORTED_DUMP_FORMATS:
         raise QmpError(f"dump format '{fmt}' is not supported by emu yet (supported: "
                        f"{', '.join(SUPPORTED_DUMP_FORMATS)})")
@@ -135,35 +181,55 @@ def qmp_dump_guest_memory(server: QmpServer, args: dict[str, Any]) -> Any:
         raise QmpError("Invalid parameter 'protocol'")
     if args["paging"]:
         raise QmpError("paging=true is not supported yet: emu dumps physical memory")
-    path = protocol[5:]
-    state = server.dump
-    if state.status == "active":
-        raise QmpError("There is a dump in progress")
     m = server.machine
-    state.status, state.completed, state.total = "active", 0, m.address_space.ram_size
+    begin, length = args.get("begin"), args.get("length")
+    try:
+        target = open_target(protocol[5:])
+    except DumpError as e:
+        raise QmpError(str(e)) from None
+    try:
+        total = sum(len(r.view) for r in dump_ranges(m, begin, length))
+    except DumpError as e:
+        target.abort()
+        state.status, state.completed, state.total = "failed", 0, 0
+        raise QmpError(str(e)) from None
+    state.status, state.completed, state.total = "active", 0, total
+    started = threading.Event()
 
-    def progress(done: int, total: int) -> None:
-        state.completed, state.total = done, total
+    def progress(done: int, _total: int) -> None:
+        state.completed = done
 
     def job() -> None:
         was_running = m.state == "running"
         if was_running:
             m.pause()
+        started.set()
         try:
-            result = m.dump(path, begin=args.get("begin"), length=args.get("length"),
-                            fmt=fmt, progress=progress)
+            try:
+                result = m.dump(target, begin=begin, length=length, fmt=fmt,
+                                progress=progress)
+            except DumpError:
+                raise
+            except BaseException as e:  # a bug: still a failed dump, never a stuck one
+                target.abort()
+                raise DumpError(f"internal error: {type(e).__name__}: {e}") from None
         except DumpError as e:
-            state.status = "failed"
+            state.status, state.completed, state.total = "failed", 0, 0
             server.event("DUMP_COMPLETED", {"result": _dump_info(state), "error": str(e)})
             raise
+        else:
+            state.status, state.completed = "completed", state.total
+            server.event("DUMP_COMPLETED", {"result": _dump_info(state)})
+            for warning in result.warnings:
+                print(f"warning: {_QEMU_WARNINGS.get(warning, warning)}", file=sys.stderr,
+                      flush=True)
         finally:
             if was_running:
                 m.resume()
-        state.status, state.completed, state.total = "completed", result.size, result.size
-        server.event("DUMP_COMPLETED", {"result": _dump_info(state)})
 
     fut = m.call_soon(job)
     if args.get("detach", False):
+        started.wait(CPU_WAIT_S)  # QEMU replies once the guest is stopped
         return None
     try:
         fut.result(timeout=None if m.state != "running" else CPU_WAIT_S * 6)
