@@ -33,6 +33,8 @@ class Vm:
                                      stderr=subprocess.PIPE, cwd=ROOT,
                                      env=dict(os.environ, PYTHONPATH=str(ROOT)))
         self.out = b""
+        #: events received but not yet asked for (events() takes them by name)
+        self.backlog: list[dict] = []
         if wait_for:
             self.wait_output(wait_for)
         for _ in range(200):
@@ -57,11 +59,12 @@ class Vm:
         return self.qmp.cmd_obj({"execute": name, **({"arguments": args} if args else {})})
 
     def events(self, name: str, wait: bool = True) -> list[dict]:
-        found: list[dict] = []
         deadline = time.monotonic() + 10
         while True:
-            found += [e for e in self.qmp.get_events(wait=False) if e["event"] == name]
+            self.backlog += self.qmp.get_events(wait=False)
+            found = [e for e in self.backlog if e["event"] == name]
             if found or not wait or time.monotonic() > deadline:
+                self.backlog = [e for e in self.backlog if e["event"] != name]
                 return found
             time.sleep(0.02)
 
