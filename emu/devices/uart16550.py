@@ -34,7 +34,7 @@ class Uart16550:
 
     def __init__(self, backend: CharBackend, name: str = "serial0") -> None:
         self.backend = backend
-        self.region = Region(name, 8, self)
+        self.region = Region("serial", 8, self)  # QEMU's region name
         self.reset()
 
     def reset(self) -> None:

@@ -18,7 +18,7 @@ from emu.plugins import hookspecs
 from emu.plugins.devices import DeviceType
 
 ENTRY_POINT_GROUP = "emu"
-BUILTIN_PLUGINS = ("emu.devices.builtin",)
+BUILTIN_PLUGINS = ("emu.devices.builtin", "emu.monitor.qmp")
 
 
 class PluginManager:
