@@ -93,5 +93,11 @@ class PL011:
             self.rsr = 0
         elif offset == 0x44:
             self.int_level &= ~value
+        elif offset == 0x2C and (self.lcr ^ value) & PL011_LCR_FEN:
+            # QEMU empties the FIFO when FEN changes; input beyond it is still waiting
+            for _ in range(min(len(self.rx), PL011_FIFO_DEPTH if self.lcr & PL011_LCR_FEN
+                               else 1)):
+                self.rx.popleft()
+            self.lcr = value & 0xFFFF
         elif offset in _SIMPLE:
             setattr(self, _SIMPLE[offset], value & 0xFFFF)

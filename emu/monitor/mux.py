@@ -234,6 +234,10 @@ class Terminal:
             self._saved = None
 
     def _read_loop(self) -> None:
+        # keys are taken once the machine runs (or sits paused by -S), as QEMU's main loop
+        # reads the terminal only after machine init
+        while self.machine.state == "created":
+            time.sleep(0.01)
         while True:
             try:
                 data = os.read(self.fd_in, 4096)
