@@ -138,6 +138,9 @@ SAME_ANSWERS = [
     "dump-guest-memory", "dump-guest-memory -z -l DUMP", "dump-guest-memory DUMP 0x1000",
     "dump-guest-memory -d -p DUMP", "dump-guest-memory -q DUMP", "info dump",
     "stop", "info status", "cont", "info status",
+    # disassembly (capstone, as Debian's QEMU); /i then stays the default format
+    "x/3i $pc-1", "x/5i 0x100000", "xp/3i 0x7fffffa", "x/2ih 0x100000", "x/3ib 0x100000",
+    "x/6i 0x1001f0", "x 0x100000", "x/2xb 0x100000", "x 0x100000",
 ]
 
 
@@ -225,7 +228,8 @@ def test_info_registers_aarch64_matches_qemu(tmp_path: Path) -> None:
         assert "FPCR=00000000 FPSR=00000000\r\nQ00=" in halted
         assert emu_vm.hmp("x/1xw $pc") == qemu_vm.hmp("x/1xw $pc") == \
             'unknown register\r\nTry "help x" for more information\r\n'
-        for line in ("xp/4xw 0x40200000", "x/3xg 0x40200000", "x/5dh 0x40200010"):
+        for line in ("xp/4xw 0x40200000", "x/3xg 0x40200000", "x/5dh 0x40200010",
+                     "x/8i 0x40200000", "xp/3i 0x47fffff8", "x/2i 0x40200001"):
             assert emu_vm.hmp(line) == qemu_vm.hmp(line), line
     finally:
         emu_vm.close()

@@ -218,3 +218,15 @@ def monitor_register(cpu: Cpu, name: str) -> int | None:
         return base
     value = selector if part == "selector" else limit
     return value - (1 << 32) if value >> 31 else value
+
+
+def x86_code_size(cpu: Cpu) -> int:
+    """The code segment's operand size for disassembly: 64 in long mode with CS.L, else 32
+    or 16 by CS.B (QEMU's memory_dump picks the disassembler mode the same way)."""
+    from unicorn import x86_const as X
+
+    state = cpu.dump_state()  # type: ignore[attr-defined]
+    flags = state["cs"][2]
+    if cpu.uc.reg_read(X.UC_X86_REG_MSR, 0xC0000080) & EFER_LMA and flags & DESC_L:
+        return 64
+    return 32 if flags & DESC_B else 16

@@ -9,9 +9,12 @@ the end of line`` followed by ``Try "help x" for more information``). Expression
 QEMU's (``+ - * / % & | ^ ~``, parentheses, C numbers, ``'c'`` and ``$reg``; registers as
 target/i386/monitor.c names them on x86_64, none on aarch64 as in QEMU).
 
-Commands: ``help``, ``info`` (``registers``, ``status``, ``mtree``, ``dump``), ``x``, ``xp``,
-``dump-guest-memory`` (routed to the QMP command), ``stop``, ``cont``, ``system_reset`` and
-``quit``. Their ``help`` lines are QEMU's (hmp-commands.hx, hmp-commands-info.hx).
+Commands: ``help``, ``info`` (``registers``, ``status``, ``mtree``, ``dump``), ``x``, ``xp``
+(``/i`` through emu.monitor.disas), ``dump-guest-memory`` (routed to the QMP command),
+``stop``, ``cont``, ``system_reset`` and ``quit``. Their ``help`` lines are QEMU's
+(hmp-commands.hx, hmp-commands-info.hx). Guest memory is read from RAM and ROM only: device
+registers are not read (QEMU would read them, with their side effects), so ``x`` over MMIO
+answers ``Cannot access memory``.
 
 Anything that reads the CPU or guest memory runs on the machine's thread
 (:meth:`emu.machine.Machine.call_soon`), so the guest is between two instructions while the
@@ -436,8 +439,15 @@ def memory_dump(mon: Hmp, count: int, fmt: str, wsize: int, addr: int, physical:
     """QEMU's memory_dump (monitor/hmp-cmds-target.c): 8 bytes a line for bytes, 16
     otherwise, little-endian values."""
     if fmt == "i":
-        # QEMU's monitor_disas for a target it cannot disassemble
-        mon.print(f"0x{addr & MASK64:08x}: Asm output not supported on this arch\n")
+        from emu.cpu.register_dump import x86_code_size
+        from emu.monitor.disas import disassemble
+
+        m = mon.machine
+        bits = 0
+        if m.arch == "x86_64":
+            bits = {2: 16, 4: 32}.get(wsize) or x86_code_size(m.cpu)
+        mon.print(disassemble(m.arch, bits, addr & MASK64, count,
+                              lambda a, n: mon.read_memory(a, n, physical)))
         return
     length = wsize * count
     line_size = 8 if wsize == 1 else 16
