@@ -436,6 +436,7 @@ def monitor_session(binary: str) -> bytes:
         t.send(b"x/1xb 0x10000\x08\x08\x17\r", b"(qemu) ")
         t.send(b"xx\x01\x04\x1b[1~\x1b[4~\x1b[B\x1b[A\x1b[A\x1b[B\r", b"(qemu) ")
         t.send(b"help sto\r", b"(qemu) ")
+        t.send(b"he\tx\r", b"(qemu) ")  # Tab completes a unique command name
         t.send(b"q\r", b"q\x1b[K\r\r\n")
     except BaseException:
         t.kill()
@@ -449,6 +450,7 @@ def test_monitor_stdio_line_editing_matches_qemu() -> None:
     assert ours == monitor_session("qemu")
     assert b"\r\r\nVM status: running\r\r\n(qemu) " in ours
     assert b"0000000000100000: 0xfa 0xfc\r\r\n" in ours
+    assert b"help \x1b[K" in ours and b"x /fmt addr -- virtual memory dump" in ours
 
 
 @pytest.mark.parametrize("options, message", [

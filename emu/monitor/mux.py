@@ -175,7 +175,7 @@ class Terminal:
         if self.monitor is not None and self.focus != 0:
             self.monitor.focus_out()
         self._line_start = True
-        self._t0 = 0.0
+        self._t0: float | None = None
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._read_loop, name="emu-stdin", daemon=True)
 
@@ -192,6 +192,8 @@ class Terminal:
             out = bytearray()
             for byte in data:
                 if self._line_start:
+                    if self._t0 is None:  # QEMU counts from the first stamped line
+                        self._t0 = time.monotonic()
                     ms = int((time.monotonic() - self._t0) * 1000)
                     secs = ms // 1000
                     out += (f"[{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}."
@@ -281,7 +283,7 @@ class Terminal:
                     self.monitor.focus_in()
         elif key == "t":
             self.timestamps = not self.timestamps
-            self._t0 = time.monotonic()
+            self._t0 = None
             self._line_start = False
 
 
