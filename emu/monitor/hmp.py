@@ -58,7 +58,6 @@ class LocalHost:
 
         self.machine = machine
         self.dump = DumpState()
-        self.after_reply: list[Callable[[], None]] = []
 
     def event(self, name: str, data: dict[str, Any] | None = None) -> None:
         self.machine.emit(name, data or {})
