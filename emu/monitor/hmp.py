@@ -143,7 +143,7 @@ class Hmp:
                 args = self._parse_arguments(cmd, cmdline[rest:])
             except _Fail:
                 shown = cmdline[:rest].rstrip()
-                self.print(f'Try "help {shown.lstrip()}" for more information\n')
+                self.print(f'Try "help {shown}" for more information\n')
                 return
             assert cmd.handler is not None
             cmd.handler(self, args)
@@ -158,6 +158,7 @@ class Hmp:
         try:
             return fut.result(timeout=CPU_WAIT_S)
         except FutureTimeout:
+            fut.cancel()  # not run later: its output would land in another command's
             self.print(f"the guest has been computing without touching a device for "
                        f"{CPU_WAIT_S:g} s; the request takes effect at its next device "
                        "access (emu stops the CPU only at such points)\n")
@@ -178,7 +179,7 @@ class Hmp:
             name = cmdline[p:end]
             cmd = next((c for c in table if compare_cmd(name, c.name)), None)
             if cmd is None:
-                self.print(f"unknown command: '{cmdline[:end].lstrip()}'\n")
+                self.print(f"unknown command: '{cmdline[:end]}'\n")
                 return None
             pos = _skip_space(cmdline, end)
             if cmd.sub_table is not None and pos < len(cmdline):
