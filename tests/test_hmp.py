@@ -402,6 +402,34 @@ def test_serial_mon_stdio_matches_qemu(machine: str) -> None:
     assert b"QEMU 7.2.x monitor - type 'help' for more information\r\r\n(qemu) i\x1b[K" in ours
 
 
+def timestamp_session(binary: str) -> bytes:
+    """Ctrl-A t: every line on the terminal (serial and monitor alike) gets the time since
+    the first stamped line; the times themselves differ from run to run."""
+    t = Term(term_argv(binary, "pc", "-display", "none", "-serial", "mon:stdio"))
+    try:
+        t.expect(HALT_LINE + b"\r\n")
+        t.send(b"\x01t\x01c", b"(qemu) ")
+        t.send(b"info status\r", b"(qemu) ")
+        t.send(b"system_reset\r", b"(qemu) ")
+        t.send(b"\x01c", b"\r\r\n")
+        t.expect(HALT_LINE + b"\r\n")
+        t.send(b"\x01t\x01c", b"(qemu) ")
+        t.send(b"\x01x", b"QEMU: Terminated\r\n\r")
+    except BaseException:
+        t.kill()
+        raise
+    assert t.wait() == 0
+    return re.sub(rb"\[\d\d:\d\d:\d\d\.\d\d\d\] ", b"[hh:mm:ss.mmm] ",
+                  same_version(t.out))
+
+
+def test_console_timestamps_match_qemu() -> None:
+    ours = timestamp_session("emu")
+    assert ours == timestamp_session("qemu")
+    assert b"\r\n[hh:mm:ss.mmm] VM status: running\r" in ours
+    assert b"[hh:mm:ss.mmm] " + HALT_LINE in ours
+
+
 def test_nographic_muxes_the_monitor_as_qemu_does() -> None:
     """-nographic alone means -serial mon:stdio in QEMU: Ctrl-A c reaches the monitor. (QEMU's
     SeaBIOS prints its banner on the serial port first, so only the monitor part is

@@ -169,7 +169,7 @@ class Terminal:
         self.serials = serials
         for backend in serials:
             self.frontends.append(backend.deliver)
-            backend.output = self._serial_output
+            backend.output = self.write
         # as QEMU attaches them: the monitor first, then the serial port, which keeps the focus
         self.focus = len(self.frontends) - 1
         if self.monitor is not None and self.focus != 0:
@@ -182,28 +182,29 @@ class Terminal:
     # -- output ---------------------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
+        """mux_chr_write: every frontend's output (serial port, monitor, the mux's own
+        messages) reaches the terminal, prefixed with the time since the first stamped line
+        at each line start while ``Ctrl-A t`` timestamps are on."""
         with self._lock:
+            if self.timestamps:
+                data = self._stamp(data)
             _write_all(1, data)
 
-    def _serial_output(self, data: bytes) -> None:
-        """mux_chr_write: serial output reaches the terminal whatever has the focus,
-        prefixed with the time since ``Ctrl-A t`` at each line start when asked."""
-        if self.timestamps:
-            out = bytearray()
-            for byte in data:
-                if self._line_start:
-                    if self._t0 is None:  # QEMU counts from the first stamped line
-                        self._t0 = time.monotonic()
-                    ms = int((time.monotonic() - self._t0) * 1000)
-                    secs = ms // 1000
-                    out += (f"[{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}."
-                            f"{ms % 1000:03d}] ").encode()
-                    self._line_start = False
-                out.append(byte)
-                if byte == 0x0A:
-                    self._line_start = True
-            data = bytes(out)
-        self.write(data)
+    def _stamp(self, data: bytes) -> bytes:
+        out = bytearray()
+        for byte in data:
+            if self._line_start:
+                if self._t0 is None:  # QEMU counts from the first stamped line
+                    self._t0 = time.monotonic()
+                ms = int((time.monotonic() - self._t0) * 1000)
+                secs = ms // 1000
+                out += (f"[{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}."
+                        f"{ms % 1000:03d}] ").encode()
+                self._line_start = False
+            out.append(byte)
+            if byte == 0x0A:
+                self._line_start = True
+        return bytes(out)
 
     # -- input ----------------------------------------------------------------------------------
 
