@@ -23,6 +23,7 @@ monitor looks at it.
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -105,6 +106,10 @@ class Hmp:
     host: DumpHost
     #: what ``quit`` does (a QMP server quits after its reply; a terminal at once)
     quit: Callable[[], None] | None = None
+    #: set by a terminal once a command's output and the next prompt are printed: until
+    #: then a command that lets the guest run (cont, system_reset) holds the machine, so the
+    #: guest's output follows the prompt as in QEMU, where the main loop holds the lock
+    printed: threading.Event | None = None
     _out: list[str] = field(default_factory=list)
     _on_machine_thread: bool = False
 
@@ -163,6 +168,25 @@ class Hmp:
                        f"{CPU_WAIT_S:g} s; the request takes effect at its next device "
                        "access (emu stops the CPU only at such points)\n")
             return None
+
+    def _wait_posted(self, fn: Callable[[], Any]) -> None:
+        """Post ``fn`` to the machine's thread; wait for it unless it holds the machine for
+        the terminal (then it is done once the machine took it)."""
+        if self.printed is None:
+            self._wait(fn)
+            return
+        started = threading.Event()
+
+        def job() -> None:
+            started.set()
+            fn()
+
+        fut = self.machine.call_soon(job)
+        if not started.wait(CPU_WAIT_S):
+            fut.cancel()
+            self.print(f"the guest has been computing without touching a device for "
+                       f"{CPU_WAIT_S:g} s; the request takes effect at its next device "
+                       "access (emu stops the CPU only at such points)\n")
 
     def _parse_command(self, cmdline: str) -> tuple[HmpCommand, int] | None:
         """monitor_parse_command: the command (descending into ``info``'s table) and where
@@ -520,16 +544,30 @@ def hmp_dump_guest_memory(mon: Hmp, args: dict[str, Any]) -> None:
     _qmp(mon, "dump-guest-memory", arguments)
 
 
+def _then_hold(mon: Hmp, fn: Callable[[], None]) -> Callable[[], None]:
+    """``fn``, then (on a terminal) wait until the prompt is out before the guest goes on."""
+    printed = mon.printed
+
+    def job() -> None:
+        fn()
+        if printed is not None:
+            printed.wait(timeout=2.0)
+
+    if printed is not None:
+        printed.clear()
+    return job
+
+
 def hmp_stop(mon: Hmp, args: dict[str, Any]) -> None:
     mon._wait(mon.machine.pause)
 
 
 def hmp_cont(mon: Hmp, args: dict[str, Any]) -> None:
-    mon._wait(mon.machine.resume)
+    mon._wait_posted(_then_hold(mon, mon.machine.resume))
 
 
 def hmp_system_reset(mon: Hmp, args: dict[str, Any]) -> None:
-    mon._wait(lambda: mon.machine.request_reset(guest=False))
+    mon._wait_posted(_then_hold(mon, lambda: mon.machine.request_reset(guest=False)))
 
 
 def hmp_quit(mon: Hmp, args: dict[str, Any]) -> None:

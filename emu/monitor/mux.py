@@ -74,7 +74,7 @@ class MonitorTerm:
     """The monitor as a terminal frontend: a line editor feeding an :class:`Hmp`."""
 
     def __init__(self, machine: Machine, out: Callable[[bytes], None]) -> None:
-        self.hmp = Hmp(LocalHost(machine))
+        self.hmp = Hmp(LocalHost(machine), printed=threading.Event())
         self._out = out
         self.held: list[str] = []
         self.mux_out = False
@@ -97,6 +97,8 @@ class MonitorTerm:
         self.print(self.hmp.execute(line))
         if not self.mux_out and self.hmp.machine.exit_status is None:  # no prompt after quit
             self.readline.show_prompt()
+        assert self.hmp.printed is not None
+        self.hmp.printed.set()  # a held machine goes on
 
     def opened(self) -> None:
         """CHR_EVENT_OPENED: the banner, and the prompt if the monitor has the focus."""
