@@ -508,6 +508,10 @@ def test_monitor_stdio_line_editing_matches_qemu() -> None:
     (("-display", "none", "-serial", "stdio", "-monitor", "stdio"),
      "-serial stdio: cannot use stdio by multiple character devices"),
     (("-nographic", "-monitor", "stdio"), "cannot use stdio by multiple character devices"),
+    (("-display", "none", "-serial", "mon:stdio", "-serial", "stdio"),
+     "-serial stdio: cannot use stdio by multiple character devices"),
+    (("-display", "none", "-serial", "mon:stdio", "-monitor", "stdio"),
+     "-serial mon:stdio: cannot use stdio by multiple character devices"),
 ])
 def test_stdio_used_twice(options: tuple[str, ...], message: str) -> None:
     """QEMU refuses a second non-multiplexed user of stdio; emu says the same in one line

@@ -60,14 +60,17 @@ def monitor_banner() -> str:
 
 
 def check_stdio(cfg: MachineConfig) -> None:
-    """QEMU's rule: only a mux (``mon:stdio``) can share stdio between two users."""
-    monitor = cfg.monitor_backend()
-    serial_stdio = [s for s in cfg.serial_backends() if s == "stdio"]
-    if monitor == "stdio" and serial_stdio:
-        prefix = "-serial stdio: " if cfg.serial else ""
-        raise ConfigError(f"{prefix}cannot use stdio by multiple character devices")
-    if len(serial_stdio) + cfg.serial_backends().count("mon:stdio") > 1:
-        raise ConfigError("-serial stdio: cannot use stdio by multiple character devices")
+    """QEMU's rule: stdio has one user (a ``mon:stdio`` mux counts as one). QEMU creates
+    the monitor first and names the serial port that came second; a port that ``-nographic``
+    put there is not named."""
+    users = 1 if cfg.monitor_backend() == "stdio" else 0
+    for spec in cfg.serial_backends():
+        if spec not in ("stdio", "mon:stdio"):
+            continue
+        users += 1
+        if users > 1:
+            prefix = f"-serial {spec}: " if cfg.serial else ""
+            raise ConfigError(f"{prefix}cannot use stdio by multiple character devices")
 
 
 class MonitorTerm:
