@@ -502,6 +502,37 @@ def test_monitor_stdio_line_editing_matches_qemu() -> None:
     assert b"help \x1b[K" in ours and b"x /fmt addr -- virtual memory dump" in ours
 
 
+def scripted_monitor(binary: str, tmp: Path) -> bytes:
+    """-monitor stdio fed by a pipe, as a script drives a dump: commands once the guest is
+    up, then quit."""
+    console = tmp / f"{binary}.console"
+    proc = subprocess.Popen(
+        term_argv(binary, "pc", "-display", "none", "-serial", f"file:{console}", "-monitor",
+                  "stdio"),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    deadline = time.monotonic() + 30
+    while not (console.exists() and HALT_LINE in console.read_bytes()):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    core = tmp / "core"  # one name for both: the line editor echoes it
+    script = (f"info status\nx/2xb 0x100000\nxp/3i 0x100000\n"
+              f"dump-guest-memory {core} 0x100000 0x1000\ninfo dump\nq\n")
+    out, err = proc.communicate(script.encode(), timeout=60)
+    assert proc.returncode == 0, err
+    core.rename(tmp / f"{binary}.core")
+    return same_version(out)
+
+
+def test_monitor_stdio_script_matches_qemu(tmp_path: Path) -> None:
+    ours = scripted_monitor("emu", tmp_path)
+    assert ours == scripted_monitor("qemu", tmp_path)
+    assert b"\r\nStatus: completed\r\n(qemu) q\x1b[K\r\n" in ours
+    emu_core, qemu_core = tmp_path / "emu.core", tmp_path / "qemu.core"
+    assert _loads(emu_core) == _loads(qemu_core) == [(0x100000, 0x1000)]
+    assert _segment_bytes(emu_core, 0x100000) == _segment_bytes(qemu_core, 0x100000)
+
+
 @pytest.mark.parametrize("options, message", [
     (("-nographic", "-serial", "stdio"), "-serial stdio: cannot use stdio by multiple "
                                          "character devices"),
