@@ -109,14 +109,15 @@ class MachineConfig:
         """The serial backends in effect, as QEMU resolves them (vl.c).
 
         With no ``-serial``: ``-nographic`` puts the first port on ``mon:stdio`` (on stdio
-        when a ``-monitor`` is given); otherwise QEMU would use a graphical console (``vc``),
-        which emu does not have, so the port goes to stdio too unless ``-nodefaults`` removed
-        it, or to nowhere when the monitor has stdio (as QEMU's vc is not on the terminal).
+        when a ``-monitor`` is given or ``-nodefaults`` took the monitor away); otherwise
+        QEMU would use a graphical console (``vc``), which emu does not have, so the port goes
+        to stdio too unless ``-nodefaults`` removed it, or to nowhere when the monitor has
+        stdio (as QEMU's vc is not on the terminal).
         """
         if self.serial:
             return list(self.serial)
         if self.nographic:
-            return ["mon:stdio"] if self.monitor is None else ["stdio"]
+            return ["mon:stdio"] if self.monitor is None and not self.nodefaults else ["stdio"]
         if self.nodefaults:
             return []
         return ["null" if self.monitor == "stdio" else "stdio"]
