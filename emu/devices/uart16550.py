@@ -8,15 +8,15 @@ terminal, emu.monitor.mux) and the chip's own loopback (MCR.LOOP, which Linux's 
 uses to probe the chip): in loopback THR bytes come back through RBR and MSR shows the MCR
 outputs. Received bytes wait in a queue that never overruns (host input is held, not lost);
 LSR.DR is set while it holds a byte, IIR reports received data when IER enables it (with the
-FIFO on: at its trigger level, or as a character timeout once a byte has waited four
-character times, QEMU's fifo_timeout_int measured on the host clock), and a read of RBR takes
-the oldest. There are no interrupt lines yet, so only polling guests see
-input.
+FIFO on: at its trigger level), and a read of RBR takes the oldest. The FIFO's character
+timeout indication (QEMU's fifo_timeout_int, four character times of virtual time) waits for
+a machine clock, which emu does not have yet: below the trigger level IIR shows no
+interrupt, as QEMU's does while its virtual clock stands still. There are no interrupt
+lines yet, so only polling guests see input.
 """
 
 from __future__ import annotations
 
-import time
 from collections import deque
 
 from emu.bus import Region
@@ -31,7 +31,6 @@ UART_IER_THRI = 0x02
 UART_IIR_NO_INT = 0x01
 UART_IIR_THRI = 0x02
 UART_IIR_RDI = 0x04
-UART_IIR_CTI = 0x0C
 #: receive FIFO trigger levels selected by FCR bits 7:6
 UART_FIFO_ITL = (1, 4, 8, 14)
 UART_IIR_FE = 0xC0
@@ -65,35 +64,22 @@ class Uart16550:
         self.scr = 0
         self.thr_ipending = False
         self.rx.clear()
-        self._rx_time = 0.0  # when the receive timeout started (last byte in or out)
 
     def receive(self, data: bytes) -> None:
         """Host input from the backend (any thread: deque appends are atomic)."""
         self.rx.extend(data)
-        self._rx_time = time.monotonic()
 
     def _rx_byte(self) -> int:
         """RBR: the oldest received byte (0 when there is none)."""
-        self._rx_time = time.monotonic()
         return self.rx.popleft() if self.rx else 0
-
-    def _char_time(self) -> float:
-        """Seconds per character at the programmed speed and frame (serial_update_parameters:
-        start bit, 5-8 data bits, parity, 1-2 stop bits)."""
-        speed = 115200 / (self.divider or 1)
-        frame = 1 + 5 + (self.lcr & 3) + (1 if self.lcr & 0x08 else 0) + \
-            (2 if self.lcr & 0x04 else 1)
-        return frame / speed
 
     def _iir(self) -> int:
         """serial_update_irq's priorities: received data (at the FIFO's trigger level),
         then the transmitter."""
         fifo = UART_IIR_FE if self.fcr & UART_FCR_FE else 0
-        if self.ier & UART_IER_RDI and self.rx:
-            if fifo and time.monotonic() - self._rx_time >= 4 * self._char_time():
-                return fifo | UART_IIR_CTI
-            if len(self.rx) >= (UART_FIFO_ITL[self.fcr >> 6] if fifo else 1):
-                return fifo | UART_IIR_RDI
+        level = UART_FIFO_ITL[self.fcr >> 6] if fifo else 1
+        if self.ier & UART_IER_RDI and len(self.rx) >= level:
+            return fifo | UART_IIR_RDI
         if self.ier & UART_IER_THRI and self.thr_ipending:
             return fifo | UART_IIR_THRI
         return fifo | UART_IIR_NO_INT
