@@ -40,9 +40,11 @@ QEMU-compatible options:
   -initrd FILE             initial RAM disk (PVH module on pc, /chosen range on virt)
   -bios FILE               firmware to run instead of emu's own (pc: ROM ending at 4 GiB,
                            a multiple of 64 KiB; virt: flash at address 0, up to 64 MiB)
-  -serial SPEC             stdio, file:PATH or none (repeatable, COM1 first)
+  -serial SPEC             stdio, mon:stdio, file:PATH or none (repeatable, COM1 first)
+  -monitor stdio|none      the human monitor on the terminal (mon:stdio: shared with the
+                           serial port, Ctrl-A c switches, Ctrl-A x quits, Ctrl-A h helps)
   -device NAME[,k=v...]    add a device ('-device help' lists them)
-  -nographic               no display; serial on stdio
+  -nographic               no display; serial and monitor on stdio (mon:stdio)
   -display none            no display
   -nodefaults              no default devices
   -no-reboot               exit instead of resetting when the guest resets
@@ -73,7 +75,8 @@ emu options:
 _WITH_ARG = {"M", "machine", "m", "cpu", "smp", "kernel", "append", "initrd", "bios",
              "serial", "device",
              "display", "uuid", "trace", "name", "accel", "fw_cfg", "boot", "global",
-             "dump-on-exit", "qmp", "dump-on-panic", "action", "qtest", "qtest-log"}
+             "dump-on-exit", "qmp", "dump-on-panic", "action", "qtest", "qtest-log",
+             "monitor"}
 _FLAGS = {"nographic", "nodefaults", "no-reboot", "no-shutdown", "S", "version", "h", "help",
           "direct-boot"}
 
@@ -135,6 +138,10 @@ def parse_args(argv: Sequence[str]) -> MachineConfig | str:
             cfg.bios = value
         elif name == "serial":
             cfg.serial.append(value)
+        elif name == "monitor":
+            if value not in ("stdio", "none"):
+                raise ConfigError(f"{opt} {value}: unsupported monitor backend (use stdio or none)")
+            cfg.monitor = value
         elif name == "device":
             text = _device_help(value)
             if text:
@@ -447,6 +454,9 @@ def run(argv: Sequence[str], err: Callable[[str], None]) -> int:
             if cfg.dump_on_exit:
                 err("--dump-on-exit: no dump: the guest never ran")
             return 0
+        from emu.monitor.mux import start_terminal
+
+        servers.append(start_terminal(machine))  # -monitor stdio, -serial [mon:]stdio input
         if cfg.qtest:
             from emu.qtest.server import QTestServer
 

@@ -95,6 +95,7 @@ class MachineConfig:
     bios: str | None = None  # -bios FILE: firmware instead of emu's own
     direct_boot: bool = False  # --direct-boot: emu loads the kernel, no firmware runs
     serial: list[str] = field(default_factory=list)  # backend specs, COM1 first
+    monitor: str | None = None  # -monitor stdio|none (emu.monitor.mux)
     devices: list[DeviceSpec] = field(default_factory=list)
     nographic: bool = False
     nodefaults: bool = False
@@ -119,14 +120,26 @@ class MachineConfig:
     start_paused: bool = False
 
     def serial_backends(self) -> list[str]:
-        """The serial backends in effect, as QEMU resolves them.
+        """The serial backends in effect, as QEMU resolves them (vl.c).
 
-        With no ``-serial``: ``-nographic`` puts the first port on stdio; otherwise QEMU would
-        use a graphical console (``vc``), which emu does not have, so the port goes to stdio
-        too unless ``-nodefaults`` removed it.
+        With no ``-serial``: ``-nographic`` puts the first port on ``mon:stdio`` (on stdio
+        when a ``-monitor`` is given or ``-nodefaults`` took the monitor away); otherwise
+        QEMU would use a graphical console (``vc``), which emu does not have, so the port goes
+        to stdio too unless ``-nodefaults`` removed it, or to nowhere when the monitor has
+        stdio (as QEMU's vc is not on the terminal).
         """
         if self.serial:
             return list(self.serial)
-        if self.nodefaults and not self.nographic:
+        if self.nographic:
+            return ["mon:stdio"] if self.monitor is None and not self.nodefaults else ["stdio"]
+        if self.nodefaults:
             return []
-        return ["stdio"]
+        return ["null" if self.monitor == "stdio" else "stdio"]
+
+    def monitor_backend(self) -> str | None:
+        """Where the human monitor is: ``-monitor``, or stdio when ``-nographic`` comes with
+        a ``-serial`` (vl.c); None for none (``-nographic`` alone muxes it with the serial
+        port, see :meth:`serial_backends`)."""
+        if self.monitor is not None:
+            return None if self.monitor == "none" else self.monitor
+        return "stdio" if self.nographic and self.serial else None

@@ -3,15 +3,27 @@
 Registers modelled: DR (output), RSR/ECR, FR, ILPR, IBRD, FBRD, LCR_H, CR, IFLS, IMSC, RIS, MIS,
 ICR, DMACR and the peripheral/PrimeCell ID registers at 0xfe0-0xffc with QEMU's values. The
 transmit FIFO never fills: FR reports TXFE|RXFE at reset and every DR write is output at once.
+The receive path takes the backend's host input (keys typed on emu's terminal,
+emu.monitor.mux) into a queue that never overruns: FR.RXFE is clear while it holds a byte,
+FR.RXFF is set once it holds a FIFO's worth (1 byte with LCR_H.FEN clear, 16 with it set: QEMU
+keeps further input in its chardev until the guest reads), RIS.RXRIS is set while a byte
+waits (QEMU's read trigger of 1), and a read of DR takes the oldest (with no error bits).
+There are no interrupt lines yet, so only polling guests see input.
 """
 
 from __future__ import annotations
+
+from collections import deque
 
 from emu.bus import Region
 from emu.chardev import CharBackend
 from emu.trace import trace
 
 PL011_FR_RXFE = 0x10
+PL011_FR_RXFF = 0x40
+PL011_INT_RX = 0x10
+PL011_LCR_FEN = 0x10
+PL011_FIFO_DEPTH = 16
 PL011_FR_TXFE = 0x80
 PL011_ID = (0x11, 0x10, 0x14, 0x00, 0x0D, 0xF0, 0x05, 0xB1)
 
@@ -25,7 +37,16 @@ class PL011:
     def __init__(self, backend: CharBackend, name: str = "pl011") -> None:
         self.backend = backend
         self.region = Region(name, 0x1000, self)
+        self.rx: deque[int] = deque()
         self.reset()
+        backend.set_receiver(self.receive)
+
+    def receive(self, data: bytes) -> None:
+        """Host input from the backend (any thread: deque appends are atomic)."""
+        self.rx.extend(data)
+
+    def _ris(self) -> int:
+        return self.int_level | (PL011_INT_RX if self.rx else 0)
 
     def reset(self) -> None:
         """Power-on state, as QEMU's pl011_reset."""
@@ -39,21 +60,24 @@ class PL011:
         self.int_enabled = 0
         self.int_level = 0
         self.dmacr = 0
-        self.flags = PL011_FR_RXFE | PL011_FR_TXFE
+        self.flags = PL011_FR_TXFE
+        self.rx.clear()
 
     def read(self, offset: int, size: int) -> int:
         if 0xFE0 <= offset < 0x1000:
             value = PL011_ID[(offset - 0xFE0) >> 2]
         elif offset == 0x00:
-            value = 0  # no receive path: the RX FIFO is always empty
+            value = self.rx.popleft() if self.rx else 0
         elif offset == 0x04:
             value = self.rsr
         elif offset == 0x18:
-            value = self.flags
+            depth = PL011_FIFO_DEPTH if self.lcr & PL011_LCR_FEN else 1
+            value = self.flags | (0 if self.rx else PL011_FR_RXFE) | \
+                (PL011_FR_RXFF if len(self.rx) >= depth else 0)
         elif offset == 0x3C:
-            value = self.int_level
+            value = self._ris()
         elif offset == 0x40:
-            value = self.int_level & self.int_enabled
+            value = self._ris() & self.int_enabled
         elif offset in _SIMPLE:
             value = getattr(self, _SIMPLE[offset])
         else:
@@ -69,5 +93,11 @@ class PL011:
             self.rsr = 0
         elif offset == 0x44:
             self.int_level &= ~value
+        elif offset == 0x2C and (self.lcr ^ value) & PL011_LCR_FEN:
+            # QEMU empties the FIFO when FEN changes; input beyond it is still waiting
+            for _ in range(min(len(self.rx), PL011_FIFO_DEPTH if self.lcr & PL011_LCR_FEN
+                               else 1)):
+                self.rx.popleft()
+            self.lcr = value & 0xFFFF
         elif offset in _SIMPLE:
             setattr(self, _SIMPLE[offset], value & 0xFFFF)

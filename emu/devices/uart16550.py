@@ -3,12 +3,21 @@
 Enough of the register file for polled output and for guests that probe the chip: THR/RBR,
 IER, IIR/FCR, LCR (with the DLAB divisor latch), MCR, LSR, MSR and the scratch register.
 The transmitter is always ready: LSR reports THRE|TEMT and every byte written to THR goes to
-the backend at once. The receiver only hears the chip's own loopback (MCR.LOOP, which Linux's
-8250 driver uses to probe the chip): in loopback THR bytes come back through RBR and MSR shows
-the MCR outputs. Host input is not connected yet.
+the backend at once. The receiver hears the backend's host input (keys typed on emu's
+terminal, emu.monitor.mux) and the chip's own loopback (MCR.LOOP, which Linux's 8250 driver
+uses to probe the chip): in loopback THR bytes come back through RBR and MSR shows the MCR
+outputs. Received bytes wait in a queue that never overruns (host input is held, not lost);
+LSR.DR is set while it holds a byte, IIR reports received data when IER enables it (with the
+FIFO on: at its trigger level), and a read of RBR takes the oldest. The FIFO's character
+timeout indication (QEMU's fifo_timeout_int, four character times of virtual time) waits for
+a machine clock, which emu does not have yet: below the trigger level IIR shows no
+interrupt, as QEMU's does while its virtual clock stands still. There are no interrupt
+lines yet, so only polling guests see input.
 """
 
 from __future__ import annotations
+
+from collections import deque
 
 from emu.bus import Region
 from emu.chardev import CharBackend
@@ -17,9 +26,13 @@ from emu.trace import trace
 UART_LSR_DR = 0x01
 UART_LSR_THRE = 0x20
 UART_LSR_TEMT = 0x40
+UART_IER_RDI = 0x01
 UART_IER_THRI = 0x02
 UART_IIR_NO_INT = 0x01
 UART_IIR_THRI = 0x02
+UART_IIR_RDI = 0x04
+#: receive FIFO trigger levels selected by FCR bits 7:6
+UART_FIFO_ITL = (1, 4, 8, 14)
 UART_IIR_FE = 0xC0
 UART_FCR_FE = 0x01
 UART_LCR_DLAB = 0x80
@@ -34,8 +47,10 @@ class Uart16550:
 
     def __init__(self, backend: CharBackend, name: str = "serial0") -> None:
         self.backend = backend
-        self.region = Region(name, 8, self)
+        self.region = Region("serial", 8, self)  # QEMU's region name
+        self.rx: deque[int] = deque()
         self.reset()
+        backend.set_receiver(self.receive)
 
     def reset(self) -> None:
         """Power-on state, as QEMU's serial_reset."""
@@ -48,10 +63,23 @@ class Uart16550:
         self.msr = UART_MSR_DCD | UART_MSR_DSR | UART_MSR_CTS
         self.scr = 0
         self.thr_ipending = False
-        self.rx: list[int] = []
+        self.rx.clear()
+
+    def receive(self, data: bytes) -> None:
+        """Host input from the backend (any thread: deque appends are atomic)."""
+        self.rx.extend(data)
+
+    def _rx_byte(self) -> int:
+        """RBR: the oldest received byte (0 when there is none)."""
+        return self.rx.popleft() if self.rx else 0
 
     def _iir(self) -> int:
+        """serial_update_irq's priorities: received data (at the FIFO's trigger level),
+        then the transmitter."""
         fifo = UART_IIR_FE if self.fcr & UART_FCR_FE else 0
+        level = UART_FIFO_ITL[self.fcr >> 6] if fifo else 1
+        if self.ier & UART_IER_RDI and len(self.rx) >= level:
+            return fifo | UART_IIR_RDI
         if self.ier & UART_IER_THRI and self.thr_ipending:
             return fifo | UART_IIR_THRI
         return fifo | UART_IIR_NO_INT
@@ -59,12 +87,7 @@ class Uart16550:
     def read(self, offset: int, size: int) -> int:
         dlab = self.lcr & UART_LCR_DLAB
         if offset == 0:
-            if dlab:
-                value = self.divider & 0xFF
-            else:
-                value = self.rx.pop(0) if self.rx else 0
-                if not self.rx:
-                    self.lsr &= ~UART_LSR_DR
+            value = self.divider & 0xFF if dlab else self._rx_byte()
         elif offset == 1:
             value = self.divider >> 8 if dlab else self.ier
         elif offset == 2:
@@ -76,7 +99,7 @@ class Uart16550:
         elif offset == 4:
             value = self.mcr
         elif offset == 5:
-            value = self.lsr
+            value = self.lsr | (UART_LSR_DR if self.rx else 0)
         elif offset == 6:
             if self.mcr & UART_MCR_LOOP:  # outputs wired to inputs (QEMU serial.c)
                 m = self.mcr
@@ -98,7 +121,6 @@ class Uart16550:
             else:
                 if self.mcr & UART_MCR_LOOP:
                     self.rx.append(value)
-                    self.lsr |= UART_LSR_DR
                 else:
                     self.backend.write(bytes((value,)))
                 self.thr_ipending = True

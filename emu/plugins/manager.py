@@ -18,7 +18,7 @@ from emu.plugins import hookspecs
 from emu.plugins.devices import DeviceType
 
 ENTRY_POINT_GROUP = "emu"
-BUILTIN_PLUGINS = ("emu.devices.builtin", "emu.qmp.builtin")
+BUILTIN_PLUGINS = ("emu.devices.builtin", "emu.qmp.builtin", "emu.monitor.qmp")
 
 
 class PluginManager:

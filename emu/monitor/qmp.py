@@ -1,0 +1,48 @@
+"""``human-monitor-command`` (qapi/misc.json): an HMP command line run over QMP.
+
+A built-in plugin: it contributes the command through the ``emu_qmp_commands`` hook, as any
+plugin would. Arguments: ``command-line`` (string), ``cpu-index`` (int, optional; emu has
+CPU 0). The reply is the text the monitor printed. ``quit`` takes effect after the reply,
+as QMP ``quit`` does.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from emu.plugins import hookimpl
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from emu.machine import Machine
+    from emu.qmp.server import QmpServer
+
+
+def qmp_human_monitor_command(server: QmpServer, args: dict[str, Any]) -> Any:
+    from emu.monitor.hmp import Hmp
+    from emu.qmp.commands import QmpError
+
+    for key in args:
+        if key not in ("command-line", "cpu-index"):
+            raise QmpError(f"Parameter '{key}' is unexpected")
+    if "command-line" not in args:
+        raise QmpError("Parameter 'command-line' is missing")
+    line = args["command-line"]
+    if not isinstance(line, str):
+        raise QmpError("Invalid parameter type for 'command-line', expected: string")
+    index = args.get("cpu-index", 0)
+    if not isinstance(index, int) or isinstance(index, bool):
+        raise QmpError("Invalid parameter type for 'cpu-index', expected: integer")
+    if index != 0:
+        raise QmpError("Parameter 'cpu-index' expects a CPU number")
+
+    def quit_after_reply() -> None:
+        server.after_reply.append(lambda: server.machine.quit(0, reason="host-qmp-quit"))
+
+    return Hmp(server, quit=quit_after_reply).execute(line)
+
+
+@hookimpl
+def emu_qmp_commands(machine: Machine) -> dict[str, Callable[..., object]]:
+    return {"human-monitor-command": qmp_human_monitor_command}
