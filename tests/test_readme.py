@@ -169,3 +169,17 @@ def test_readme_examples_write_only_files_git_ignores(readme_run: ReadmeRun) -> 
     ignored = (ROOT / ".gitignore").read_text().splitlines()
     for name in (*written, "emu.qmp"):
         assert f"/{name}" in ignored, name
+
+
+def test_guest_images_readme_counts_and_lists_every_image() -> None:
+    """guest_images/README.md names as many kernels as guest_images/build.py builds, and its
+    table of images has a row for each."""
+    build = (ROOT / "guest_images" / "build.py").read_text()
+    images = re.findall(r'"(\w+)"', re.search(r"^IMAGES = \[(.*?)\]", build, re.S | re.M)[1])
+    text = (ROOT / "guest_images" / "README.md").read_text()
+    words = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+             "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen"]
+    count = re.search(r"^(\w+) small kernels", text, re.M)[1].lower()
+    assert count == words[len(images)]
+    table = text.split("## The images\n\n", 1)[1].split("\n\n", 1)[0]
+    assert sorted(re.findall(r"^\| `(\w+)` \|", table, re.M)) == sorted(images)
