@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -121,9 +122,11 @@ def readme_run(tmp_path_factory: pytest.TempPathFactory) -> ReadmeRun:
     for entry in ROOT.iterdir():
         if entry.is_dir() and not entry.name.startswith("."):
             (work / entry.name).symlink_to(entry)
-    (bindir / "emu").write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m emu "$@"\n')
-    (bindir / "emu").chmod(0o755)
-    (bindir / "python3").symlink_to(sys.executable)
+    # scripts, not symlinks: a virtual environment's python reached through a symlink in
+    # another directory does not find its pyvenv.cfg, so it would lack drgn and qemu.qmp
+    for name, args in (("emu", " -m emu"), ("python3", "")):
+        (bindir / name).write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)}{args} "$@"\n')
+        (bindir / name).chmod(0o755)
     cmds = [c for section, code in readme_blocks() if section not in NOT_RUN
             for c in commands(code)]
     script = []
@@ -133,8 +136,17 @@ def readme_run(tmp_path_factory: pytest.TempPathFactory) -> ReadmeRun:
     # what is still running once the examples are done (the README's examples end emu)
     script.append(f"jobs -p >{results}/left; kill $(jobs -p) 2>/dev/null; wait")
     env = dict(os.environ, PATH=f"{bindir}:{os.environ['PATH']}", PYTHONPATH=str(ROOT))
-    subprocess.run(["bash", "-c", "\n".join(script)], cwd=work, env=env, timeout=600,
-                   check=True)
+    shell = subprocess.Popen(["bash", "-c", "\n".join(script)], cwd=work, env=env,
+                             start_new_session=True)
+    try:
+        status = shell.wait(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(shell.pid, signal.SIGKILL)  # the shell and whatever it left running
+        status = shell.wait()
+        done = len(list(results.glob("*.status")))
+        pytest.fail(f"the README's commands did not finish: stuck at {cmds[done]!r}",
+                    pytrace=False)
+    assert status == 0
     assert (results / "left").read_text() == "", "a README example left a process running"
     return ReadmeRun([(cmd, int((results / f"{i}.status").read_text()),
                        (results / f"{i}.out").read_text(), (results / f"{i}.err").read_text())
