@@ -45,7 +45,8 @@ QEMU-compatible options:
                            serial port, Ctrl-A c switches, Ctrl-A x quits, Ctrl-A h helps)
   -device NAME[,k=v...]    add a device ('-device help' lists them)
   -nographic               no display; serial and monitor on stdio (mon:stdio)
-  -display none            no display
+  -display none            no display; the serial port's default console goes nowhere with
+                           it (as QEMU's vc): add -serial stdio to see the guest
   -nodefaults              no default devices
   -no-reboot               exit instead of resetting when the guest resets
   -uuid UUID               system UUID
@@ -69,6 +70,11 @@ emu options:
   -action panic=A          on a guest panic: shutdown (default), pause, exit-failure, none
   -version                 print the version and exit
   -h, -help                print this help and exit
+
+Exit status: what the guest asked for (isa-debug-exit value V: (V << 1) | 1, so 1 for V = 0;
+PSCI SYSTEM_OFF or a power-off: 0), 1 for a usage error or a failed dump (both print an
+'emu: ...' line), 2 when the guest left the CPU in a state emu cannot continue from, 70 for an
+internal error of emu.
 """
 
 #: options that take an argument
@@ -192,6 +198,12 @@ def parse_args(argv: Sequence[str]) -> MachineConfig | str:
 
             cfg.qtest_log = qtest_log_path(value)
         # -name is accepted and ignored, as a label only
+    if cfg.cpu in ("help", "?"):
+        return cpu_help(cfg.machine if machine_seen else None)
+    if cfg.display == "none" and not cfg.nographic and not cfg.serial and not cfg.nodefaults:
+        # QEMU's default serial backend is vc (a console of the display): with -display none
+        # the port exists and its output goes nowhere (softmmu/vl.c, default_serial).
+        cfg.serial.append("null")
     if not machine_seen:
         raise ConfigError("no machine given: use -M pc (x86_64) or -M virt (aarch64)")
     if cfg.direct_boot and cfg.bios is not None:
@@ -404,6 +416,28 @@ def _parse_smp(value: str) -> tuple[int, int]:
     return count, maxcpus
 
 
+def cpu_help(machine: str | None) -> str:
+    """``-cpu help``: the CPU models, in the format of qemu-system-x86_64 (``x86 NAME  DESC``,
+    sorted by name with ``max`` last: target/i386/cpu.c x86_cpu_list) for pc and of
+    qemu-system-aarch64 (indented names: target/arm/helper.c arm_cpu_list) for virt. Without
+    -M: both lists, each under the machine it belongs to."""
+    from emu.cpu.arm64 import Arm64Cpu
+    from emu.cpu.x86 import X86Cpu
+
+    def x86() -> list[str]:
+        names = sorted(n for n in X86Cpu.models if n != "max")
+        descs = {"max": "Icelake-Server: the newest model emu's CPU engine provides"}
+        return [f"x86 {n:<20s}  {descs.get(n, '')}".rstrip() for n in [*names, "max"]]
+
+    def arm() -> list[str]:
+        return [f"  {n}" for n in sorted(Arm64Cpu.models, key=lambda n: f"{n}-arm-cpu")]
+
+    if machine is not None:
+        return "\n".join(["Available CPUs:", *(x86() if machine == "pc" else arm())])
+    return "\n".join(["Available CPUs on -M pc:", *x86(), "",
+                      "Available CPUs on -M virt:", *arm()])
+
+
 def _device_help(value: str) -> str | None:
     from emu.plugins.devices import split_device_spec
     from emu.plugins.manager import default_manager
@@ -421,14 +455,7 @@ def _device_help(value: str) -> str | None:
         types = default_manager().device_types
         if name not in types:
             raise ConfigError(f"-device {value}: '{name}' is not a valid device model name")
-        t = types[name]
-        lines = [f"{name} options:"]
-        for key, prop in sorted(t.properties.items()):
-            default = f"0x{prop.default:x}" if isinstance(prop.default, int) and not \
-                isinstance(prop.default, bool) else prop.default
-            lines.append(f"  {key}=<{prop.parse.__name__.removeprefix('parse_')}>"
-                         f"  - {prop.help} (default: {default})")
-        return "\n".join(lines)
+        return types[name].help_text()
     return None
 
 
@@ -544,7 +571,9 @@ class _ProgressBar:
 
 
 def _report_dump(result: object, err: Callable[[str], None], status: int) -> int:
-    """Report a dump emu took itself: its warnings, or its failure (then exit status 1)."""
+    """Report a dump emu took itself: its warnings and one line saying what was saved (path,
+    size, notes), or its failure (then exit status 1)."""
+    from emu.dump import DumpResult
     from emu.dump.elf import DumpError
 
     if isinstance(result, DumpError):
@@ -552,6 +581,10 @@ def _report_dump(result: object, err: Callable[[str], None], status: int) -> int
         return 1
     for warning in getattr(result, "warnings", []):
         err(f"warning: {warning}")
+    if isinstance(result, DumpResult):
+        size = f"{result.size >> 20} MiB" if result.size >= 1 << 20 else f"{result.size} bytes"
+        notes = ", ".join(result.notes) or "none"
+        err(f"dump saved to {result.path} ({size}, notes: {notes})")
     return status
 
 

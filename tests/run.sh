@@ -1,11 +1,28 @@
 #!/usr/bin/env bash
-# The test command: installs everything the suite needs on a fresh Debian machine
-# (Debian packages and the Python package with its dev extra), then runs the whole suite.
+# The test command: installs everything the suite needs on a fresh Debian machine (Debian
+# packages, then emu with its dev extra and the vmcoreinfo plugin into the virtual environment
+# .venv of this checkout), then runs ruff and the whole pytest suite from that environment.
+# Arguments go to pytest. EMU_VENV=DIR uses another virtual environment.
+#
+# Debian's python3 refuses `pip install` outside a virtual environment (PEP 668,
+# "externally-managed-environment"), hence .venv. pip runs only when .venv is new or when
+# pyproject.toml, plugins/vmcoreinfo/pyproject.toml, the Python or the checkout's path changed
+# since the last install (the stamp .venv/emu-install.stamp records them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEBIAN_PACKAGES=(qemu-system-x86 qemu-system-arm binutils gdb gdb-multiarch crash makedumpfile
                  device-tree-compiler)
+PYTHON=${PYTHON:-python3}
+VENV=${EMU_VENV:-.venv}
+
+# A minimal Debian has no python3; python3 -m venv needs ensurepip, which Debian ships in
+# python3-venv.
+if ! command -v "$PYTHON" >/dev/null; then
+    DEBIAN_PACKAGES+=(python3 python3-venv)
+elif [ ! -x "$VENV/bin/python" ] && ! "$PYTHON" -c 'import ensurepip' >/dev/null 2>&1; then
+    DEBIAN_PACKAGES+=(python3-venv)
+fi
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -15,7 +32,20 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-python3 -m pip install -q --disable-pip-version-check -e '.[dev]' -e plugins/vmcoreinfo
+if [ ! -x "$VENV/bin/python" ]; then
+    rm -rf "$VENV"  # a venv that failed half-way (no pip) would be kept otherwise
+    "$PYTHON" -m venv "$VENV"
+fi
+stamp="$VENV/emu-install.stamp"
+want=$( { sha256sum pyproject.toml plugins/vmcoreinfo/pyproject.toml
+          "$VENV/bin/python" -c 'import sys; print(sys.version)'
+          pwd; } | sha256sum)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    rm -f "$stamp"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
+        -e '.[dev]' -e plugins/vmcoreinfo
+    echo "$want" >"$stamp"
+fi
 
-ruff check .
-python3 -m pytest "$@"
+"$VENV/bin/ruff" check .
+exec "$VENV/bin/python" -m pytest "$@"

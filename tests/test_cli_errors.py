@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from conftest import ROOT, image, run_emu
+from conftest import MACHINES, ROOT, image, run_emu, run_qemu
 
 BAD_ELF_ARCH = image("virt", "hello")  # an aarch64 file given to the pc machine
 
@@ -88,16 +90,88 @@ def test_device_help_lists_types_with_their_source() -> None:
     assert b'name "isa-debug-exit"' in result.stdout and b"from built-in" in result.stdout
 
 
-def test_device_property_help() -> None:
-    result = run_emu(["-device", "isa-debug-exit,help"])
+PROPERTY_LINE = re.compile(r"  (\S+)=<\S+>\s+ - .*\(default: (\S+)\)$")
+
+
+@pytest.mark.parametrize("device", ["isa-debug-exit", "pvpanic"])
+def test_device_property_help_has_qemus_format_and_defaults(device: str) -> None:
+    """QEMU lists every property of the type; emu lists the ones it honours, in QEMU's layout
+    and with QEMU's defaults."""
+    emu, qemu = run_emu(["-device", f"{device},help"]), run_qemu("pc", ["-device",
+                                                                        f"{device},help"])
+    assert emu.returncode == qemu.returncode == 0 and emu.stderr == b""
+    emu_lines, qemu_lines = emu.stdout.decode().splitlines(), qemu.stdout.decode().splitlines()
+    assert emu_lines[0] == qemu_lines[0] == f"{device} options:"
+    qemu_defaults = dict(m.groups() for m in map(PROPERTY_LINE.match, qemu_lines) if m)
+    emu_defaults = dict(m.groups() for m in map(PROPERTY_LINE.match, emu_lines) if m)
+    assert len(emu_defaults) == len(emu_lines) - 1 and emu_defaults
+    for name, default in emu_defaults.items():
+        assert qemu_defaults[name] == default, name
+    for line in emu_lines[1:]:  # the description starts in column 25, as QEMU's does
+        assert line.index(" - ") == 24, line
+
+
+def test_device_without_properties_says_so_like_qemu() -> None:
+    emu, qemu = run_emu(["-device", "vmcoreinfo,help"]), run_qemu("pc", ["-device",
+                                                                         "vmcoreinfo,help"])
+    assert emu.stdout == qemu.stdout == b"There are no options for vmcoreinfo.\n"
+    assert emu.returncode == qemu.returncode == 0
+
+
+def _qemu_cpu_names(machine: str) -> set[str]:
+    result = run_qemu(machine, ["-cpu", "help"])
     assert result.returncode == 0
-    assert b"iobase=<uint>" in result.stdout and b"(default: 0x501)" in result.stdout
+    lines = result.stdout.decode().split("\n\n")[0].splitlines()
+    assert lines[0] == "Available CPUs:"
+    return {line.split()[1] if machine == "pc" else line.strip() for line in lines[1:]}
 
 
-def test_machine_and_cpu_help() -> None:
-    assert b"virt" in run_emu(["-M", "help"]).stdout
-    result = run_emu(["-M", "pc", "-cpu", "help"])
-    assert b"qemu64" in result.stderr and result.returncode == 1
+@pytest.mark.parametrize("machine", ["pc", "virt"])
+def test_cpu_help_lists_qemu_models_like_qemu(machine: str) -> None:
+    """``-cpu help`` prints on stdout and exits 0, as qemu-system-* does; every model emu
+    lists is one QEMU lists, in QEMU's line format for that machine."""
+    result = run_emu(["-M", machine, "-cpu", "help"])
+    assert result.returncode == 0 and result.stderr == b""
+    lines = result.stdout.decode().splitlines()
+    assert lines[0] == "Available CPUs:"
+    shape = r"x86 \S+( {2,}\S.*)?" if machine == "pc" else r"  \S+"
+    assert all(re.fullmatch(shape, line) for line in lines[1:]), lines
+    names = [line.split()[1] if machine == "pc" else line.strip() for line in lines[1:]]
+    assert set(names) <= _qemu_cpu_names(machine)
+    assert {"pc": "qemu64", "virt": "cortex-a57"}[machine] in names and "max" in names
+
+
+def test_cpu_help_without_machine_lists_both() -> None:
+    result = run_emu(["-cpu", "help"])
+    assert result.returncode == 0 and result.stderr == b""
+    pc, virt = result.stdout.decode().split("\n\n")
+    assert pc.splitlines()[1:] == run_emu(["-M", "pc", "-cpu", "help"]).stdout.decode() \
+        .splitlines()[1:]
+    assert virt.splitlines()[1:] == run_emu(["-M", "virt", "-cpu", "?"]).stdout.decode() \
+        .splitlines()[1:]
+    assert (pc.splitlines()[0], virt.splitlines()[0]) == ("Available CPUs on -M pc:",
+                                                          "Available CPUs on -M virt:")
+
+
+@pytest.mark.parametrize("display", [["-display", "none"], ["-nographic"],
+                                     ["-display", "none", "-serial", "stdio"],
+                                     ["-display", "none", "-nographic"],
+                                     ["-nographic", "-display", "none"]],
+                         ids=" ".join)
+@pytest.mark.parametrize("machine", ["pc", "virt"])
+def test_display_none_hides_the_default_serial_like_qemu(machine: str,
+                                                         display: list[str]) -> None:
+    """QEMU's default serial backend is a console of the display (vc): with -display none
+    and no -serial the guest's output goes nowhere; -nographic puts it on stdio (on pc after
+    SeaBIOS's own output, which emu's firmware does not print)."""
+    args = [*MACHINES[machine][2], *display, "-kernel", image(machine, "hello")]
+    emu, qemu = run_emu(args), run_qemu(machine, args)
+    assert emu.returncode == qemu.returncode
+    if display == ["-display", "none"]:
+        assert emu.stdout == qemu.stdout == b""
+    else:
+        assert emu.stdout.startswith(b"Hello from the guest!")
+        assert qemu.stdout.endswith(emu.stdout)
 
 
 @pytest.mark.parametrize("args, message", [

@@ -11,7 +11,13 @@ from emu.boards.pc import pc_ram_split
 from emu.config import parse_ram_size
 from emu.errors import ConfigError
 from emu.plugins import hookimpl
-from emu.plugins.devices import DeviceType, Property, parse_uint, split_device_spec
+from emu.plugins.devices import (
+    DeviceType,
+    Property,
+    parse_bool,
+    parse_uint,
+    split_device_spec,
+)
 from emu.plugins.manager import PluginManager
 
 KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
@@ -144,6 +150,24 @@ def test_device_type_unknown_property(exit_type):
 def test_device_type_bad_value(exit_type, raw):
     with pytest.raises(ConfigError, match=r"Property 't\.iobase'"):
         exit_type.parse(f"t,iobase={raw}", {"iobase": raw})
+
+
+def test_device_help_text_has_qemus_layout():
+    """The layout of QEMU's ``-device isa-serial,help`` (qom/object_interfaces.c
+    object_property_help): ``  name=<type>`` padded to 24 columns, `` - `` and the description,
+    ``(default: JSON)``: ``wakeup=<bool>          -  (default: false)`` there."""
+    t = DeviceType(name="t", description="test", create=lambda machine, props: None,
+                   properties={"wakeup": Property(parse_bool, False),
+                               "a-very-long-property-name": Property(parse_uint, 7, "count"),
+                               "label": Property(str, "x", "a name")})
+    assert t.help_text().splitlines() == [
+        "t options:",
+        "  a-very-long-property-name=<uint> - count (default: 7)",
+        '  label=<str>            - a name (default: "x")',
+        "  wakeup=<bool>          -  (default: false)",
+    ]
+    none = DeviceType(name="n", description="test", create=lambda machine, props: None)
+    assert none.help_text() == "There are no options for n."
 
 
 # --------------------------------------------------------------------------- plugin manager

@@ -54,7 +54,9 @@ def dumps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, byte
     pc = str(d / "pc.core")
     result = run_emu(boot_args("pc", "vmcoreinfo", "-device", "vmcoreinfo",
                                "--dump-on-exit", pc))
-    assert result.returncode == 1 and result.stderr == b"", result.stderr
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.decode() == (f"emu: dump saved to {pc} (128 MiB, notes: PRSTATUS, "
+                                      "QEMU, VMCOREINFO)\n")
     out["pc"] = (pc, result.stdout)
     virt = str(d / "virt.core")
     out["virt"] = (virt, _emu_dump_live("virt", virt, d))

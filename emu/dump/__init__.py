@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 
 
@@ -22,6 +23,26 @@ class DumpResult:
     size: int
     phys_base: int | None
     warnings: list[str]
+    #: the kinds of its ELF notes, in file order: CPU notes by type (PRSTATUS), the others
+    #: by name (QEMU, VMCOREINFO)
+    notes: list[str] = field(default_factory=list)
+
+
+#: NT_* types of the "CORE" notes a dump carries (include/uapi/linux/elf.h)
+_CORE_NOTE_TYPES = {1: "PRSTATUS", 2: "PRFPREG"}
+
+
+def note_kinds(notes: bytes) -> list[str]:
+    """The kinds of the ELF notes in ``notes`` (a PT_NOTE segment's contents), each once."""
+    kinds: dict[str, None] = {}
+    offset = 0
+    while offset + 12 <= len(notes):
+        namesz, descsz, ntype = struct.unpack_from("<III", notes, offset)
+        name = bytes(notes[offset + 12:offset + 12 + namesz]).rstrip(b"\0").decode(
+            "ascii", "replace")
+        kinds[_CORE_NOTE_TYPES.get(ntype, f"CORE type {ntype}") if name == "CORE" else name] = None
+        offset += 12 + (namesz + 3) // 4 * 4 + (descsz + 3) // 4 * 4
+    return list(kinds)
 
 
 def vmcoreinfo_phys_base(arch: str, text: bytes) -> int | None:

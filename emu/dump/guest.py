@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from emu.dump import DumpNotes, DumpResult
+from emu.dump import DumpNotes, DumpResult, note_kinds
 from emu.dump.elf import (
     EM_AARCH64,
     EM_X86_64,
@@ -92,4 +92,5 @@ def _dump(machine: Machine, path: str | DumpTarget, paging: bool, begin: int | N
         if extra.phys_base is not None:
             phys_base = extra.phys_base
     size = write_elf_core(path, elf_machine, notes, ranges, progress)
-    return DumpResult(path if isinstance(path, str) else path.path, size, phys_base, warnings)
+    return DumpResult(path if isinstance(path, str) else path.path, size, phys_base, warnings,
+                      note_kinds(notes))

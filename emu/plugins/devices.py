@@ -7,6 +7,7 @@ declared parsers, unknown properties and bad values are configuration errors in 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -63,6 +64,20 @@ class DeviceType:
     machines: tuple[str, ...] | None = None
     #: filled in by the plugin manager: the plugin that contributed this type
     source: str = ""
+
+    def help_text(self) -> str:
+        """``-device NAME,help``: the properties emu honours, in QEMU's format
+        (softmmu/qdev-monitor.c qdev_device_help, qom/object_interfaces.c
+        object_property_help): ``  name=<type>``, padded to 24 columns, `` - `` the description
+        and `` (default: JSON)``; "There are no options for NAME." when there are none."""
+        if not self.properties:
+            return f"There are no options for {self.name}."
+        lines = [f"{self.name} options:"]
+        for key, prop in sorted(self.properties.items()):
+            line = f"  {key}=<{prop.parse.__name__.removeprefix('parse_')}>"
+            default = json.dumps(prop.default, default=str)
+            lines.append(f"{line:<24s} - {prop.help} (default: {default})")
+        return "\n".join(lines)
 
     def parse(self, spec: str, text: Mapping[str, str]) -> dict[str, Any]:
         """Parse ``text`` (prop -> raw string) into typed values, with defaults."""
