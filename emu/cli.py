@@ -277,7 +277,9 @@ def _parse_boot(cfg: MachineConfig, value: str) -> None:
                     raise ConfigError("splash-time is invalid,it should be a value between 0 "
                                       "and 65535")
                 cfg.splash_time = number
-        elif key not in ("order", "once", "strict", "splash"):
+        elif key == "order":
+            cfg.boot_order = v
+        elif key not in ("once", "strict", "splash"):
             raise ConfigError(f"-boot {value}: Invalid parameter '{key}'")
 
 

@@ -38,6 +38,7 @@ from emu.boards import Board, board_class
 from emu.boards.firmware_config import add_user_files
 from emu.bus import MmioBus, PortBus, Region
 from emu.chardev import CharBackend
+from emu.clock import Clock
 from emu.config import MachineConfig
 from emu.cpu import create_cpu
 from emu.dump import DumpResult
@@ -67,6 +68,8 @@ class Machine:
         for bus in (self.port_bus, self.mmio_bus):
             bus.on_pending = self._stop_for_requests
         self._owned: list[CharBackend] = []
+        #: the virtual clock all device timers run on; a qtest drives it (emu/clock.py)
+        self.clock = Clock("qtest" if config.qtest or config.accel == "qtest" else "realtime")
         self.devices: list[object] = []
         self.state = "created"  # created, running, paused, shutdown
         self.halted = False
