@@ -48,6 +48,7 @@ QEMU-compatible options:
   -uuid UUID               system UUID
   -fw_cfg [name=]N,file=F  add fw_cfg file N with the contents of F (or string=TEXT)
   -boot menu=on|off,reboot-timeout=N,splash-time=N
+  -rtc base=utc,clock=vm   the RTC: UTC, on the virtual clock (the only choice emu offers)
                            boot settings firmware reads from fw_cfg
   -global fw_cfg.P=V       fw_cfg properties: dma_enabled=on|off, x-file-slots=N
   -trace PATTERN           enable trace events matching PATTERN (e.g. 'fw_cfg_*')
@@ -71,7 +72,7 @@ emu options:
 _WITH_ARG = {"M", "machine", "m", "cpu", "smp", "kernel", "append", "initrd", "bios",
              "serial", "device",
              "display", "uuid", "trace", "name", "accel", "fw_cfg", "boot", "global",
-             "dump-on-exit", "qmp", "dump-on-panic", "action", "qtest", "qtest-log"}
+             "dump-on-exit", "qmp", "dump-on-panic", "action", "qtest", "qtest-log", "rtc"}
 _FLAGS = {"nographic", "nodefaults", "no-reboot", "no-shutdown", "S", "version", "h", "help",
           "direct-boot"}
 
@@ -156,6 +157,8 @@ def parse_args(argv: Sequence[str]) -> MachineConfig | str:
             cfg.fw_cfg_files.append(_parse_fw_cfg(value))
         elif name == "boot":
             _parse_boot(cfg, value)
+        elif name == "rtc":
+            _parse_rtc(value)
         elif name == "qmp":
             from emu.qmp.server import parse_qmp_option
 
@@ -281,6 +284,16 @@ def _parse_boot(cfg: MachineConfig, value: str) -> None:
             cfg.boot_order = v
         elif key not in ("once", "strict", "splash"):
             raise ConfigError(f"-boot {value}: Invalid parameter '{key}'")
+
+
+def _parse_rtc(value: str) -> None:
+    """``-rtc``: emu's RTC keeps UTC on the virtual clock (QEMU's ``base=utc,clock=vm``)."""
+    for key, v in _keyval(value, "base").items():
+        if key not in ("base", "clock", "driftfix"):
+            raise ConfigError(f"-rtc {value}: Invalid parameter '{key}'")
+        if (key, v) not in (("base", "utc"), ("clock", "vm"), ("driftfix", "none")):
+            raise ConfigError(f"-rtc {value}: emu's RTC offers base=utc, clock=vm and "
+                              f"driftfix=none only")
 
 
 def _parse_smp(value: str) -> tuple[int, int]:
