@@ -10,11 +10,12 @@ from __future__ import annotations
 import pytest
 
 from emu.boards.pc_chipset import PcChipset
-from emu.bus import PortBus
+from emu.bus import MmioBus, PortBus
 from emu.clock import NANOSECONDS_PER_SECOND as NS
 from emu.clock import Clock, Timer
 from emu.devices.i8254 import PIT_FREQ, Pit
 from emu.devices.i8259 import PicPair
+from emu.devices.ioapic import ApicMessage, IoApic
 from emu.devices.mc146818rtc import MC146818Rtc
 from emu.devices.pcspk import PcSpeaker
 from emu.irq import IrqLine, fan_out
@@ -295,12 +296,12 @@ def test_rtc_time_from_host_in_bcd_and_binary() -> None:
 def test_chipset_wiring_pit_and_rtc_reach_the_cpu_through_the_pics() -> None:
     clock = Clock("qtest")
     bus = PortBus()
-    chipset = PcChipset(clock, bus.map)
+    chipset = PcChipset(clock, bus.map, MmioBus().map)
     intr: list[int] = []
     ioapic: list[tuple[int, int]] = []
     chipset.intr.connect(intr.append)
     for n, line in enumerate(chipset.ioapic_inputs):
-        line.connect(lambda level, n=n: ioapic.append((n, level)))
+        line.tap(lambda level, n=n: ioapic.append((n, level)))
     chipset.reset()
     for port, val in ((0x20, 0x11), (0x21, 0x08), (0x21, 0x04), (0x21, 0x01),
                       (0xA0, 0x11), (0xA1, 0x70), (0xA1, 0x02), (0xA1, 0x01)):
@@ -319,3 +320,47 @@ def test_chipset_wiring_pit_and_rtc_reach_the_cpu_through_the_pics() -> None:
     bus.port_write(0x21, 1, 0xFB)
     assert chipset.pic.output and chipset.pic.acknowledge() == 0x70
     assert bus.port_read(0x20, 2) == bus.port_read(0x20, 1) | bus.port_read(0x21, 1) << 8
+
+
+# -- the IOAPIC -------------------------------------------------------------------------------
+
+
+def ioapic_write_entry(ioapic: IoApic, pin: int, entry: int) -> None:
+    for half in (1, 0):  # high half first, as Linux writes an entry
+        ioapic.write(0x00, 4, 0x10 + 2 * pin + half)
+        ioapic.write(0x10, 4, (entry >> (32 * half)) & 0xFFFFFFFF)
+
+
+def test_ioapic_messages_for_the_local_apic() -> None:
+    """An unmasked entry sends (vector, delivery mode, destination, trigger) to the APIC."""
+    sent: list[ApicMessage] = []
+    ioapic = IoApic(Clock("qtest"), deliver=sent.append, extint=lambda: 0x2B)
+    ioapic.reset()
+    ioapic_write_entry(ioapic, 4, 0x03 << 56 | 1 << 11 | 0x41)  # logical dest 3, vector 0x41
+    ioapic.inputs[4].pulse()
+    assert sent == [ApicMessage(vector=0x41, delivery_mode=0, dest_mode=1, dest=3,
+                                trigger_mode=0, address=0xFEE03004, data=0x41)]
+    ioapic_write_entry(ioapic, 2, 7 << 8)  # ExtINT on pin 2: ISA IRQ 0 arrives on input 0
+    ioapic.inputs[0].raise_()
+    assert sent[-1].vector == 0x2B and sent[-1].delivery_mode == 7 and sent[-1].dest == 0
+
+
+def test_ioapic_level_remote_irr_until_eoi_and_storm_delay() -> None:
+    clock = Clock("qtest")
+    sent: list[ApicMessage] = []
+    ioapic = IoApic(clock, deliver=sent.append)
+    ioapic.reset()
+    ioapic_write_entry(ioapic, 9, 1 << 15 | 0x39)  # level, vector 0x39
+    ioapic.inputs[9].raise_()
+    ioapic.inputs[9].raise_()
+    assert len(sent) == 1 and ioapic.ioredtbl[9] & 1 << 14  # remote IRR: no second message
+    for _ in range(9999):
+        ioapic.eoi_broadcast(0x39)  # still high: delivered again at each EOI
+    assert len(sent) == 10000
+    ioapic.eoi_broadcast(0x39)  # the 10000th successive EOI: delivery waits 10 ms
+    assert len(sent) == 10000 and clock.next_deadline() == 10_000_000
+    clock.step()
+    assert len(sent) == 10001
+    ioapic.inputs[9].lower()
+    ioapic.write(0x40, 4, 0x39)  # the EOI register
+    assert not ioapic.ioredtbl[9] & 1 << 14

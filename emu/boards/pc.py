@@ -86,7 +86,7 @@ class PcBoard(Board):
             uart = Uart16550(m.own(open_backend(spec)), f"serial{i}")
             m.map_port(COM_PORTS[i], uart.region)
             self.uarts.append(uart)
-        self.chipset = PcChipset(m.clock, m.map_port)
+        self.chipset = PcChipset(m.clock, m.map_port, m.map_mmio)
         self.qom_gpios = self.chipset.qom_gpios  # for qtest's irq_intercept_* / set_irq_in
         pc_cmos_init(self.chipset.rtc, below, above, m.config.smp, m.config.boot_order)
         self.fw_cfg = FwCfg(m.address_space, dma=m.config.fw_cfg_dma,

@@ -4,6 +4,8 @@
 * 24 GSI lines: GSI n < 16 goes to 8259 input n (ISA IRQ n) and, like every GSI, to IOAPIC
   input n (QEMU's ``gsi_handler``; the IOAPIC itself maps its input 0 to pin 2). Trace event
   ``x86_gsi_interrupt`` (QEMU's).
+* the IOAPIC at 0xfec00000 (:mod:`emu.devices.ioapic`): its messages go to
+  ``ioapic.deliver`` (the local APIC connects there), its ExtINT entries acknowledge the 8259s;
 * the 8259 pair (:mod:`emu.devices.i8259`), whose ``intr`` output is the CPU's INTR pin;
 * the 8254 PIT, counter 0 on GSI 0, and port 0x61 (:mod:`emu.devices.pcspk`);
 * the MC146818 RTC on GSI 8, its NVRAM filled as QEMU's ``pc_cmos_init`` fills it
@@ -14,10 +16,8 @@ QEMU routes the PIT and RTC outputs through the HPET's legacy inputs, which pass
 HPET, so they are wired straight to those GSIs.
 
 Each device's GPIO lists are registered under QEMU's QOM paths (``qom_gpios``) for the qtest
-commands ``irq_intercept_in``, ``irq_intercept_out`` and ``set_irq_in``. ``ioapic`` names the
-IOAPIC's 24 input pins (QEMU's qtests watch interrupts there, ``irq_intercept_in ioapic``);
-until an IOAPIC model is connected to them (``ioapic_inputs[n].connect(...)``) nothing
-receives their levels.
+commands ``irq_intercept_in``, ``irq_intercept_out`` and ``set_irq_in`` (QEMU's qtests watch
+the GSIs at the IOAPIC's inputs: ``irq_intercept_in ioapic``).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from emu.clock import Clock
 from emu.config import KiB, MiB
 from emu.devices.i8254 import PIT_BASE, Pit
 from emu.devices.i8259 import PicPair
+from emu.devices.ioapic import IOAPIC_BASE, IoApic
 from emu.devices.mc146818rtc import RTC_BASE, RTC_ISA_IRQ, MC146818Rtc
 from emu.devices.pcspk import PCSPK_PORT, PcSpeaker
 from emu.errors import ConfigError
@@ -97,11 +98,12 @@ def pc_cmos_init(rtc: MC146818Rtc, below_4g: int, above_4g: int, cpus: int,
 class PcChipset:
     """The GSI fabric, 8259s, PIT, port 0x61 and RTC of one pc machine."""
 
-    def __init__(self, clock: Clock, map_port: Callable[[int, Region], None]) -> None:
+    def __init__(self, clock: Clock, map_port: Callable[[int, Region], None],
+                 map_mmio: Callable[[int, Region], None]) -> None:
         self.clock = clock
         self.pic = PicPair()
-        #: the IOAPIC's input pins; an IOAPIC model connects their sinks
-        self.ioapic_inputs = [IrqLine(f"ioapic[{n}]") for n in range(GSI_NUM_PINS)]
+        self.ioapic = IoApic(clock, extint=self.pic.acknowledge)
+        self.ioapic_inputs = self.ioapic.inputs
         self.gsi = input_lines("gsi", GSI_NUM_PINS, self._gsi_handler)
         self.pit = Pit(clock)
         self.pcspk = PcSpeaker(self.pit)
@@ -112,12 +114,13 @@ class PcChipset:
         map_port(PIT_BASE, self.pit.region)
         map_port(PCSPK_PORT, self.pcspk.region)
         map_port(RTC_BASE, self.rtc.region)
+        map_mmio(IOAPIC_BASE, self.ioapic.region)
         self.qom_gpios: dict[str, Gpios] = {
             QOM_PATHS["pic-master"]: self.pic.master.gpios,
             QOM_PATHS["pic-slave"]: self.pic.slave.gpios,
             QOM_PATHS["rtc"]: self.rtc.gpios,
             QOM_PATHS["pit"]: self.pit.gpios,
-            QOM_PATHS["ioapic"]: Gpios("ioapic", inputs={None: self.ioapic_inputs}),
+            QOM_PATHS["ioapic"]: self.ioapic.gpios,
         }
 
     @property
@@ -133,7 +136,8 @@ class PcChipset:
         self.ioapic_inputs[n].set_level(level)
 
     def reset(self) -> None:
-        """Device reset in QEMU's order of creation: PICs, RTC, PIT."""
+        """Device reset in QEMU's order of creation: IOAPIC, PICs, RTC, PIT."""
+        self.ioapic.reset()
         self.pic.reset()
         self.rtc.reset()
         self.pit.reset()
