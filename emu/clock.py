@@ -35,6 +35,8 @@ from collections.abc import Callable
 NANOSECONDS_PER_SECOND = 1_000_000_000
 
 _Entry = tuple[int, int, "Timer"]
+#: heap size from which re-arming drops the entries of cancelled and re-armed timers
+_COMPACT_AT = 256
 
 
 class Timer:
@@ -112,7 +114,16 @@ class Clock:
 
     def _push(self, timer: Timer, deadline: int) -> _Entry:
         entry = (deadline, next(self._seq), timer)
-        heapq.heappush(self._heap, entry)
+        heap = self._heap
+        if len(heap) >= _COMPACT_AT:
+            # re-arming leaves the old entry behind; drop the dead ones now and then, so a
+            # guest that reloads a timer in a loop with nobody running the timers (realtime
+            # mode before the run loop calls run_due) does not grow the heap without bound
+            live = [e for e in heap if e[2]._entry is e]
+            if len(live) * 2 <= len(heap):
+                heapq.heapify(live)
+                self._heap = heap = live
+        heapq.heappush(heap, entry)
         return entry
 
     def _head(self) -> _Entry | None:

@@ -91,6 +91,17 @@ def test_qtest_clock_periodic_rearm_and_past_deadline() -> None:
     assert clock.run_due() == 1 and ticks[-1] == -1 and clock.now_ns() == 55
 
 
+def test_rearming_does_not_grow_the_clock_without_bound() -> None:
+    """A guest reloading the PIT in a loop re-arms its timer each time; nothing runs the
+    timers in between (realtime mode before the run loop drives the clock)."""
+    clock = Clock("realtime", source=lambda: 0)
+    timer = Timer(clock, lambda: None)
+    for n in range(100_000):
+        timer.arm(n)
+    assert len(clock._heap) < 1000
+    assert clock.next_deadline() == 99_999
+
+
 def test_realtime_clock_follows_its_source_and_stops() -> None:
     host = [1_000]
     clock = Clock("realtime", source=lambda: host[0])
