@@ -47,7 +47,9 @@ QEMU-compatible options:
   -no-reboot               exit instead of resetting when the guest resets
   -uuid UUID               system UUID
   -fw_cfg [name=]N,file=F  add fw_cfg file N with the contents of F (or string=TEXT)
-  -boot menu=on|off,reboot-timeout=N,splash-time=N
+  -boot [order=]DEVS,once=DEVS,menu=on|off,reboot-timeout=N,splash-time=N
+                           order/once: the pc's CMOS boot devices (a c d n)
+  -no-fd-bootchk           pc: the CMOS tells the BIOS not to check floppy boot signatures
   -rtc base=utc,clock=vm   the RTC: UTC, on the virtual clock (the only choice emu offers)
                            boot settings firmware reads from fw_cfg
   -global fw_cfg.P=V       fw_cfg properties: dma_enabled=on|off, x-file-slots=N
@@ -74,7 +76,7 @@ _WITH_ARG = {"M", "machine", "m", "cpu", "smp", "kernel", "append", "initrd", "b
              "display", "uuid", "trace", "name", "accel", "fw_cfg", "boot", "global",
              "dump-on-exit", "qmp", "dump-on-panic", "action", "qtest", "qtest-log", "rtc"}
 _FLAGS = {"nographic", "nodefaults", "no-reboot", "no-shutdown", "S", "version", "h", "help",
-          "direct-boot"}
+          "direct-boot", "no-fd-bootchk"}
 
 
 def parse_args(argv: Sequence[str]) -> MachineConfig | str:
@@ -105,6 +107,8 @@ def parse_args(argv: Sequence[str]) -> MachineConfig | str:
                 cfg.start_paused = True
             elif name == "direct-boot":
                 cfg.direct_boot = True
+            elif name == "no-fd-bootchk":
+                cfg.fd_bootchk = False
             continue
         if name not in _WITH_ARG:
             raise ConfigError(f"-{name}: invalid option")
@@ -282,7 +286,9 @@ def _parse_boot(cfg: MachineConfig, value: str) -> None:
                 cfg.splash_time = number
         elif key == "order":
             cfg.boot_order = v
-        elif key not in ("once", "strict", "splash"):
+        elif key == "once":
+            cfg.boot_once = v
+        elif key not in ("strict", "splash"):
             raise ConfigError(f"-boot {value}: Invalid parameter '{key}'")
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from emu.boards import Board
 from emu.boards.firmware_config import add_pc_items, add_pc_kernel_items
-from emu.boards.pc_chipset import PcChipset, pc_cmos_init
+from emu.boards.pc_chipset import PcChipset, boot_nibbles, pc_cmos_init, set_boot_dev
 from emu.boot.elf import memory_image
 from emu.boot.firmware import pc_bios, read_initrd
 from emu.boot.pvh import (
@@ -88,7 +88,11 @@ class PcBoard(Board):
             self.uarts.append(uart)
         self.chipset = PcChipset(m.clock, m.map_port, m.map_mmio)
         self.qom_gpios = self.chipset.qom_gpios  # for qtest's irq_intercept_* / set_irq_in
-        pc_cmos_init(self.chipset.rtc, below, above, m.config.smp, m.config.boot_order)
+        cfg = m.config
+        if cfg.boot_once is not None:
+            boot_nibbles(cfg.boot_order)  # checked now, used from the second reset on
+        pc_cmos_init(self.chipset.rtc, below, above, cfg.smp,
+                     cfg.boot_order if cfg.boot_once is None else cfg.boot_once, cfg.fd_bootchk)
         self.fw_cfg = FwCfg(m.address_space, dma=m.config.fw_cfg_dma,
                             file_slots=m.config.fw_cfg_file_slots)
         front = FwCfgIo(self.fw_cfg)
@@ -132,6 +136,11 @@ class PcBoard(Board):
 
     def reset(self) -> None:
         self.chipset.reset()
+        cfg = self.machine.config
+        if cfg.boot_once is not None and self.machine.reset_count == 1:
+            # -boot once= held for the first boot; QEMU's restore_boot_order puts the
+            # normal order back at the first reset after it
+            set_boot_dev(self.chipset.rtc, cfg.boot_order, cfg.fd_bootchk)
         for uart in self.uarts:
             uart.reset()
         self.fw_cfg.reset()

@@ -69,8 +69,15 @@ def boot_nibbles(order: str) -> tuple[int, int, int]:
     return bds[0], bds[1], bds[2]
 
 
+def set_boot_dev(rtc: MC146818Rtc, boot_order: str, fd_bootchk: bool = True) -> None:
+    """QEMU's ``set_boot_dev``: the boot devices at CMOS 0x3d and 0x38."""
+    bds = boot_nibbles(boot_order)
+    rtc.set_cmos_data(0x3D, (bds[1] << 4) | bds[0])
+    rtc.set_cmos_data(0x38, (bds[2] << 4) | (0 if fd_bootchk else 1))
+
+
 def pc_cmos_init(rtc: MC146818Rtc, below_4g: int, above_4g: int, cpus: int,
-                 boot_order: str) -> None:
+                 boot_order: str, fd_bootchk: bool = True) -> None:
     """The NVRAM bytes QEMU 7.2's ``pc_cmos_init`` / ``pc_cmos_init_late`` store for a pc with
     no IDE disks and no floppy drives (the only kind emu builds)."""
     put = rtc.set_cmos_data
@@ -89,9 +96,7 @@ def pc_cmos_init(rtc: MC146818Rtc, below_4g: int, above_4g: int, cpus: int,
     put(0x5C, val >> 8)
     put(0x5D, val >> 16)
     put(0x5F, cpus - 1)
-    bds = boot_nibbles(boot_order)
-    put(0x3D, (bds[1] << 4) | bds[0])
-    put(0x38, bds[2] << 4)  # low nibble 0: fd_bootchk on
+    set_boot_dev(rtc, boot_order, fd_bootchk)
     put(0x14, 0x02 | 0x04)  # equipment: FPU, PS/2 mouse (no floppy drives)
 
 
