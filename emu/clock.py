@@ -165,6 +165,15 @@ class Clock:
             timer.callback()
             fired += 1
 
+    def catch_up(self) -> None:
+        """Fire the timers that are due, if any (cheap when none is). Devices whose registers
+        depend on their timers call it before each guest access, so that a guest polling
+        them sees every expired timer's effect even before the run loop fires timers itself
+        (QEMU fires them from its main loop, asynchronously)."""
+        head = self._head()
+        if head is not None and head[0] <= self.now_ns():
+            self.run_due()
+
     # -- qtest --------------------------------------------------------------------------------
 
     def warp_to(self, dest: int) -> int:

@@ -301,6 +301,26 @@ def test_rtc_time_from_host_in_bcd_and_binary() -> None:
     assert read(0x37) == 20 and rtc.cmos_index == 0x32  # the PS/2 century alias
 
 
+def test_rtc_in_realtime_mode_catches_up_on_access() -> None:
+    """Nobody runs the timers (realtime mode, before the run loop does): a guest polling the
+    RTC, as Linux's mc146818_get_time waits for UIP to clear, still sees updates end."""
+    host = [0]
+    clock = Clock("realtime", source=lambda: host[0])
+    rtc = MC146818Rtc(clock, host_time=lambda: 951_827_696)
+    rtc.reset()
+
+    def read(index: int) -> int:
+        rtc.ioport_write(0, index)
+        return rtc.ioport_read(1)
+
+    read(0x0C)
+    for second in range(1, 4):
+        host[0] = second * NS + NS // 2
+        assert not read(0x0A) & 0x80  # UIP is not stuck
+        assert read(0) == 0x56 + second
+        assert read(0x0C) & 0x10  # the update-ended flag of the update that passed
+
+
 # -- the board's wiring -----------------------------------------------------------------------
 
 

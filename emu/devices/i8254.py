@@ -202,6 +202,7 @@ class Pit:
 
     def ioport_write(self, addr: int, val: int) -> None:
         """``pit_ioport_write``."""
+        self.clock.catch_up()
         if tracing.ON:
             trace("pit_ioport_write", addr=addr, val=val)
         addr &= 3
@@ -241,6 +242,7 @@ class Pit:
 
     def ioport_read(self, addr: int) -> int:
         """``pit_ioport_read``: status, latched count or live count; 0 from the control port."""
+        self.clock.catch_up()
         addr &= 3
         if addr == 3:
             ret = 0

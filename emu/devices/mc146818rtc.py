@@ -382,6 +382,7 @@ class MC146818Rtc:
 
     def ioport_write(self, addr: int, data: int) -> None:
         """``cmos_ioport_write``."""
+        self.clock.catch_up()
         if tracing.ON:
             trace("cmos_ioport_write", addr=addr, index=self.cmos_index, val=data)
         cmos = self.cmos
@@ -453,6 +454,7 @@ class MC146818Rtc:
 
     def ioport_read(self, addr: int) -> int:
         """``cmos_ioport_read``: 0xff from the index port."""
+        self.clock.catch_up()
         if not addr & 1:
             return 0xFF
         cmos = self.cmos
