@@ -243,9 +243,11 @@ def _pic_pit_op() -> st.SearchStrategy[list[str]]:
     out = st.builds(lambda p, v: [f"outb {p:#x} {v:#x}"],
                     st.sampled_from(_PIC_PORTS + _PIT_PORTS), _BYTE)
     read = st.builds(lambda p: [f"inb {p:#x}"], st.sampled_from(_PIC_PORTS + _PIT_PORTS))
-    wide = st.builds(lambda p, w: [f"inw {p:#x}"] if w is None else [f"outw {p:#x} {w:#x}"],
-                     st.sampled_from((0x20, 0xA0, 0x40, 0x42)),
-                     st.none() | st.integers(0, 0xFFFF))
+    # wider accesses, split into bytes as QEMU splits them (bytes past a region's end included)
+    wide = st.builds(lambda op, p, w: [f"in{op} {p:#x}"] if w is None else
+                     [f"out{op} {p:#x} {w & (0xFFFF if op == 'w' else 0xFFFFFFFF):#x}"],
+                     st.sampled_from("wl"), st.sampled_from((0x20, 0xA0, 0x40, 0x42, 0x4D0)),
+                     st.none() | st.integers(0, 0xFFFFFFFF))
     line = st.builds(lambda path, n, level: [f"set_irq_in {path} unnamed-gpio-in {n} {level}"],
                      st.sampled_from((MASTER, SLAVE)), st.integers(0, 7), st.integers(0, 1))
     irq_control = st.builds(lambda level: [f"set_irq_in {PIT_PATH} unnamed-gpio-in 0 {level}"],
@@ -280,7 +282,8 @@ def _rtc_op() -> st.SearchStrategy[list[str]]:
                       st.integers(0, 255))
     write = st.builds(lambda i, v: [f"outb 0x70 {i:#x}", f"outb 0x71 {v:#x}"], index, value)
     read = st.builds(lambda i: [f"outb 0x70 {i:#x}", "inb 0x71"], index)
-    raw = st.sampled_from([["inb 0x71"], ["inb 0x70"], ["inw 0x70"]])
+    raw = st.sampled_from([["inb 0x71"], ["inb 0x70"], ["inw 0x70"], ["inl 0x70"],
+                           ["outw 0x70 0x0c0c"], ["outl 0x70 0x0a0b0c0d"]])
     return st.one_of(write, write, read, read, read, raw)
 
 

@@ -2,9 +2,11 @@
 
 The legacy PC chips (8259, 8254, MC146818, port 0x61) decode one byte at a time. QEMU's memory
 core (softmmu/memory.c ``access_with_adjusted_size``) turns a wider access into byte accesses
-in ascending address order, assembled little-endian; bytes past the end of the device's region
-go elsewhere (here: nothing answers them, so they read as 0xff and writes to them are dropped,
-as for an unassigned port).
+in ascending address order, assembled little-endian. It hands the whole access to the region
+its first byte falls in (``flatview_read_continue`` limits an I/O access by its alignment
+within the region, never by the region's end), so bytes past the end reach the device too, at
+offsets beyond its size, and the device decodes them as it decodes any offset: ``inl 0x70``
+reads the RTC's index port, data port, index port, data port.
 """
 
 from __future__ import annotations
@@ -31,8 +33,7 @@ class ByteRegion:
             return self.read_byte(offset) & 0xFF
         value = 0
         for i in range(size):
-            byte = self.read_byte(offset + i) & 0xFF if offset + i < self.size else 0xFF
-            value |= byte << (8 * i)
+            value |= (self.read_byte(offset + i) & 0xFF) << (8 * i)
         return value
 
     def write(self, offset: int, size: int, value: int) -> None:
@@ -40,8 +41,7 @@ class ByteRegion:
             self.write_byte(offset, value & 0xFF)
             return
         for i in range(size):
-            if offset + i < self.size:
-                self.write_byte(offset + i, (value >> (8 * i)) & 0xFF)
+            self.write_byte(offset + i, (value >> (8 * i)) & 0xFF)
 
 
 def byte_region(name: str, size: int, read_byte: Callable[[int], int],
