@@ -70,6 +70,8 @@ class Machine:
         self._owned: list[CharBackend] = []
         #: the virtual clock all device timers run on; a qtest drives it (emu/clock.py)
         self.clock = Clock("qtest" if config.qtest or config.accel == "qtest" else "realtime")
+        if config.start_paused:  # guest time starts with the guest (-S: at the first 'cont')
+            self.clock.stop()
         self.devices: list[object] = []
         self.state = "created"  # created, running, paused, shutdown
         self.halted = False
@@ -314,12 +316,14 @@ class Machine:
         """Stop running guest code (monitor ``stop``); call on the machine's thread."""
         if self.state == "running":
             self.state = "paused"
+            self.clock.stop()  # guest time stands still while paused, as QEMU's virtual clock
             self.emit("STOP", {})
 
     def resume(self) -> None:
         """Continue a paused machine (monitor ``cont``); call on the machine's thread."""
         if self.state == "paused":
             self.state = "running"
+            self.clock.start()
             self.started = True
             self.panicked = False
             self.emit("RESUME", {})

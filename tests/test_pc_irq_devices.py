@@ -395,3 +395,31 @@ def test_ioapic_level_remote_irr_until_eoi_and_storm_delay() -> None:
     ioapic.inputs[9].lower()
     ioapic.write(0x40, 4, 0x39)  # the EOI register
     assert not ioapic.ioredtbl[9] & 1 << 14
+
+
+def test_guest_time_stands_still_while_the_machine_is_paused() -> None:
+    """QEMU's virtual clock does not run before the first 'cont' of a -S machine, nor while a
+    monitor has it stopped."""
+    import time
+
+    from emu.config import MachineConfig
+    from emu.machine import Machine
+    from tests.conftest import image
+
+    m = Machine(MachineConfig(machine="pc", kernel=image("pc", "halt"), serial=["none"],
+                              start_paused=True))
+    try:
+        m.state = "paused"  # what run() sets for -S
+        frozen = m.clock.now_ns()
+        time.sleep(0.01)
+        assert m.clock.now_ns() == frozen
+        m.resume()
+        time.sleep(0.01)
+        running = m.clock.now_ns()
+        assert running > frozen
+        m.pause()
+        paused = m.clock.now_ns()
+        time.sleep(0.01)
+        assert m.clock.now_ns() == paused >= running
+    finally:
+        m.close()
