@@ -4,7 +4,7 @@ Memory map: RAM from 0; when RAM reaches 0xe0000000 (3.5 GiB) the low part is cu
 0xc0000000 (3 GiB, QEMU's gigabyte alignment) and the rest continues at 4 GiB, exactly as
 QEMU's ``pc_init1`` splits ``below_4g_mem_size`` / ``above_4g_mem_size``.
 
-Devices: the 8259 PICs, 8254 PIT, port 0x61 and MC146818 RTC with QEMU's wiring
+Devices: the 8259 PICs, 8254 PIT, port 0x61, MC146818 RTC and IOAPIC with QEMU's wiring
 (emu/boards/pc_chipset.py), COM1 16550 at 0x3f8 (only when a serial backend exists, as
 QEMU), fw_cfg at I/O ports 0x510 (selector/data) and 0x514 (DMA), and whatever ``-device``
 adds (isa-debug-exit...).
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from emu.boards import Board
 from emu.boards.firmware_config import add_pc_items, add_pc_kernel_items
-from emu.boards.pc_chipset import PcChipset, boot_nibbles, pc_cmos_init, set_boot_dev
+from emu.boards.pc_chipset import PcChipset
 from emu.boot.elf import memory_image
 from emu.boot.firmware import pc_bios, read_initrd
 from emu.boot.pvh import (
@@ -88,11 +88,7 @@ class PcBoard(Board):
             self.uarts.append(uart)
         self.chipset = PcChipset(m.clock, m.map_port, m.map_mmio)
         self.qom_gpios = self.chipset.qom_gpios  # for qtest's irq_intercept_* / set_irq_in
-        cfg = m.config
-        if cfg.boot_once is not None:
-            boot_nibbles(cfg.boot_order)  # checked now, used from the second reset on
-        pc_cmos_init(self.chipset.rtc, below, above, cfg.smp,
-                     cfg.boot_order if cfg.boot_once is None else cfg.boot_once, cfg.fd_bootchk)
+        self.chipset.init_cmos(m.config, below, above)
         self.fw_cfg = FwCfg(m.address_space, dma=m.config.fw_cfg_dma,
                             file_slots=m.config.fw_cfg_file_slots)
         front = FwCfgIo(self.fw_cfg)
@@ -136,11 +132,6 @@ class PcBoard(Board):
 
     def reset(self) -> None:
         self.chipset.reset()
-        cfg = self.machine.config
-        if cfg.boot_once is not None and self.machine.reset_count == 1:
-            # -boot once= held for the first boot; QEMU's restore_boot_order puts the
-            # normal order back at the first reset after it
-            set_boot_dev(self.chipset.rtc, cfg.boot_order, cfg.fd_bootchk)
         for uart in self.uarts:
             uart.reset()
         self.fw_cfg.reset()

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from emu import trace as tracing
 from emu.bus import Region
 from emu.clock import Clock
-from emu.config import KiB, MiB
+from emu.config import KiB, MachineConfig, MiB
 from emu.devices.i8254 import PIT_BASE, Pit
 from emu.devices.i8259 import PicPair
 from emu.devices.ioapic import IOAPIC_BASE, IoApic
@@ -106,6 +106,8 @@ class PcChipset:
     def __init__(self, clock: Clock, map_port: Callable[[int, Region], None],
                  map_mmio: Callable[[int, Region], None]) -> None:
         self.clock = clock
+        self._resets = 0
+        self._restore_boot: tuple[str, bool] | None = None
         self.pic = PicPair()
         self.ioapic = IoApic(clock, extint=self.pic.acknowledge)
         self.ioapic_inputs = self.ioapic.inputs
@@ -128,6 +130,17 @@ class PcChipset:
             QOM_PATHS["ioapic"]: self.ioapic.gpios,
         }
 
+    def init_cmos(self, config: MachineConfig, below_4g: int, above_4g: int) -> None:
+        """Fill the NVRAM for ``config`` (:func:`pc_cmos_init`). ``-boot once=`` holds for the
+        first boot only: QEMU's ``restore_boot_order`` puts the normal order back at the
+        first reset after the machine's creation."""
+        once = config.boot_once
+        if once is not None:
+            boot_nibbles(config.boot_order)  # checked now, used from that reset on
+            self._restore_boot = (config.boot_order, config.fd_bootchk)
+        pc_cmos_init(self.rtc, below_4g, above_4g, config.smp,
+                     config.boot_order if once is None else once, config.fd_bootchk)
+
     @property
     def intr(self) -> IrqLine:
         """The CPU's INTR pin (the master 8259's output)."""
@@ -141,8 +154,12 @@ class PcChipset:
         self.ioapic_inputs[n].set_level(level)
 
     def reset(self) -> None:
-        """Device reset in QEMU's order of creation: IOAPIC, PICs, RTC, PIT."""
+        """Device reset in QEMU's order of creation: IOAPIC, PICs, RTC, PIT; from the second
+        reset on, the normal boot order after a ``-boot once=``."""
         self.ioapic.reset()
         self.pic.reset()
         self.rtc.reset()
         self.pit.reset()
+        if self._resets == 1 and self._restore_boot is not None:
+            set_boot_dev(self.rtc, *self._restore_boot)
+        self._resets += 1
