@@ -51,7 +51,10 @@ QEMU-compatible options:
   -no-reboot               exit instead of resetting when the guest resets
   -uuid UUID               system UUID
   -fw_cfg [name=]N,file=F  add fw_cfg file N with the contents of F (or string=TEXT)
-  -boot menu=on|off,reboot-timeout=N,splash-time=N
+  -boot [order=]DEVS,once=DEVS,menu=on|off,reboot-timeout=N,splash-time=N
+                           order/once: the pc's CMOS boot devices (a c d n)
+  -no-fd-bootchk           pc: the CMOS tells the BIOS not to check floppy boot signatures
+  -rtc base=utc,clock=vm   the RTC: UTC, on the virtual clock (the only choice emu offers)
                            boot settings firmware reads from fw_cfg
   -global fw_cfg.P=V       fw_cfg properties: dma_enabled=on|off, x-file-slots=N
   -trace PATTERN           enable trace events matching PATTERN (e.g. 'fw_cfg_*')
@@ -82,9 +85,9 @@ _WITH_ARG = {"M", "machine", "m", "cpu", "smp", "kernel", "append", "initrd", "b
              "serial", "device",
              "display", "uuid", "trace", "name", "accel", "fw_cfg", "boot", "global",
              "dump-on-exit", "qmp", "dump-on-panic", "action", "qtest", "qtest-log",
-             "monitor"}
+             "monitor", "rtc"}
 _FLAGS = {"nographic", "nodefaults", "no-reboot", "no-shutdown", "S", "version", "h", "help",
-          "direct-boot"}
+          "direct-boot", "no-fd-bootchk"}
 
 
 def parse_args(argv: Sequence[str]) -> MachineConfig | str:
@@ -115,6 +118,8 @@ def parse_args(argv: Sequence[str]) -> MachineConfig | str:
                 cfg.start_paused = True
             elif name == "direct-boot":
                 cfg.direct_boot = True
+            elif name == "no-fd-bootchk":
+                cfg.fd_bootchk = False
             continue
         if name not in _WITH_ARG:
             raise ConfigError(f"-{name}: invalid option")
@@ -174,6 +179,8 @@ def parse_args(argv: Sequence[str]) -> MachineConfig | str:
             cfg.fw_cfg_files.append(_parse_fw_cfg(value))
         elif name == "boot":
             _parse_boot(cfg, value)
+        elif name == "rtc":
+            _parse_rtc(value)
         elif name == "qmp":
             from emu.qmp.server import parse_qmp_option
 
@@ -391,8 +398,22 @@ def _parse_boot(cfg: MachineConfig, value: str) -> None:
                     raise ConfigError("splash-time is invalid,it should be a value between 0 "
                                       "and 65535")
                 cfg.splash_time = number
-        elif key not in ("order", "once", "strict", "splash"):
+        elif key == "order":
+            cfg.boot_order = v
+        elif key == "once":
+            cfg.boot_once = v
+        elif key not in ("strict", "splash"):
             raise ConfigError(f"-boot {value}: Invalid parameter '{key}'")
+
+
+def _parse_rtc(value: str) -> None:
+    """``-rtc``: emu's RTC keeps UTC on the virtual clock (QEMU's ``base=utc,clock=vm``)."""
+    for key, v in _keyval(value, "base").items():
+        if key not in ("base", "clock", "driftfix"):
+            raise ConfigError(f"-rtc {value}: Invalid parameter '{key}'")
+        if (key, v) not in (("base", "utc"), ("clock", "vm"), ("driftfix", "none")):
+            raise ConfigError(f"-rtc {value}: emu's RTC offers base=utc, clock=vm and "
+                              f"driftfix=none only")
 
 
 def _parse_smp(value: str) -> tuple[int, int]:

@@ -106,6 +106,9 @@ class MachineConfig:
     fw_cfg_dma: bool = True
     fw_cfg_file_slots: int = 0x20
     boot_menu: bool = False
+    boot_order: str = "cad"  # -boot order=: the pc CMOS boot devices
+    boot_once: str | None = None  # -boot once=: the boot devices of the first boot only
+    fd_bootchk: bool = True  # -no-fd-bootchk clears it
     reboot_timeout: int | None = None  # -boot reboot-timeout=: etc/boot-fail-wait
     splash_time: int | None = None  # -boot splash-time=: etc/boot-menu-wait
     dump_on_exit: str | None = None

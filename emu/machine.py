@@ -38,6 +38,7 @@ from emu.boards import Board, board_class
 from emu.boards.firmware_config import add_user_files
 from emu.bus import MmioBus, PortBus, Region
 from emu.chardev import CharBackend
+from emu.clock import Clock
 from emu.config import MachineConfig
 from emu.cpu import create_cpu
 from emu.dump import DumpResult
@@ -67,6 +68,10 @@ class Machine:
         for bus in (self.port_bus, self.mmio_bus):
             bus.on_pending = self._stop_for_requests
         self._owned: list[CharBackend] = []
+        #: the virtual clock all device timers run on; a qtest drives it (emu/clock.py)
+        self.clock = Clock("qtest" if config.qtest or config.accel == "qtest" else "realtime")
+        if config.start_paused:  # guest time starts with the guest (-S: at the first 'cont')
+            self.clock.stop()
         self.devices: list[object] = []
         #: the -device id=... names
         self.device_ids: dict[str, object] = {}
@@ -321,12 +326,14 @@ class Machine:
         """Stop running guest code (monitor ``stop``); call on the machine's thread."""
         if self.state == "running":
             self.state = "paused"
+            self.clock.stop()  # guest time stands still while paused, as QEMU's virtual clock
             self.emit("STOP", {})
 
     def resume(self) -> None:
         """Continue a paused machine (monitor ``cont``); call on the machine's thread."""
         if self.state == "paused":
             self.state = "running"
+            self.clock.start()
             self.started = True
             self.panicked = False
             self.emit("RESUME", {})

@@ -4,8 +4,10 @@ Memory map: RAM from 0; when RAM reaches 0xe0000000 (3.5 GiB) the low part is cu
 0xc0000000 (3 GiB, QEMU's gigabyte alignment) and the rest continues at 4 GiB, exactly as
 QEMU's ``pc_init1`` splits ``below_4g_mem_size`` / ``above_4g_mem_size``.
 
-Devices: COM1 16550 at 0x3f8 (only when a serial backend exists, as QEMU), fw_cfg at I/O
-ports 0x510 (selector/data) and 0x514 (DMA), and whatever ``-device`` adds (isa-debug-exit...).
+Devices: the 8259 PICs, 8254 PIT, port 0x61, MC146818 RTC and IOAPIC with QEMU's wiring
+(emu/boards/pc_chipset.py), COM1 16550 at 0x3f8 (only when a serial backend exists, as
+QEMU), fw_cfg at I/O ports 0x510 (selector/data) and 0x514 (DMA), and whatever ``-device``
+adds (isa-debug-exit...).
 
 Boot: firmware (emu's ``pc.bin``, or ``-bios FILE``) in a read-only ROM that ends at 4 GiB.
 The CPU starts at the reset vector 0xfffffff0, in 32-bit protected mode with flat segments
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 from emu.boards import Board
 from emu.boards.firmware_config import add_pc_items, add_pc_kernel_items
+from emu.boards.pc_chipset import PcChipset
 from emu.boot.elf import memory_image
 from emu.boot.firmware import pc_bios, read_initrd
 from emu.boot.pvh import (
@@ -84,6 +87,9 @@ class PcBoard(Board):
             uart = Uart16550(m.own(open_backend(spec)), f"serial{i}")
             m.map_port(COM_PORTS[i], uart.region)
             self.uarts.append(uart)
+        self.chipset = PcChipset(m.clock, m.map_port, m.map_mmio)
+        self.qom_gpios = self.chipset.qom_gpios  # for qtest's irq_intercept_* / set_irq_in
+        self.chipset.init_cmos(m.config, below, above)
         self.fw_cfg = FwCfg(m.address_space, dma=m.config.fw_cfg_dma,
                             file_slots=m.config.fw_cfg_file_slots)
         front = FwCfgIo(self.fw_cfg)
@@ -128,6 +134,7 @@ class PcBoard(Board):
         return [(base, size, E820_RAM) for base, size in self.machine.address_space.ranges()]
 
     def reset(self) -> None:
+        self.chipset.reset()
         for uart in self.uarts:
             uart.reset()
         self.fw_cfg.reset()

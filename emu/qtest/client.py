@@ -4,7 +4,8 @@ The protocol is QEMU's (docs/devel/qtest.rst, implemented in softmmu/qtest.c): t
 listens on a Unix socket, starts the emulator with ``-qtest unix:PATH`` (a client chardev), accepts
 the connection and then sends one text command per line. Every command gets exactly one response
 line: ``OK``, ``OK VALUE`` or ``FAIL REASON``. The server may also send asynchronous ``IRQ raise N``
-/ ``IRQ lower N`` lines (after ``irq_intercept_in``/``irq_intercept_out``); the client skips them.
+/ ``IRQ lower N`` lines (after ``irq_intercept_in``/``irq_intercept_out``): the client records
+them (``irq_events``, the levels in ``get_irq``) and reads on to the response, as libqtest does.
 
 Like QEMU's libqtest (tests/qtest/libqtest.c, ``qtest_init_without_qmp_handshake``) the client
 creates and binds the listening socket *before* spawning the emulator, so there is no race, and
@@ -61,6 +62,9 @@ class QTest:
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock: socket.socket | None = None
         self._buf = b""
+        #: the asynchronous IRQ lines received so far, in order ("raise 8", "lower 8", ...)
+        self.irq_events: list[str] = []
+        self._irq_level: dict[int, bool] = {}
         self._stderr = open(os.path.join(self._tmp.name, "stderr"), "w+b")  # noqa: SIM115
         self.proc: subprocess.Popen[bytes] | None = None
         try:
@@ -149,11 +153,15 @@ class QTest:
         self._sock.sendall(data + b"\n")
 
     def response(self) -> str:
-        """Read the next response line, skipping asynchronous ``IRQ ...`` lines."""
+        """Read the next response line, recording asynchronous ``IRQ ...`` lines on the way."""
         while True:
             line = self._readline()
             if not line.startswith("IRQ"):
                 return line
+            words = line.split()
+            if len(words) == 3 and words[1] in ("raise", "lower") and words[2].isdigit():
+                self.irq_events.append(f"{words[1]} {words[2]}")
+                self._irq_level[int(words[2])] = words[1] == "raise"
 
     def raw(self, line: str | bytes) -> str:
         """Send ``line`` and return the whole response line, ``FAIL`` included."""
@@ -274,6 +282,30 @@ class QTest:
         returns the new clock value in nanoseconds."""
         line = "clock_step" if ns is None else f"clock_step {ns}"
         return int(self.cmd(line), 0)
+
+    def clock_set(self, ns: int) -> int:
+        """``clock_set NS``: advance the virtual clock to ``ns`` (never back); returns it."""
+        return int(self.cmd(f"clock_set {ns}"), 0)
+
+    # interrupts
+
+    def irq_intercept_in(self, path: str) -> None:
+        """``irq_intercept_in QOM-PATH``: report the device's input lines as IRQ lines."""
+        self.cmd(f"irq_intercept_in {path}")
+
+    def irq_intercept_out(self, path: str) -> None:
+        """``irq_intercept_out QOM-PATH``: report the device's output lines as IRQ lines."""
+        self.cmd(f"irq_intercept_out {path}")
+
+    def set_irq_in(self, path: str, name: str | None, num: int, level: int) -> None:
+        """``set_irq_in QOM-PATH NAME NUM LEVEL`` (``name`` None: the unnamed list)."""
+        self.cmd(f"set_irq_in {path} {name or 'unnamed-gpio-in'} {num} {level}")
+
+    def get_irq(self, num: int) -> bool:
+        """The last reported level of intercepted line ``num`` (libqtest's ``get_irq``: one
+        harmless command first, so that every IRQ line sent before it has been read)."""
+        self.cmd("endianness")
+        return self._irq_level.get(num, False)
 
     def endianness(self) -> str:
         """``endianness``: the target's endianness, ``"little"`` or ``"big"``."""

@@ -6,6 +6,12 @@ command, answered with ``OK [value]`` or ``FAIL reason``; every access goes thro
 buses and address space the CPU uses, on the machine's thread. Malformed commands get ``FAIL``
 (where QEMU would abort) and the server stays up. When the test closes the connection, emu
 exits (QEMU keeps running until the test kills it; ending by itself leaves no stray process).
+
+Under qtest the machine's virtual clock (emu/clock.py) moves only through ``clock_step`` and
+``clock_set``, which fire the device timers on the way, as with QEMU's ``-accel qtest`` (emu
+answers them whether or not ``-accel qtest`` is given; a QEMU without the qtest accelerator
+answers ``FAIL Unknown command``). ``irq_intercept_in`` / ``irq_intercept_out`` /
+``set_irq_in`` take the QOM paths of the board's interrupt lines (docs/devel/interrupts.md).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from collections.abc import Callable
 from typing import IO, TYPE_CHECKING
 
 from emu.errors import ConfigError
+from emu.irq import Gpios
 
 if TYPE_CHECKING:
     from emu.machine import Machine
@@ -47,8 +54,11 @@ class QTestServer:
     def __init__(self, machine: Machine, spec: str, log: str | None = None) -> None:
         self.machine = machine
         self.spec = spec
-        self.clock_ns = 0
         self.start = time.monotonic()
+        self._send_lock = threading.Lock()
+        #: qtest's irq_levels[]: the last level reported for each IRQ number
+        self._irq_levels: dict[int, int] = {}
+        self._intercepted: object = None
         self._log: IO[str] | None = None
         if log:
             try:
@@ -91,13 +101,19 @@ class QTestServer:
                     answer = f"FAIL {e}"
                 except Exception as e:  # a bug must not take the server down
                     answer = f"FAIL internal error: {type(e).__name__}: {e}"
-                self._log_line("S", answer)
-                with contextlib.suppress(OSError):
-                    self._wfile.write(answer.encode() + b"\n")
-                    self._wfile.flush()
+                self._send(answer)
         except (OSError, ValueError):
             pass
         self.machine.quit(0, reason="host-qmp-quit")
+
+    def _send(self, line: str) -> None:
+        """Write one line (an answer, or an asynchronous ``IRQ`` line from the machine's
+        thread, which comes before the answer of the command that caused it)."""
+        with self._send_lock:
+            self._log_line("S", line)
+            with contextlib.suppress(OSError, ValueError):
+                self._wfile.write(line.encode() + b"\n")
+                self._wfile.flush()
 
     def close(self) -> None:
         """Release the log."""
@@ -223,15 +239,77 @@ class QTestServer:
         return "OK"
 
     def cmd_clock_step(self, args: list[str]) -> str:
+        """``clock_step [NS]``: advance the virtual clock by NS, or to the next timer deadline,
+        firing the timers on the way (QEMU's qtest accel, ``qtest_clock_warp``)."""
         if len(args) > 1:
             raise QTestFail("usage: clock_step [NS]")
-        self.clock_ns += _num(args[0]) if args else 0  # no timers yet: nothing to reach
-        return f"OK {self.clock_ns}"
+        clock = self.machine.clock
+        return f"OK {clock.step(_num(args[0]) if args else None)}"
 
     def cmd_clock_set(self, args: list[str]) -> str:
+        """``clock_set NS``: advance the virtual clock to NS (never back)."""
         self._need(args, 1, "clock_set NS")
-        self.clock_ns = max(self.clock_ns, _num(args[0]))
-        return f"OK {self.clock_ns}"
+        return f"OK {self.machine.clock.warp_to(_num(args[0]))}"
+
+    # -- interrupts ---------------------------------------------------------------------------
+
+    def _device(self, path: str) -> Gpios:
+        """The GPIO lists of the device at QOM ``path`` (absolute, or a partial path that ends
+        one device's path, as QEMU's ``object_resolve_path``)."""
+        table: dict[str, Gpios] = getattr(self.machine.board, "qom_gpios", {})
+        want = [p for p in path.split("/") if p]
+        if path.startswith("/"):
+            found = [g for p, g in table.items() if [c for c in p.split("/") if c] == want]
+        else:
+            found = [g for p, g in table.items()
+                     if want and [c for c in p.split("/") if c][-len(want):] == want]
+        if len(found) != 1:
+            raise QTestFail("Unknown device")
+        return found[0]
+
+    def _irq_report(self, n: int) -> Callable[[int], None]:
+        def report(level: int) -> None:
+            if self._irq_levels.get(n, 0) != level:
+                self._irq_levels[n] = level
+                self._send(f"IRQ {'raise' if level else 'lower'} {n}")
+        return report
+
+    def _intercept(self, args: list[str], outputs: bool) -> str:
+        name = "irq_intercept_out" if outputs else "irq_intercept_in"
+        self._need(args, 1, f"{name} QOM-PATH")
+        dev = self._device(args[0])
+        if self._intercepted is not None:
+            if self._intercepted is not dev:
+                raise QTestFail("IRQ intercept already enabled")
+            return "OK"
+        lists = dev.outputs if outputs else dev.inputs
+        for lines in (lines for key, lines in lists.items() if key is None):
+            for n, line in enumerate(lines):
+                line.tap(self._irq_report(n))
+        self._intercepted = dev
+        return "OK"
+
+    def cmd_irq_intercept_in(self, args: list[str]) -> str:
+        """``irq_intercept_in QOM-PATH``: report the levels of the device's (unnamed) input
+        lines as ``IRQ raise N`` / ``IRQ lower N``; one device per connection."""
+        return self._intercept(args, outputs=False)
+
+    def cmd_irq_intercept_out(self, args: list[str]) -> str:
+        """``irq_intercept_out QOM-PATH``: the same for its output lines."""
+        return self._intercept(args, outputs=True)
+
+    def cmd_set_irq_in(self, args: list[str]) -> str:
+        """``set_irq_in QOM-PATH NAME N LEVEL``: drive input N of the list NAME
+        (``unnamed-gpio-in`` for the unnamed one) to LEVEL."""
+        self._need(args, 4, "set_irq_in QOM-PATH NAME NUM LEVEL")
+        dev = self._device(args[0])
+        name = None if args[1] == "unnamed-gpio-in" else args[1]
+        lines = dev.inputs.get(name)
+        num, level = _num(args[2]), _num(args[3])
+        if lines is None or not 0 <= num < len(lines):
+            raise QTestFail(f"no input {num} in '{args[1]}'")
+        lines[num].set_level(level)
+        return "OK"
 
     def cmd_endianness(self, args: list[str]) -> str:
         self._need(args, 0, "endianness")
