@@ -12,10 +12,12 @@ from another thread) by abandoning the current instruction *after* its memory ac
 re-executing it on resume: an interrupted read-modify-write (``add [m], r``, a LOCK or LSE
 atomic, a store-exclusive) then takes effect twice. emu therefore never interrupts the CPU
 asynchronously. The CPU returns to the loop synchronously: when the guest halts (x86 HLT,
-aarch64 WFI), exits, faults, or touches a device while a request is pending (the stop is
+aarch64 WFI), exits, faults, touches a device while a request is pending (the stop is
 taken from the device callback, where the next memory access ends the block before any
-store of a later instruction). A guest that halts with nothing to wake it leaves the loop
-waiting for requests, as an idle QEMU does.
+store of a later instruction), or reaches the start of a translated block while a request
+is pending (emu/cpu/stop_request.py: a native block hook stops the CPU before the block's
+first instruction). A guest that halts with nothing to wake it leaves the loop waiting for
+requests, as an idle QEMU does.
 
 Devices ask for a shutdown or reset with :meth:`request_exit` / :meth:`request_reset`; from
 that moment every further device access of the guest is dropped, so nothing the guest does
@@ -298,9 +300,17 @@ class Machine:
             job()
             return fut
         self._requests.put(job)
-        self.port_bus.pending = self.mmio_bus.pending = True
+        self._ask_for_the_cpu()
         self._wakeup.set()
         return fut
+
+    def _ask_for_the_cpu(self) -> None:
+        """Have the CPU come back to the loop: at the start of its next block, or (on a host
+        without the native stop hook) at its next device access."""
+        if self.cpu.stop_request.available:
+            self.cpu.stop_request.request()
+        else:
+            self.port_bus.pending = self.mmio_bus.pending = True
 
     def _stop_for_requests(self) -> None:
         """A device access with requests pending: return to the loop to serve them."""
@@ -354,14 +364,16 @@ class Machine:
     def _serve_requests(self) -> None:
         """Serve the requests posted so far (those they post in turn wait for the next stop)."""
         self.port_bus.pending = self.mmio_bus.pending = False
+        self.cpu.stop_request.cancel()
         for _ in range(self._requests.qsize()):
             self._requests.get_nowait()()
         if not self._requests.empty():
-            self.port_bus.pending = self.mmio_bus.pending = True
+            self._ask_for_the_cpu()
 
     def _run_slice(self) -> None:
         cpu = self.cpu
         uc = cpu.uc
+        cpu.stop_request.start_run()
         try:
             uc.emu_start(cpu.pc, self._until)
         except UcError as e:
@@ -374,10 +386,11 @@ class Machine:
             return
         if self.exit_status is not None or self._reset_requested or not self.cpu_powered:
             return
+        stopped_at_block = cpu.stop_request.taken()
         if cpu.fatal:
             self._die(cpu.fatal)
-        elif self._stopped_for_requests():
-            return
+        elif stopped_at_block or self._stopped_for_requests():
+            return  # a request (served next), or one already served at a device access
         elif cpu.is_halted():
             self.halted = True
         elif cpu.pc == self._until:
