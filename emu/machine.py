@@ -12,10 +12,12 @@ from another thread) by abandoning the current instruction *after* its memory ac
 re-executing it on resume: an interrupted read-modify-write (``add [m], r``, a LOCK or LSE
 atomic, a store-exclusive) then takes effect twice. emu therefore never interrupts the CPU
 asynchronously. The CPU returns to the loop synchronously: when the guest halts (x86 HLT,
-aarch64 WFI), exits, faults, or touches a device while a request is pending (the stop is
+aarch64 WFI), exits, faults, touches a device while a request is pending (the stop is
 taken from the device callback, where the next memory access ends the block before any
-store of a later instruction). A guest that halts with nothing to wake it leaves the loop
-waiting for requests, as an idle QEMU does.
+store of a later instruction), or reaches the start of a translated block while a request
+is pending (emu/cpu/stop_request.py: a native block hook stops the CPU before the block's
+first instruction). A guest that halts with nothing to wake it leaves the loop waiting for
+requests, as an idle QEMU does.
 
 Devices ask for a shutdown or reset with :meth:`request_exit` / :meth:`request_reset`; from
 that moment every further device access of the guest is dropped, so nothing the guest does
@@ -96,6 +98,8 @@ class Machine:
         self._requests: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._wakeup = threading.Event()
         self.reset_count = 0
+        #: the thread that runs the CPU (set by run)
+        self._cpu_thread: int | None = None
 
         board_cls = board_class(config.machine)
         self.cpu = create_cpu(board_cls.arch, config.cpu)
@@ -295,7 +299,10 @@ class Machine:
 
     def _freeze(self) -> None:
         self.port_bus.frozen = self.mmio_bus.frozen = True
-        self.cpu.uc.emu_stop()
+        if threading.get_ident() != self._cpu_thread and self.cpu.stop_request.available:
+            self.cpu.stop_request.request()  # another thread (a signal): a clean stop
+        else:  # a device callback on the CPU's thread: at once
+            self.cpu.uc.emu_stop()
         self._wakeup.set()
 
     def call_soon(self, fn: Callable[[], Any]) -> Future[Any]:
@@ -313,9 +320,17 @@ class Machine:
             job()
             return fut
         self._requests.put(job)
-        self.port_bus.pending = self.mmio_bus.pending = True
+        self._ask_for_the_cpu()
         self._wakeup.set()
         return fut
+
+    def _ask_for_the_cpu(self) -> None:
+        """Have the CPU come back to the loop: at the start of its next block, or (on a host
+        without the native stop hook) at its next device access."""
+        if self.cpu.stop_request.available:
+            self.cpu.stop_request.request()
+        else:
+            self.port_bus.pending = self.mmio_bus.pending = True
 
     def _stop_for_requests(self) -> None:
         """A device access with requests pending: return to the loop to serve them."""
@@ -350,6 +365,7 @@ class Machine:
 
     def run(self) -> int:
         """Run until the guest or a request ends the machine; returns the exit status."""
+        self._cpu_thread = threading.get_ident()
         if self.state == "created":
             self.state = "paused" if self.config.start_paused else "running"
             self.started = self.state == "running"
@@ -371,14 +387,16 @@ class Machine:
     def _serve_requests(self) -> None:
         """Serve the requests posted so far (those they post in turn wait for the next stop)."""
         self.port_bus.pending = self.mmio_bus.pending = False
+        self.cpu.stop_request.cancel()
         for _ in range(self._requests.qsize()):
             self._requests.get_nowait()()
         if not self._requests.empty():
-            self.port_bus.pending = self.mmio_bus.pending = True
+            self._ask_for_the_cpu()
 
     def _run_slice(self) -> None:
         cpu = self.cpu
         uc = cpu.uc
+        cpu.stop_request.start_run()
         try:
             uc.emu_start(cpu.pc, self._until)
         except UcError as e:
@@ -391,10 +409,11 @@ class Machine:
             return
         if self.exit_status is not None or self._reset_requested or not self.cpu_powered:
             return
+        stopped_at_block = cpu.stop_request.taken()
         if cpu.fatal:
             self._die(cpu.fatal)
-        elif self._stopped_for_requests():
-            return
+        elif stopped_at_block or self._stopped_for_requests():
+            return  # a request (served next), or one already served at a device access
         elif cpu.is_halted():
             self.halted = True
         elif cpu.pc == self._until:

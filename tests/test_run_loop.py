@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
-from conftest import MACHINES, boot_args, image, run_qemu
+import pytest
+from conftest import MACHINES, ROOT, boot_args, image, run_qemu
+from elftools.elf.elffile import ELFFile
 
 from emu.config import DeviceSpec, MachineConfig
 from emu.machine import Machine
@@ -19,11 +24,10 @@ def _config(machine: str, name: str, out: str, append: str = "") -> MachineConfi
                          "cortex-a57")
 
 
-def test_stop_resume_stress_keeps_the_guest_exact(machine: str, tmp_path) -> None:
-    """pulse does read-modify-writes and atomics while polling a device; thousands of
-    stop/inspect/resume cycles from a monitor thread must not change what it computes."""
-    out = tmp_path / "pulse.txt"
-    m = Machine(_config(machine, "pulse", str(out)))
+def _stress(machine: str, out: Path, append: str, cycles: int) -> tuple[int, list[int]]:
+    """Run pulse while a monitor thread stops, inspects and resumes it up to ``cycles``
+    times; returns how often it was served and the exit status."""
+    m = Machine(_config(machine, "pulse", str(out), append))
     served: list[int] = []
     done = threading.Event()
     status: list[int] = []
@@ -33,7 +37,7 @@ def test_stop_resume_stress_keeps_the_guest_exact(machine: str, tmp_path) -> Non
         done.set()
 
     def monitor() -> None:
-        while not done.is_set() and len(served) < 5000:
+        while not done.is_set() and len(served) < cycles:
             def inspect() -> None:
                 m.pause()
                 served.append(m.cpu.pc)  # the monitor reads CPU state while stopped
@@ -47,19 +51,94 @@ def test_stop_resume_stress_keeps_the_guest_exact(machine: str, tmp_path) -> Non
     t_cpu.join(120)
     t_mon.join(30)
     m.close()
-    assert len(served) >= 2000, "the monitor must get the CPU back thousands of times"
-    qemu = run_qemu(machine, boot_args(machine, "pulse"))
-    assert b"checksum=0x" in qemu.stdout
+    return len(served), status
+
+
+@pytest.mark.parametrize("poll", ["1000", "0"], ids=["polling", "never-polling"])
+def test_stop_resume_stress_keeps_the_guest_exact(machine: str, poll: str, tmp_path) -> None:
+    """pulse does read-modify-writes and atomics; thousands of stop/inspect/resume cycles
+    from a monitor thread must not change what it computes. With poll=0 it never touches a
+    device, so every stop is taken at a block boundary (emu/cpu/stop_request.py)."""
+    append = f"iters=20000000 poll={poll}"
+    out = tmp_path / "pulse.txt"
+    served, status = _stress(machine, out, append, 5000)
+    assert served >= 2000, "the monitor must get the CPU back thousands of times"
+    qemu = run_qemu(machine, boot_args(machine, "pulse", "-append", append))
+    assert b"counter=20000000" in qemu.stdout
     assert out.read_bytes() == qemu.stdout
     assert status == [qemu.returncode]
 
 
+def test_stop_resume_stress_repeated(tmp_path) -> None:
+    """Twenty stressed runs of a guest that never touches a device, all exact."""
+    append = "iters=1000000 poll=0"
+    expected = run_qemu("pc", boot_args("pc", "pulse", "-append", append)).stdout
+    assert b"counter=1000000" in expected
+    for run in range(20):
+        out = tmp_path / f"pulse{run}.txt"
+        served, status = _stress("pc", out, append, 100_000)
+        assert served >= 100
+        assert status == [1]  # the guest exits through isa-debug-exit with 0
+        assert out.read_bytes() == expected, f"run {run}"
+
+
+def test_a_spinning_guest_can_be_stopped_and_dumped(machine: str, tmp_path) -> None:
+    """spin computes for a long time without touching a device or halting: a monitor's
+    stop, a look at the CPU and a dump are served at once, and the guest then goes on."""
+    m = Machine(_config(machine, "spin", str(tmp_path / "spin.txt")))
+    status: list[int] = []
+    t = threading.Thread(target=lambda: status.append(m.run()))
+    t.start()
+    with open(image(machine, "spin"), "rb") as f:
+        text = ELFFile(f).get_section_by_name(".text")
+        kernel_text = range(text["sh_addr"], text["sh_addr"] + text["sh_size"])
+
+    def stop_and_look() -> int:
+        m.call_soon(m.pause).result(timeout=30)
+        assert m.call_soon(lambda: m.state).result(timeout=30) == "paused"
+        pc = m.call_soon(lambda: m.cpu.pc).result(timeout=30)
+        m.call_soon(m.resume).result(timeout=30)
+        return pc
+
+    deadline = time.monotonic() + 60  # the firmware runs first, then the kernel's loop
+    while stop_and_look() not in kernel_text:
+        assert time.monotonic() < deadline, "the guest never reached its kernel"
+    assert all(stop_and_look() in kernel_text for _ in range(20))
+    core = tmp_path / "spin.core"
+    m.call_soon(lambda: m.dump(str(core))).result(timeout=60)
+    m.call_soon(lambda: m.quit(0)).result(timeout=30)
+    t.join(30)
+    m.close()
+    assert status == [0]
+    assert (tmp_path / "spin.txt").read_bytes() == b""  # still spinning when it was ended
+    assert core.read_bytes()[:4] == b"\x7fELF"
+
+
+def test_native_stop_hook_is_current() -> None:
+    """The committed native libraries are what native/build.py builds from stop_hook.c."""
+    result = subprocess.run([sys.executable, "native/build.py", "--check"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _run_with_a_request_always_pending(m: Machine) -> None:
+    def again() -> None:  # keep a request pending: the CPU stops at every stop point
+        m.call_soon(again)
+
+    m.call_soon(again)
+    m.run()
+    m.close()
+
+
 def test_uninterrupted_and_interrupted_runs_agree(tmp_path) -> None:
+    """A stop at every one of 200,000 device accesses changes nothing (block-boundary
+    stops are switched off here, so that every stop is taken from a device callback)."""
     a, b = tmp_path / "a.txt", tmp_path / "b.txt"
     m = Machine(_config("pc", "pulse", str(a), "iters=200000 poll=1"))
     m.run()
     m.close()
     m = Machine(_config("pc", "pulse", str(b), "iters=200000 poll=1"))
+    m.cpu.stop_request.available = False  # as on a host without the native stop hook
     hits = []
     orig = m.port_bus.on_pending
 
@@ -67,15 +146,31 @@ def test_uninterrupted_and_interrupted_runs_agree(tmp_path) -> None:
         hits.append(1)
         orig()
 
-    def again() -> None:  # keep a request pending: the CPU stops at every device access
-        m.call_soon(again)
-
     m.port_bus.on_pending = count
-    m.call_soon(again)
-    m.run()
-    m.close()
+    _run_with_a_request_always_pending(m)
     assert len(hits) > 100_000
     assert a.read_bytes() == b.read_bytes()
+
+
+def test_a_stop_at_every_block_changes_nothing(machine: str, tmp_path) -> None:
+    """With a request always pending and no device access, the CPU stops at the start of
+    every translated block; the guest still computes exactly what QEMU computes."""
+    append = "iters=20000 poll=0"
+    out = tmp_path / "pulse.txt"
+    m = Machine(_config(machine, "pulse", str(out), append))
+    stops = []
+    take = m.cpu.stop_request.taken
+
+    def counted() -> bool:
+        taken = take()
+        stops.append(taken)
+        return taken
+
+    m.cpu.stop_request.taken = counted  # type: ignore[method-assign]
+    _run_with_a_request_always_pending(m)
+    assert sum(stops) > 20000  # a stop every one or two blocks: more than one per round
+    assert out.read_bytes() == run_qemu(machine, boot_args(machine, "pulse", "-append",
+                                                           append)).stdout
 
 
 def test_paused_machine_runs_nothing_until_resumed(tmp_path) -> None:

@@ -21,6 +21,7 @@ from unicorn import (
     Uc,
 )
 
+from emu.cpu.stop_request import StopRequest
 from emu.errors import ConfigError
 
 _FETCH_PERMS = UC_PROT_READ | UC_PROT_EXEC
@@ -61,6 +62,8 @@ class Cpu:
         self.write_sink = 0
         self.uc: Uc = self._create(self.models[self.model])
         self._install_tlb()
+        #: stops the CPU at its next block boundary, from any thread (emu/cpu/stop_request.py)
+        self.stop_request = StopRequest(self.uc)
 
     def _install_tlb(self) -> None:
         """Translate guest-virtual addresses in Python, on TLB misses only.
