@@ -163,6 +163,12 @@ def parse_args(argv: Sequence[str]) -> MachineConfig | str:
             if value.split(",")[0] != "none":
                 raise ConfigError(f"{opt} {value}: emu has no graphical display (use none)")
             cfg.display = "none"
+        elif name == "name":  # QEMU's -name [guest=]NAME[,process=P][,debug-threads=on|off]
+            opts = _keyval(value, "guest")
+            unknown = sorted(set(opts) - {"guest", "process", "debug-threads"})
+            if unknown:
+                raise ConfigError(f"{opt} {value}: Invalid parameter '{unknown[0]}'")
+            cfg.name = opts.get("guest") or None
         elif name == "uuid":
             try:
                 cfg.uuid = uuidlib.UUID(value).bytes

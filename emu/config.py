@@ -101,6 +101,8 @@ class MachineConfig:
     nodefaults: bool = False
     display: str | None = None
     uuid: bytes | None = None
+    #: -name: the guest's name (QMP query-name)
+    name: str | None = None
     traces: list[str] = field(default_factory=list)
     fw_cfg_files: list[FwCfgFileSpec] = field(default_factory=list)
     fw_cfg_dma: bool = True

@@ -57,6 +57,13 @@ def ret(vm: Vm, name: str, **args: Any) -> Any:
 # -- queries --------------------------------------------------------------------------------
 
 
+def test_query_name_gives_the_name_given_with_dash_name(tmp_path: Path) -> None:
+    with pair("pc", tmp_path, "-name", "guest=scratch,process=emu-scratch") as (emu, qemu):
+        assert ret(emu, "query-name") == ret(qemu, "query-name") == {"name": "scratch"}
+    with pair("virt", tmp_path, "-name", "plain") as (emu, qemu):
+        assert ret(emu, "query-name") == ret(qemu, "query-name") == {"name": "plain"}
+
+
 def test_queries_match_qemu(machine: str, tmp_path: Path) -> None:
     with pair(machine, tmp_path) as (emu, qemu):
         for name in ("query-name", "query-target", "query-memory-size-summary"):
@@ -355,6 +362,32 @@ def test_fd_passing_matches_qemu(tmp_path: Path) -> None:
             log.append(vm.cmd("closefd", fdname="kept"))
         assert seen[emu] == seen[qemu]
         assert seen[emu][0] == {"return": {}}  # the log is what a user sees, not errors only
+
+
+def test_dump_to_a_passed_descriptor_matches_qemu(tmp_path: Path) -> None:
+    """dump-guest-memory with protocol fd:NAME writes into the descriptor named by getfd,
+    and takes it: a second dump to the same name fails as it does on QEMU."""
+    with pair("pc", tmp_path) as (emu, qemu):
+        answers = {}
+        for vm in (emu, qemu):
+            core = tmp_path / f"{vm.proc.pid}.core"
+            _send(vm, core)
+            ret(vm, "getfd", fdname="dumpfd")
+            first = vm.cmd("dump-guest-memory", paging=False, protocol="fd:dumpfd")
+            again = vm.cmd("dump-guest-memory", paging=False, protocol="fd:dumpfd")
+            missing = vm.cmd("dump-guest-memory", paging=False, protocol="fd:nobody")
+            with open(core, "rb") as f:
+                elf = ELFFile(f)
+                loads = [(seg["p_paddr"], seg["p_filesz"]) for seg in elf.iter_segments()
+                         if seg["p_type"] == "PT_LOAD"]
+                notes = [n["n_name"] for seg in elf.iter_segments()
+                         if seg["p_type"] == "PT_NOTE" for n in seg.iter_notes()]
+            answers[vm] = (first.get("return"), again.get("error"), missing.get("error"),
+                           notes)
+            assert loads and sum(size for _, size in loads) >= 128 << 20
+        assert answers[emu] == answers[qemu]
+        assert answers[emu][1] == {"class": "GenericError",
+                                   "desc": "File descriptor named 'dumpfd' has not been found"}
 
 
 def test_removed_fds_stay_while_the_guest_is_paused(tmp_path: Path) -> None:

@@ -150,6 +150,15 @@ def open_target(path: str) -> DumpTarget:
     return _open_in_place(path)
 
 
+def adopt_fd(name: str, fd: int) -> DumpTarget:
+    """A dump into a descriptor the client passed (QMP ``getfd``, protocol ``fd:NAME``), as
+    QEMU's dump.c writes to it: sequentially from its current offset, never truncated or
+    renamed; the target owns the descriptor and closes it at the end."""
+    target = DumpTarget(f"fd:{name}", fd, None, None, created=False)
+    target.seekable = False  # written as a stream: holes become zeros, no truncation
+    return target
+
+
 def _replaceable(path: str, st: os.stat_result) -> bool:
     return (stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and st.st_uid == os.geteuid()
             and os.access(path, os.W_OK))

@@ -157,7 +157,7 @@ def qmp_dump_guest_memory(server: QmpServer, args: dict[str, Any]) -> Any:
     fails, the status ends "failed" (total 0) and the next dump can start.
     """
     from emu.dump.guest import dump_ranges
-    from emu.dump.target import DumpError, open_target
+    from emu.dump.target import DumpError, adopt_fd, open_target
 
     _check(args, {"paging": (bool, True), "protocol": (str, True), "detach": (bool, False),
                   "begin": (int, False), "length": (int, False), "format": (str, False)})
@@ -175,18 +175,23 @@ def qmp_dump_guest_memory(server: QmpServer, args: dict[str, Any]) -> Any:
         raise QmpError(f"dump format '{fmt}' is not supported by emu yet (supported: "
                        f"{', '.join(SUPPORTED_DUMP_FORMATS)})")
     protocol = args["protocol"]
-    if protocol.startswith("fd:"):
-        raise QmpError("protocol 'fd:' is not supported by emu: use 'file:PATH'")
-    if not protocol.startswith("file:"):
+    if not protocol.startswith(("file:", "fd:")):
         raise QmpError("Invalid parameter 'protocol'")
     if args["paging"]:
         raise QmpError("paging=true is not supported yet: emu dumps physical memory")
     m = server.machine
     begin, length = args.get("begin"), args.get("length")
-    try:
-        target = open_target(protocol[5:])
-    except DumpError as e:
-        raise QmpError(str(e)) from None
+    if protocol.startswith("fd:"):  # a descriptor named with getfd (QEMU: monitor_get_fd)
+        name = protocol[3:]
+        fd = server.fds.take(name)
+        if fd is None:
+            raise QmpError(f"File descriptor named '{name}' has not been found")
+        target = adopt_fd(name, fd)
+    else:
+        try:
+            target = open_target(protocol[5:])
+        except DumpError as e:
+            raise QmpError(str(e)) from None
     try:
         total = sum(len(r.view) for r in dump_ranges(m, begin, length))
     except DumpError as e:

@@ -48,9 +48,8 @@ CPU_QOM_PATH = "/machine/unattached/device[0]"
 
 @command("query-name", returns=Struct("NameInfo", (Member("name", "str", True),)))
 def query_name(server: QmpServer, args: dict[str, Any]) -> Any:
-    """``-name`` is accepted by the command line but not kept, so emu has no name to give
-    (QEMU answers ``{}`` too when ``-name`` is not given)."""
-    name = getattr(server.machine.config, "name", None)
+    """The ``-name`` given on the command line (QEMU answers ``{}`` without one)."""
+    name = server.machine.config.name
     return {"name": name} if name else {}
 
 
