@@ -98,6 +98,9 @@ class Machine:
         self._requests: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._wakeup = threading.Event()
         self.reset_count = 0
+        #: the guest powered off under -no-shutdown: stopped until a reset (QEMU's runstate
+        #: "shutdown", in which ``cont`` is refused)
+        self.needs_reset = False
         #: the thread that runs the CPU (set by run)
         self._cpu_thread: int | None = None
 
@@ -228,6 +231,9 @@ class Machine:
         self.cpu_powered = True
         self._reset_requested = False
         self.reset_count += 1
+        if self.needs_reset:  # out of -no-shutdown's "shutdown" state: QEMU's prelaunch
+            self.needs_reset = False
+            self.started = False
 
     def emit(self, name: str, data: dict[str, Any]) -> None:
         """Tell listeners (a QMP client) about an event."""
@@ -249,6 +255,19 @@ class Machine:
             if shutdown is not None:
                 self.emit("SHUTDOWN", shutdown)
         self._freeze()
+
+    def power_off(self, status: int = 0) -> None:
+        """The guest turns the machine off (PSCI SYSTEM_OFF). emu exits, unless
+        ``-no-shutdown`` (QMP ``set-action shutdown=pause``) is in force: then, as QEMU's
+        SHUTDOWN_ACTION_PAUSE, the SHUTDOWN event is sent and the machine stops (STOP) in the
+        "shutdown" state until a reset."""
+        if not self.config.no_shutdown:
+            self.request_exit(status, "guest")
+            return
+        self.emit("SHUTDOWN", {"guest": True, "reason": "guest-shutdown"})
+        self.needs_reset = True
+        self.pause()
+        self.cpu.uc.emu_stop()  # from the CPU's own thread (a PSCI call)
 
     def request_reset(self, guest: bool = True) -> None:
         """A machine reset, asked for by the guest (PSCI SYSTEM_RESET) or by a monitor."""
@@ -407,7 +426,8 @@ class Machine:
         except Exception as e:  # a bug in a device or plugin: report it, do not hide it
             self._die(f"internal error in a device callback: {type(e).__name__}: {e}")
             return
-        if self.exit_status is not None or self._reset_requested or not self.cpu_powered:
+        if (self.exit_status is not None or self._reset_requested or not self.cpu_powered
+                or self.state != "running"):
             return
         stopped_at_block = cpu.stop_request.taken()
         if cpu.fatal:

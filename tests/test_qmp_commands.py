@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import image
 from elftools.elf.elffile import ELFFile
 from qemu.qmp.legacy import QEMUMonitorProtocol
@@ -418,6 +419,32 @@ def test_set_action_changes_the_panic_action_as_in_qemu(tmp_path: Path) -> None:
             vm.wait_output(b"panic: pvpanic features 0x03\n")
             assert vm.events("GUEST_PANICKED")[0]["data"] == {"action": "pause"}
             assert ret(vm, "query-status")["status"] == "guest-panicked"
+
+
+@pytest.mark.parametrize("how", ["-no-shutdown", "set-action"])
+def test_a_guest_power_off_pauses_under_no_shutdown_as_in_qemu(how: str, tmp_path: Path) -> None:
+    """hello powers the virt machine off through PSCI SYSTEM_OFF: with -no-shutdown (or
+    set-action shutdown=pause) the machine stops in the "shutdown" state, cont is refused
+    until a reset, and a reset leaves it in prelaunch; QEMU answers the same."""
+    extra = ("-no-shutdown", "-S") if how == "-no-shutdown" else ("-S",)
+    with pair("virt", tmp_path, *extra, image_name="hello") as (emu, qemu):
+        seen = {}
+        for vm in (emu, qemu):
+            if how == "set-action":
+                assert vm.cmd("set-action", shutdown="pause") == {"return": {}}
+            assert vm.cmd("cont") == {"return": {}}
+            vm.wait_output(b"Hello from the guest!")
+            shutdown = vm.events("SHUTDOWN")
+            vm.events("STOP")
+            after_off = ret(vm, "query-status")
+            refused = vm.cmd("cont")
+            assert vm.cmd("system_reset") == {"return": {}}
+            vm.events("RESET")
+            seen[vm] = ([e["data"] for e in shutdown], after_off, refused,
+                        ret(vm, "query-status"), vm.proc.poll() is None)
+        assert seen[emu] == seen[qemu]
+        assert seen[emu][1]["status"] == "shutdown"
+        assert seen[emu][2]["error"]["desc"] == "Resetting the Virtual Machine is required"
 
 
 def test_set_action_reboot_shutdown_turns_a_guest_reset_into_an_exit(tmp_path: Path) -> None:

@@ -84,7 +84,7 @@ class VirtBoard(Board):
         if self.fw_cfg.dma_enabled:
             m.map_mmio(VIRT_FW_CFG + 16, front.dma)
         add_virt_items(self.fw_cfg, m.config)
-        self.psci = Psci(m.request_exit, m.request_reset, m.cpu_off)
+        self.psci = Psci(m.power_off, m.request_reset, m.cpu_off)
         m.cpu.psci = self.psci.call
         self.initrd: tuple[int, memoryview] | None = None
         #: an arm64 Image -kernel: (load address, contents)

@@ -104,7 +104,9 @@ def qmp_query_status(server: QmpServer, args: dict[str, Any]) -> Any:
     m = server.machine
     status = {"created": "prelaunch", "running": "running", "paused": "paused",
               "shutdown": "shutdown"}[m.state]
-    if status == "paused" and not m.started:
+    if m.needs_reset:
+        status = "shutdown"
+    elif status == "paused" and not m.started:
         status = "prelaunch"
     elif status == "paused" and m.panicked:
         status = "guest-panicked"
@@ -118,6 +120,8 @@ def qmp_stop(server: QmpServer, args: dict[str, Any]) -> Any:
 
 def qmp_cont(server: QmpServer, args: dict[str, Any]) -> Any:
     _check(args, {})
+    if server.machine.needs_reset:  # QEMU's qmp_cont: runstate_needs_reset()
+        raise QmpError("Resetting the Virtual Machine is required")
     _on_machine(server, server.machine.resume)
 
 
