@@ -49,6 +49,8 @@ QEMU-compatible options:
                            it (as QEMU's vc): add -serial stdio to see the guest
   -nodefaults              no default devices
   -no-reboot               exit instead of resetting when the guest resets
+  -no-shutdown             when the guest powers off, stop (QMP status "shutdown") instead of
+                           exiting
   -uuid UUID               system UUID
   -fw_cfg [name=]N,file=F  add fw_cfg file N with the contents of F (or string=TEXT)
   -boot [order=]DEVS,once=DEVS,menu=on|off,reboot-timeout=N,splash-time=N
