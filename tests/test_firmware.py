@@ -616,14 +616,16 @@ def test_pc_kernel_reads_its_large_bss_as_zeros(first: int, status: int, tmp_pat
 #: the image, is still 0) it sets that word, fills the range with ones and resets the machine
 #: (PSCI SYSTEM_RESET: RAM keeps its contents); on the next it prints "\n" and powers off.
 #: So the second digit says whether the boot zeroed the .bss over memory the guest had dirtied.
-_VIRT_BSS_CHECK = struct.pack("<33I", *(int(word, 16) for word in """
-    d2a8080a d2a8280b aa0a03ec aa1f03e2
-    a8c11183 aa030042 aa040042 eb0b019f 54ffff83
-    d2a12005 52800606 f100005f 1a8604c6 b90000a6
-    d2a8e007 b94000e8 35000168 52800028 b90000e8
-    aa0a03ec 92800009 a8812589 eb0b019f 54ffffc3
-    d2b08000 f2800120 d4000002
-    52800146 b90000a6 d2b08000 f2800100 d4000002 14000000""".split()))
+_VIRT_BSS_CHECK = struct.pack(
+    "<33I",
+    0xd2a8080a, 0xd2a8280b, 0xaa0a03ec, 0xaa1f03e2,
+    0xa8c11183, 0xaa030042, 0xaa040042, 0xeb0b019f, 0x54ffff83,
+    0xd2a12005, 0x52800606, 0xf100005f, 0x1a8604c6, 0xb90000a6,
+    0xd2a8e007, 0xb94000e8, 0x35000168, 0x52800028, 0xb90000e8,
+    0xaa0a03ec, 0x92800009, 0xa8812589, 0xeb0b019f, 0x54ffffc3,
+    0xd2b08000, 0xf2800120, 0xd4000002,
+    0x52800146, 0xb90000a6, 0xd2b08000, 0xf2800100, 0xd4000002, 0x14000000,
+)
 #   movz x10, #0x4040, lsl #16; movz x11, #0x4140, lsl #16; mov x12, x10; mov x2, xzr
 #   1: ldp x3, x4, [x12], #16; orr x2, x2, x3; orr x2, x2, x4; cmp x12, x11; b.lo 1b
 #   movz x5, #0x0900, lsl #16; mov w6, #'0'; cmp x2, #0; cinc w6, w6, ne; str w6, [x5]
