@@ -13,7 +13,6 @@ import os
 import signal
 import sys
 import threading
-import uuid as uuidlib
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -144,6 +143,8 @@ def parse_args(argv: Sequence[str]) -> MachineConfig | str:
                 raise ConfigError(f"{opt} {value}: emu has no graphical display (use none)")
             cfg.display = "none"
         elif name == "uuid":
+            import uuid as uuidlib
+
             try:
                 cfg.uuid = uuidlib.UUID(value).bytes
             except ValueError:
@@ -343,9 +344,9 @@ def run(argv: Sequence[str], err: Callable[[str], None]) -> int:
         machine.dump_progress = _ProgressBar()
     servers = []
     try:
-        from emu.qmp.server import QmpServer
-
         for address in cfg.qmp:
+            from emu.qmp.server import QmpServer
+
             servers.append(QmpServer(machine, address))
         for server in servers:
             server.start()
