@@ -36,7 +36,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     IMAGES,
     MACHINES,
-    Machine,
     RunError,
     add_markdown_arg,
     emu_argv,
@@ -76,20 +75,27 @@ def timed(who: str, argv: list[str], env: dict[str, str], status: int) -> tuple[
     return elapsed, proc.stdout
 
 
-def run_machine(m: Machine, runs: int, env: dict[str, str],
-                times: dict[tuple[str, str], list[float]]) -> None:
-    args = [*m.options, "-kernel", str(IMAGES / m.arch / "hello.elf")]
-    first = f"Hello from the guest! ({m.arch})\n".encode()
-    expected: bytes | None = None
+def run_all(runs: int, env: dict[str, str], times: dict[tuple[str, str], list[float]],
+            interp: dict[str, list[float]]) -> None:
+    """``runs`` rounds; each runs the interpreter alone, then QEMU and emu on each machine, so
+    that changes in the machine's load hit all of them alike."""
+    expected: dict[str, bytes] = {}
     for i in range(runs):
-        for who, argv in (("QEMU", [m.qemu, *args]), ("emu", emu_argv(args))):
-            elapsed, out = timed(f"{who} ({m.name})", argv, env, m.exit_status)
-            if not out.startswith(first) or (expected is not None and out != expected):
-                raise RunError(f"{who} ({m.name}) printed {out!r}")
-            expected = out
-            times[m.name, who].append(elapsed)
-            print(f"  {m.name:4} run {i + 1}/{runs} {who:4} {elapsed:.3f} s", file=sys.stderr,
-                  flush=True)
+        for key, code in (("pass", "pass"), ("imports", IMPORTS)):
+            interp[key].append(timed(f"python -c {code!r}", [sys.executable, "-c", code],
+                                     env, 0)[0])
+        for m in MACHINES:
+            args = [*m.options, "-kernel", str(IMAGES / m.arch / "hello.elf")]
+            first = f"Hello from the guest! ({m.arch})\n".encode()
+            for who, argv in (("QEMU", [m.qemu, *args]), ("emu", emu_argv(args))):
+                elapsed, out = timed(f"{who} ({m.name})", argv, env, m.exit_status)
+                if not out.startswith(first) or out != expected.setdefault(m.name, out):
+                    raise RunError(f"{who} ({m.name}) printed {out!r}, expected "
+                                   f"{expected[m.name]!r}")
+                times[m.name, who].append(elapsed)
+        print(f"  run {i + 1}/{runs}: " + ", ".join(
+            f"{name} {who} {xs[-1]:.3f} s" for (name, who), xs in times.items()),
+            file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,19 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     interp = {"pass": [], "imports": []}
     errors: list[str] = []
     timed("python (warm-up)", [sys.executable, "-c", IMPORTS], env, 0)  # writes the bytecode
-    for i in range(ns.runs):
-        for key, code in (("pass", "pass"), ("imports", IMPORTS)):
-            interp[key].append(timed(f"python -c {code!r}", [sys.executable, "-c", code],
-                                     env, 0)[0])
-        print(f"  python run {i + 1}/{ns.runs}: -c pass {interp['pass'][-1]:.3f} s, "
-              f"imports {interp['imports'][-1]:.3f} s", file=sys.stderr, flush=True)
-    for m in MACHINES:
-        try:
-            run_machine(m, ns.runs, env, times)
-        except RunError as e:
-            errors.append(str(e))
-            times[m.name, "emu"].clear()
-            print(f"startup: FAILED: {e}", file=sys.stderr, flush=True)
+    try:
+        run_all(ns.runs, env, times, interp)
+    except RunError as e:
+        errors.append(str(e))
+        for xs in times.values():
+            xs.clear()
+        print(f"startup: FAILED: {e}", file=sys.stderr, flush=True)
     rows = ["| run | QEMU wall (s) | emu wall (s) | emu/QEMU | QEMU CPU (s) | emu CPU (s) | "
             "emu/QEMU CPU |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
