@@ -71,6 +71,11 @@ CASES = {
     "i386 machine": (_elf(machine=3), True),
     "truncated segment": (_elf(truncate=8), True),
     "truncated note": (_elf(notes=_note(b"Xen", 18, b"\0" * 8))[:-4], False),
+    "note at the segment's end": (_elf(notes=_note(b"Xen", 18, b"\1" * 4)
+                                       + struct.pack("<III", 4, 0, 7)), True),
+    "nameless note": (_elf(notes=_note(b"", 9, b"\1" * 4)), False),
+    "gnu property note": (_elf(notes=_note(b"GNU", 5, b"\0" * 16)), False),
+    "gnu build id": (_elf(notes=_note(b"GNU", 3, b"\xab" * 20)), True),
     "relocatable": (_elf(e_type=1), False),
     "unknown machine": (_elf(machine=0x1234), False),
     "odd phentsize": (_elf(phentsize=48), False),

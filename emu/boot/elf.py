@@ -168,26 +168,27 @@ def _parse_plain(path: str, raw: memoryview, option: str) -> KernelImage | None:
 
 def _read_notes(raw: memoryview, offset: int, size: int,
                 notes: dict[tuple[str, int | str], bytes]) -> bool:
-    """Add the notes of a PT_NOTE segment (name and descriptor each padded to 4 bytes, as
-    pyelftools' iter_notes reads them); False if they run past the segment or the file."""
+    """Add the notes of a PT_NOTE segment as pyelftools' ``iter_notes`` reads them (a header,
+    the name padded to 4 bytes and read up to its first NUL as latin-1, the descriptor padded to 4
+    bytes; notes start while a header and more fit before the end); False where pyelftools
+    could read otherwise: a note past the file, a note without a name, or a GNU ABI-tag or
+    property note (whose descriptors it parses further)."""
     end = offset + size
-    if end > len(raw):
-        return False
-    while offset < end:
-        if offset + _NHDR.size > end:
+    while offset + _NHDR.size < end:
+        if offset + _NHDR.size > len(raw):
             return False
         namesz, descsz, n_type = _NHDR.unpack_from(raw, offset)
         offset += _NHDR.size
-        name_end = offset + namesz
         desc = offset + ((namesz + 3) & ~3)
-        if desc + descsz > end:
+        if not namesz or desc + descsz > len(raw):
             return False
-        name = bytes(raw[offset:name_end]).split(b"\0", 1)[0]
-        try:
-            text = name.decode()
-        except UnicodeDecodeError:
+        padded = bytes(raw[offset:desc])
+        if b"\0" not in padded:  # pyelftools' CString finds no end in the padded name
             return False
-        notes[(text, _NOTE_TYPES.get(n_type, n_type))] = bytes(raw[desc:desc + descsz])
+        name = padded.split(b"\0", 1)[0].decode("latin-1")
+        if name == "GNU" and n_type in (1, 5):
+            return False
+        notes[(name, _NOTE_TYPES.get(n_type, n_type))] = bytes(raw[desc:desc + descsz])
         offset = desc + ((descsz + 3) & ~3)
     return True
 
