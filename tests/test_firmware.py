@@ -649,3 +649,13 @@ def test_virt_kernel_gets_its_large_bss_zeroed_again_after_a_reset(
     for result in (run_emu(args), run_emu([*args, "--direct-boot"]), run_qemu("virt", args),
                    run_qemu("virt", [*args, "-bios", str(FLASH["virt"])])):
         assert (result.stdout, result.returncode) == (output, 0), result.stderr
+
+
+def test_virt_firmware_zeroes_a_large_bss_without_dma_too(tmp_path: Path) -> None:
+    """Without the DMA interface the firmware stores the zeros itself (word stores)."""
+    kernel = tmp_path / "bss.elf"
+    kernel.write_bytes(_elf(183, [(0x1000, 0x40200000, _VIRT_BSS_CHECK, 0x1200000)], 0x40200000))
+    args = [*MACHINES["virt"][2], "-display", "none", "-serial", "stdio", "-kernel", str(kernel),
+            "-global", "fw_cfg_mem.dma_enabled=off"]
+    for result in (run_emu(args), run_qemu("virt", [*args, "-bios", str(FLASH["virt"])])):
+        assert (result.stdout, result.returncode) == (b"00\n", 0), result.stderr
