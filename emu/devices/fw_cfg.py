@@ -435,6 +435,20 @@ class _DataOps:
         self.core = core
 
     def read(self, offset: int, size: int) -> int:
+        if offset == 0 and size == 1:
+            # core.read_data(1) done here, as _CombOps.read does it for the port: the whole
+            # device side of a guest's byte-by-byte loop (bench/README.md, "Port I/O")
+            core = self.core
+            item = core.cur_item
+            value = 0
+            if item is not None:
+                off = core.cur_offset
+                if off < len(item.data):
+                    value = item.data[off]
+                    core.cur_offset = off + 1
+            if tracing.ON:
+                trace("fw_cfg_read", value=value)
+            return value
         if offset == 0 or (offset == 4 and size == 4):
             return self.core.read_data(size)
         return 0
