@@ -16,6 +16,9 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,6 +170,85 @@ def run_process(who: str, argv: Sequence[str], env: dict[str, str],
                               cwd=REPO, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         raise RunError(f"{who}: timed out after {timeout:.0f} s: {' '.join(argv)}") from None
+
+
+@dataclass
+class TimedRun:
+    """A run whose stdout was timestamped as it arrived (``time.monotonic()`` seconds)."""
+
+    lines: list[bytes]  # stdout, line by line (newlines kept)
+    starts: list[float]  # per line, when its first byte arrived
+    ends: list[float]  # per line, when its newline arrived
+    started: float  # just before the process was started
+    exited: float  # when its exit was seen
+    stderr: str
+
+
+def run_lines(who: str, argv: Sequence[str], env: dict[str, str], expect_status: int,
+              timeout: float) -> TimedRun:
+    """Run ``argv`` from the checkout with its stdout read unbuffered, timestamping the
+    arrival of each line's first byte and of its newline (the guests have no timer: the host
+    times what they print).
+
+    Raises RunError unless it exits with ``expect_status`` within ``timeout`` seconds.
+    """
+    with tempfile.TemporaryFile() as err:
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            env=env,
+            cwd=REPO,
+            bufsize=0,  # raw pipe: each read returns whatever has arrived
+        )
+        timed_out = threading.Event()
+
+        def kill() -> None:
+            timed_out.set()
+            proc.kill()
+
+        timer = threading.Timer(timeout, kill)
+        timer.start()
+        lines: list[bytes] = []
+        starts: list[float] = []
+        ends: list[float] = []
+        partial = b""
+        try:
+            assert proc.stdout is not None
+            fd = proc.stdout.fileno()
+            while chunk := os.read(fd, 65536):
+                now = time.monotonic()
+                while chunk:
+                    if not partial:
+                        starts.append(now)
+                    head, newline, chunk = chunk.partition(b"\n")
+                    partial += head + newline
+                    if newline:
+                        ends.append(now)
+                        lines.append(partial)
+                        partial = b""
+            if partial:
+                lines.append(partial)
+                ends.append(time.monotonic())
+            status = proc.wait()
+            exited = time.monotonic()
+        finally:
+            timer.cancel()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        err.seek(0)
+        stderr = err.read().decode(errors="replace").strip()
+    if timed_out.is_set():
+        raise RunError(f"{who}: timed out after {timeout:.0f} s: {' '.join(argv)}")
+    if status != expect_status:
+        raise RunError(
+            f"{who}: exit status {status}, expected {expect_status}: {' '.join(argv)}\n"
+            f"  stdout: {b''.join(lines)!r}\n  stderr: {stderr}"
+        )
+    return TimedRun(lines, starts, ends, started, exited, stderr)
 
 
 def emu_argv(args: Sequence[str]) -> list[str]:

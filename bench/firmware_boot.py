@@ -126,10 +126,11 @@ def align_up(x: int, a: int) -> int:
     return (x + a - 1) // a * a
 
 
-def big_kernel(hello: bytes, data: bytes) -> tuple[bytes, int]:
+def big_kernel(hello: bytes, data: bytes, bss: int = 0) -> tuple[bytes, int]:
     """A new ELF64 executable: ``hello``'s PT_LOAD and PT_NOTE segments at their file offsets
     (so a note inside a loaded segment stays there) and ``data`` as one more read-only PT_LOAD
-    segment above them; the same header fields and entry point, no section headers.
+    segment above them, followed by ``bss`` zero bytes (p_memsz = len(data) + bss); the same
+    header fields and entry point, no section headers.
 
     Returns the file's bytes and the physical address of the new segment.
     """
@@ -164,7 +165,8 @@ def big_kernel(hello: bytes, data: bytes) -> tuple[bytes, int]:
         raise RunError("hello.elf has segment data where the new program headers go")
     body_end = max(p.offset + p.filesz for p in kept)
     big_offset = align_up(body_end, 0x1000)  # congruent to big_paddr modulo the page size
-    big = Phdr(PT_LOAD, PF_R, big_offset, big_paddr, big_paddr, len(data), len(data), 0x1000)
+    big = Phdr(PT_LOAD, PF_R, big_offset, big_paddr, big_paddr, len(data), len(data) + bss,
+               0x1000)
 
     out = bytearray(big_offset)
     out[: EHDR.size] = EHDR.pack(

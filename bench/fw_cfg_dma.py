@@ -26,15 +26,11 @@ Usage: ``python3 bench/fw_cfg_dma.py [--runs N] [--markdown FILE]``
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import struct
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,7 +38,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     IMAGES,
     MACHINES,
-    REPO,
     Machine,
     RunError,
     add_markdown_arg,
@@ -52,6 +47,7 @@ from common import (
     fmt_times,
     have_programs,
     header,
+    run_lines,
 )
 
 #: a run that takes longer than this is killed and counts as a failure
@@ -102,61 +98,8 @@ def run_once(
 
     Raises RunError unless it exits with ``expect_status`` within TIMEOUT_S.
     """
-    with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=err,
-            env=env,
-            cwd=REPO,
-            bufsize=0,  # raw pipe: each read returns whatever has arrived
-        )
-        timed_out = threading.Event()
-
-        def kill() -> None:
-            timed_out.set()
-            proc.kill()
-
-        timer = threading.Timer(TIMEOUT_S, kill)
-        timer.start()
-        lines: list[bytes] = []
-        starts: list[float] = []
-        ends: list[float] = []
-        partial = b""
-        try:
-            assert proc.stdout is not None
-            fd = proc.stdout.fileno()
-            while chunk := os.read(fd, 65536):
-                now = time.monotonic()
-                while chunk:
-                    if not partial:
-                        starts.append(now)
-                    head, newline, chunk = chunk.partition(b"\n")
-                    partial += head + newline
-                    if newline:
-                        ends.append(now)
-                        lines.append(partial)
-                        partial = b""
-            if partial:
-                lines.append(partial)
-                ends.append(time.monotonic())
-            status = proc.wait()
-        finally:
-            timer.cancel()
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        err.seek(0)
-        stderr = err.read().decode(errors="replace").strip()
-    if timed_out.is_set():
-        raise RunError(f"{who}: timed out after {TIMEOUT_S:.0f} s: {' '.join(argv)}")
-    if status != expect_status:
-        raise RunError(
-            f"{who}: exit status {status}, expected {expect_status}: {' '.join(argv)}\n"
-            f"  stdout: {b''.join(lines)!r}\n  stderr: {stderr}"
-        )
-    return lines, starts, ends
+    run = run_lines(who, argv, env, expect_status, TIMEOUT_S)
+    return run.lines, run.starts, run.ends
 
 
 def run_machine(

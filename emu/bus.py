@@ -20,18 +20,35 @@ Contract with devices (QEMU's ``MemoryRegionOps`` model, docs/devel/memory.rst):
 
 The same ``port_read``/``port_write``/``mmio_read``/``mmio_write`` methods serve the CPU hooks
 and callers without a CPU (tests, a qtest server), so both see identical behaviour.
+
+The hooks are ctypes callbacks handed to Unicorn's C API directly (:func:`_add_insn_hook`,
+:func:`_mmio_map`). ``Uc.hook_add`` and ``Uc.mmio_map`` would wrap each callback in two more
+Python calls (unicorn_py3's ``uccallback`` wrapper and a per-hook-type adapter), which took
+half of the time of a guest's port access (bench/README.md, "Port I/O"). The callbacks keep
+the wrapper's contract: an exception is kept for ``emu_start`` to raise and stops the CPU.
 """
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from unicorn import UC_HOOK_INSN, Uc
+from unicorn import UC_HOOK_INSN, Uc, UcError
+from unicorn.unicorn_const import UC_ERR_OK
 from unicorn.x86_const import UC_X86_INS_IN, UC_X86_INS_OUT
 
+try:  # the ctypes prototypes and entry points behind Uc.hook_add / Uc.mmio_map (unicorn 2.1)
+    from unicorn.unicorn_py3.arch.intel import HOOK_INSN_IN_CFUNC, HOOK_INSN_OUT_CFUNC
+    from unicorn.unicorn_py3.unicorn import MMIO_READ_CFUNC, MMIO_WRITE_CFUNC, uclib
+except ImportError:  # another binding: the public API, with its per-call wrappers
+    HOOK_INSN_IN_CFUNC = HOOK_INSN_OUT_CFUNC = MMIO_READ_CFUNC = MMIO_WRITE_CFUNC = None
+    uclib = None
+
 MMIO_PAGE = 0x1000
+#: MMIO windows up to this many pages get a per-byte lookup table
+LOOKUP_PAGES = 16
 
 
 class RegionOps(Protocol):
@@ -89,6 +106,8 @@ class _Bus:
         self.frozen = False
         #: Set by the machine when another thread waits for the CPU; the next access calls
         #: ``on_pending`` to bring the CPU back (the stop takes effect once the access is done).
+        #: Written from other threads: the hooks test it (and ``frozen``) themselves at every
+        #: access rather than a flag derived from both, which a race could leave stale.
         self.pending = False
         self.on_pending: Callable[[], None] = lambda: None
 
@@ -130,6 +149,8 @@ class PortBus(_Bus):
     def __init__(self) -> None:
         super().__init__()
         self._table: list[_Mapping | None] = [None] * 0x10000
+        #: the ports the hooks dispatch inline: little-endian mappings only
+        self._fast: list[_Mapping | None] = [None] * 0x10000
 
     def map(self, base: int, region: Region) -> None:
         """Place ``region`` at port ``base``."""
@@ -140,6 +161,7 @@ class PortBus(_Bus):
         self.mappings.append(m)
         for port in range(base, base + region.size):
             self._table[port] = m
+            self._fast[port] = None if m.big_endian else m
 
     def port_read(self, port: int, size: int) -> int:
         """An IN of ``size`` bytes from ``port``. An unaligned access is split the way QEMU's
@@ -162,26 +184,71 @@ class PortBus(_Bus):
         """Install the IN/OUT instruction hooks on ``uc``.
 
         This is the hot path of port I/O (a guest reading fw_cfg byte by byte): the common
-        case — a mapped, little-endian port, nothing pending — is dispatched inline.
+        case — a mapped, little-endian, aligned port, nothing pending — is dispatched inline
+        with one table lookup and one call of the device.
         """
-        table = self._table
+        fast = self._fast
         masks = _MASKS
+        port_read, port_write = self.port_read, self.port_write
 
         def on_in(_uc: Any, port: int, size: int, _ud: Any) -> int:
-            m = table[port]
-            if m is None or m.big_endian or self.pending or self.frozen or port & (size - 1):
-                return self.port_read(port, size)
-            return m.read(port - m.base, size) & masks[size]
+            try:
+                m = fast[port]
+                if m is None or self.pending or self.frozen or port & (size - 1):
+                    return port_read(port, size)
+                return m.read(port - m.base, size) & masks[size]
+            except BaseException as e:  # as unicorn's own wrapper: stop, emu_start raises it
+                _hook_failed(uc, e)
+                return 0
 
         def on_out(_uc: Any, port: int, size: int, value: int, _ud: Any) -> None:
-            m = table[port]
-            if m is None or m.big_endian or self.pending or self.frozen or port & (size - 1):
-                self.port_write(port, size, value)
-            else:
-                m.write(port - m.base, size, value & masks[size])
+            try:
+                m = fast[port]
+                if m is None or self.pending or self.frozen or port & (size - 1):
+                    port_write(port, size, value)
+                else:
+                    m.write(port - m.base, size, value & masks[size])
+            except BaseException as e:
+                _hook_failed(uc, e)
 
-        uc.hook_add(UC_HOOK_INSN, on_in, None, 1, 0, UC_X86_INS_IN)
-        uc.hook_add(UC_HOOK_INSN, on_out, None, 1, 0, UC_X86_INS_OUT)
+        _add_insn_hook(uc, UC_X86_INS_IN, HOOK_INSN_IN_CFUNC, on_in)
+        _add_insn_hook(uc, UC_X86_INS_OUT, HOOK_INSN_OUT_CFUNC, on_out)
+
+
+def _hook_failed(uc: Uc, error: BaseException) -> None:
+    """What unicorn_py3's callback wrapper does with an exception: keep the first one for
+    ``emu_start`` to raise, and stop the CPU."""
+    if uc._hook_exception is None:
+        uc._hook_exception = error
+    uc.emu_stop()
+
+
+def _add_insn_hook(uc: Uc, insn: int, cfunctype: Any, callback: Callable[..., Any]) -> None:
+    """``uc.hook_add(UC_HOOK_INSN, callback, None, 1, 0, insn)`` without the binding's
+    per-call wrappers: ``callback`` itself becomes the C callback (its first and last
+    arguments are then the engine handle and a dummy key instead of ``uc`` and the user data;
+    emu's callbacks ignore both). The binding keeps the ctypes object alive."""
+    add = getattr(uc, "_Uc__do_hook_add", None)
+    if cfunctype is None or add is None:
+        uc.hook_add(UC_HOOK_INSN, callback, None, 1, 0, insn)
+        return
+    add(UC_HOOK_INSN, cfunctype(callback), 1, 0, ctypes.c_int(insn))
+
+
+def _mmio_map(uc: Uc, base: int, size: int, read: Callable[..., int],
+              write: Callable[..., None]) -> None:
+    """``uc.mmio_map(base, size, read, None, write, None)`` without the binding's per-call
+    wrappers (see :func:`_add_insn_hook`); the ctypes objects are kept where ``mmio_map``
+    keeps them, so ``mem_unmap`` releases them."""
+    callbacks = getattr(uc, "_mmio_callbacks", None)
+    if MMIO_READ_CFUNC is None or uclib is None or callbacks is None:
+        uc.mmio_map(base, size, read, None, write, None)
+        return
+    read_fp, write_fp = MMIO_READ_CFUNC(read), MMIO_WRITE_CFUNC(write)
+    status = uclib.uc_mmio_map(uc._uch, base, size, read_fp, 0, write_fp, 0)
+    if status != UC_ERR_OK:
+        raise UcError(status)
+    callbacks[(base, base + size)] = (read_fp, write_fp)
 
 
 def _split(addr: int, size: int) -> list[tuple[int, int]]:
@@ -200,12 +267,21 @@ def _split(addr: int, size: int) -> list[tuple[int, int]]:
 class _Window:
     """A page-aligned stretch of MMIO handed to Unicorn, holding one or more regions."""
 
-    __slots__ = ("base", "mappings", "size")
+    __slots__ = ("base", "lookup", "mappings", "size")
 
     def __init__(self, base: int, size: int) -> None:
         self.base = base
         self.size = size
         self.mappings: list[_Mapping] = []
+        #: the mapping at each byte offset (None: unassigned), for windows of up to
+        #: LOOKUP_PAGES pages; larger windows are searched (:meth:`find`)
+        self.lookup: list[_Mapping | None] | None = \
+            [None] * size if size <= LOOKUP_PAGES * MMIO_PAGE else None
+
+    def add(self, m: _Mapping) -> None:
+        self.mappings.append(m)
+        if self.lookup is not None:
+            self.lookup[m.base - self.base:m.end - self.base] = [m] * (m.end - m.base)
 
     def find(self, addr: int) -> _Mapping | None:
         for m in self.mappings:
@@ -266,7 +342,7 @@ class MmioBus(_Bus):
             window = _Window(first * MMIO_PAGE, (last + 1 - first) * MMIO_PAGE)
         elif (last + 1) * MMIO_PAGE > window.base + window.size or first * MMIO_PAGE < window.base:
             raise ValueError(f"{region.name} at 0x{base:x} straddles an MMIO window")
-        window.mappings.append(m)
+        window.add(m)
         for p in range(first, last + 1):
             self._windows[p] = window
 
@@ -303,26 +379,38 @@ class MmioBus(_Bus):
         The callbacks dispatch the common case inline (nothing pending, no access to replay):
         this is the path of every guest register access, for example a byte-by-byte fw_cfg read.
         """
-        masks = _MASKS
         for window in self.windows():
+            self._attach_window(uc, window)
 
-            def rd(_uc: Any, off: int, size: int, _ud: Any, w: _Window = window) -> int:
-                addr = w.base + off
-                m = w.find(addr)
+    def _attach_window(self, uc: Uc, w: _Window) -> None:
+        masks = _MASKS
+        base = w.base
+        table = w.lookup
+        find = w.find
+
+        def rd(_uc: Any, off: int, size: int, _ud: Any) -> int:
+            try:
+                addr = base + off
+                m = table[off] if table is not None else find(addr)
                 if m is None or self._replay is not None or self.pending or self.frozen:
                     return self._do_read(m, addr, size)
                 value = m.read(addr - m.base, size) & masks[size]
                 return _swap(value, size) if m.big_endian and size > 1 else value
+            except BaseException as e:  # as unicorn's own wrapper: stop, emu_start raises it
+                _hook_failed(uc, e)
+                return 0
 
-            def wr(_uc: Any, off: int, size: int, value: int, _ud: Any,
-                   w: _Window = window) -> None:
-                addr = w.base + off
-                m = w.find(addr)
+        def wr(_uc: Any, off: int, size: int, value: int, _ud: Any) -> None:
+            try:
+                addr = base + off
+                m = table[off] if table is not None else find(addr)
                 if m is None or self._replay is not None or self.pending or self.frozen:
                     self._do_write(m, addr, size, value)
                     return
                 value &= masks[size]
                 m.write(addr - m.base, size,
                         _swap(value, size) if m.big_endian and size > 1 else value)
+            except BaseException as e:
+                _hook_failed(uc, e)
 
-            uc.mmio_map(window.base, window.size, rd, None, wr, None)
+        _mmio_map(uc, base, w.size, rd, wr)

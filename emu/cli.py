@@ -14,7 +14,6 @@ import os
 import signal
 import sys
 import threading
-import uuid as uuidlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -172,6 +171,8 @@ def parse_args(argv: Sequence[str]) -> MachineConfig | str:
                 raise ConfigError(f"{opt} {value}: Invalid parameter '{unknown[0]}'")
             cfg.name = opts.get("guest") or None
         elif name == "uuid":
+            import uuid as uuidlib
+
             try:
                 cfg.uuid = uuidlib.UUID(value).bytes
             except ValueError:
@@ -502,9 +503,9 @@ def run(argv: Sequence[str], err: Callable[[str], None]) -> int:
         machine.dump_progress = _ProgressBar()
     servers = []
     try:
-        from emu.qmp.server import QmpServer
-
         for address in cfg.qmp:
+            from emu.qmp.server import QmpServer
+
             servers.append(QmpServer(machine, address))
         if not _start_servers(servers, err):  # a signal while waiting for a QMP client
             if cfg.dump_on_exit:

@@ -30,8 +30,7 @@ import contextlib
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from unicorn import UC_PROT_ALL, UC_PROT_EXEC, UC_PROT_READ, UcError
 from unicorn.unicorn_const import UC_ERR_FETCH_PROT, UC_ERR_FETCH_UNMAPPED
@@ -48,6 +47,9 @@ from emu.errors import ConfigError, GuestFatal
 from emu.memory import AddressSpace, Buffer, RamBlock
 from emu.plugins.devices import split_device_spec, take_device_id
 from emu.plugins.manager import PluginManager, default_manager
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 EXIT_FATAL = 2
 #: A guest-physical page outside every machine's memory map (below both CPUs' 48-bit
@@ -326,6 +328,8 @@ class Machine:
 
     def call_soon(self, fn: Callable[[], Any]) -> Future[Any]:
         """Run ``fn`` on the machine's thread between run slices (thread-safe)."""
+        from concurrent.futures import Future
+
         fut: Future[Any] = Future()
 
         def job() -> None:

@@ -577,3 +577,85 @@ def test_virt_initrd_reaches_an_image_as_on_qemu(tmp_path: Path) -> None:
         ours = run_emu([*args, *extra])
         assert ours.stdout == qemu.stdout, extra
         assert ours.returncode == qemu.returncode == 0
+
+
+# -- a large .bss ----------------------------------------------------------------------------------
+
+#: the x86 kernel's check, PVH entry in 32-bit protected mode: OR every dword from ``first`` up
+#: to 0x1200000 and exit through isa-debug-exit with 0 (status 1) if all were zero, else 1
+#: (status 3). Its one segment is 0x100000-0x11fffff: this code, then .bss.
+def _pc_bss_check(first: int) -> bytes:
+    return (b"\xbe" + struct.pack("<I", first)      # mov esi, first
+            + b"\xb9" + struct.pack("<I", 0x1200000)  # mov ecx, 0x1200000
+            + bytes.fromhex("31c0")                 # xor eax, eax
+            + bytes.fromhex("0b06")                 # 1: or eax, [esi]
+            + bytes.fromhex("83c604")               # add esi, 4
+            + bytes.fromhex("39ce")                 # cmp esi, ecx
+            + bytes.fromhex("72f7")                 # jb 1b
+            + bytes.fromhex("85c0")                 # test eax, eax
+            + bytes.fromhex("0f95c0")               # setnz al
+            + bytes.fromhex("e6f4f4"))              # out 0xf4, al; hlt
+
+
+@pytest.mark.parametrize("first, status", [(0x200000, 1), (0x100000, 3)],
+                         ids=["bss", "control-reads-the-code"])
+def test_pc_kernel_reads_its_large_bss_as_zeros(first: int, status: int, tmp_path: Path) -> None:
+    """A 17 MiB .bss (the firmware's one DMA read of the memory image: the item's bytes, then
+    the zeros past its end) reads as zeros, through the firmware, --direct-boot and on QEMU;
+    the control reads from the code instead and must see non-zero bytes."""
+    code = _pc_bss_check(first)
+    kernel = tmp_path / "bss.elf"
+    kernel.write_bytes(_elf(62, [(0x1000, 0x100000, code, 0x1100000)], 0x100000, pvh=True))
+    args = [*MACHINES["pc"][2], "-display", "none", "-serial", "none", "-kernel", str(kernel)]
+    for result in (run_emu(args), run_emu([*args, "--direct-boot"]), run_qemu("pc", args)):
+        assert result.returncode == status, result.stderr
+
+
+#: the aarch64 kernel, entered at 0x40200000: OR every doubleword of 0x40400000-0x413fffff
+#: and print "0" if all were zero, else "1". On the first boot (the word at 0x47000000, outside
+#: the image, is still 0) it sets that word, fills the range with ones and resets the machine
+#: (PSCI SYSTEM_RESET: RAM keeps its contents); on the next it prints "\n" and powers off.
+#: So the second digit says whether the boot zeroed the .bss over memory the guest had dirtied.
+_VIRT_BSS_CHECK = struct.pack(
+    "<33I",
+    0xd2a8080a, 0xd2a8280b, 0xaa0a03ec, 0xaa1f03e2,
+    0xa8c11183, 0xaa030042, 0xaa040042, 0xeb0b019f, 0x54ffff83,
+    0xd2a12005, 0x52800606, 0xf100005f, 0x1a8604c6, 0xb90000a6,
+    0xd2a8e007, 0xb94000e8, 0x35000168, 0x52800028, 0xb90000e8,
+    0xaa0a03ec, 0x92800009, 0xa8812589, 0xeb0b019f, 0x54ffffc3,
+    0xd2b08000, 0xf2800120, 0xd4000002,
+    0x52800146, 0xb90000a6, 0xd2b08000, 0xf2800100, 0xd4000002, 0x14000000,
+)
+#   movz x10, #0x4040, lsl #16; movz x11, #0x4140, lsl #16; mov x12, x10; mov x2, xzr
+#   1: ldp x3, x4, [x12], #16; orr x2, x2, x3; orr x2, x2, x4; cmp x12, x11; b.lo 1b
+#   movz x5, #0x0900, lsl #16; mov w6, #'0'; cmp x2, #0; cinc w6, w6, ne; str w6, [x5]
+#   movz x7, #0x4700, lsl #16; ldr w8, [x7]; cbnz w8, 3f; mov w8, #1; str w8, [x7]
+#   mov x12, x10; mov x9, #-1; 2: stp x9, x9, [x12], #16; cmp x12, x11; b.lo 2b
+#   movz x0, #0x8400, lsl #16; movk x0, #9; hvc #0               (PSCI SYSTEM_RESET)
+#   3: mov w6, #'\n'; str w6, [x5]; movz x0, #0x8400, lsl #16; movk x0, #8; hvc #0; 4: b 4b
+
+
+@pytest.mark.parametrize("memsz, output", [(0x1200000, b"00\n"), (0x200000, b"01\n")],
+                         ids=["bss", "control-no-bss-there"])
+def test_virt_kernel_gets_its_large_bss_zeroed_again_after_a_reset(
+        memsz: int, output: bytes, tmp_path: Path) -> None:
+    """A 16 MiB .bss the guest has filled with ones is zeros again after a reset: the virt
+    firmware zeroes it (one DMA read of no item) on emu and on QEMU (-bios), as QEMU's and
+    emu's direct boots do. The control's segment ends below the checked range, so nothing
+    zeroes it and the guest sees its own ones."""
+    kernel = tmp_path / "bss.elf"
+    kernel.write_bytes(_elf(183, [(0x1000, 0x40200000, _VIRT_BSS_CHECK, memsz)], 0x40200000))
+    args = [*MACHINES["virt"][2], "-display", "none", "-serial", "stdio", "-kernel", str(kernel)]
+    for result in (run_emu(args), run_emu([*args, "--direct-boot"]), run_qemu("virt", args),
+                   run_qemu("virt", [*args, "-bios", str(FLASH["virt"])])):
+        assert (result.stdout, result.returncode) == (output, 0), result.stderr
+
+
+def test_virt_firmware_zeroes_a_large_bss_without_dma_too(tmp_path: Path) -> None:
+    """Without the DMA interface the firmware stores the zeros itself (word stores)."""
+    kernel = tmp_path / "bss.elf"
+    kernel.write_bytes(_elf(183, [(0x1000, 0x40200000, _VIRT_BSS_CHECK, 0x1200000)], 0x40200000))
+    args = [*MACHINES["virt"][2], "-display", "none", "-serial", "stdio", "-kernel", str(kernel),
+            "-global", "fw_cfg_mem.dma_enabled=off"]
+    for result in (run_emu(args), run_qemu("virt", [*args, "-bios", str(FLASH["virt"])])):
+        assert (result.stdout, result.returncode) == (b"00\n", 0), result.stderr

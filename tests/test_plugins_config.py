@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 from types import SimpleNamespace
 
 import pytest
@@ -10,7 +9,7 @@ import pytest
 from emu.boards.pc import pc_ram_split
 from emu.config import parse_ram_size
 from emu.errors import ConfigError
-from emu.plugins import hookimpl
+from emu.plugins import hookimpl, manager
 from emu.plugins.devices import (
     DeviceType,
     Property,
@@ -253,15 +252,15 @@ def fake_entry_point(monkeypatch):
         return OnePlugin("ep-dev")
 
     ep = SimpleNamespace(name="fakeep", value="fake.module", load=load,
-                         dist=SimpleNamespace(name="fake-dist", version="1.0"))
-    real = importlib.metadata.entry_points
+                         dist_name="fake-dist", dist_version="1.0")
+    real = manager.entry_points
 
-    def entry_points(**kw):
-        if kw.get("group") == "emu":
+    def entry_points(group):
+        if group == "emu":
             return [ep]
-        return real(**kw)
+        return real(group)
 
-    monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
+    monkeypatch.setattr(manager, "entry_points", entry_points)
     monkeypatch.delenv("EMU_DISABLE_PLUGIN_AUTOLOAD", raising=False)
     return loaded
 
@@ -291,8 +290,8 @@ def test_failing_entry_point_names_plugin(monkeypatch):
     def load():
         raise ImportError("no module named fake")
 
-    ep = SimpleNamespace(name="brokenep", value="fake.module", load=load, dist=None)
-    monkeypatch.setattr(importlib.metadata, "entry_points",
-                        lambda **kw: [ep] if kw.get("group") == "emu" else [])
+    ep = SimpleNamespace(name="brokenep", value="fake.module", load=load, dist_name=None,
+                         dist_version=None)
+    monkeypatch.setattr(manager, "entry_points", lambda group: [ep] if group == "emu" else [])
     with pytest.raises(ConfigError, match="brokenep"):
         PluginManager(autoload=True)

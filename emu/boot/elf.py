@@ -2,6 +2,13 @@
 
 Every problem with the file is a :class:`~emu.errors.ConfigError` with one line naming the
 file, so ``-kernel`` mistakes never become tracebacks.
+
+A kernel of the kind emu boots (a little-endian ELF64 executable for a machine emu knows,
+well-formed program headers and notes) is read with ``struct`` from the few header fields
+that matter (:func:`_parse_plain`); importing pyelftools took about a quarter of emu's
+start-up. Any other file goes to pyelftools, which gives the same result for the files the
+plain reader accepts (a test compares them) and its own words for what is wrong with the
+others.
 """
 
 from __future__ import annotations
@@ -9,11 +16,9 @@ from __future__ import annotations
 import io
 import os
 import stat
+import struct
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
-
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
 
 from emu.config import MiB
 from emu.errors import ConfigError
@@ -186,13 +191,91 @@ def load_elf(path: str, option: str = "-kernel", raw: memoryview | None = None) 
         raw = read_file(path, option)
     if raw[:4] != b"\x7fELF":
         raise ConfigError(f"{option} {path}: not an ELF file")
+    image = _parse_plain(path, raw, option)
+    if image is not None:
+        return image
+    return load_elf_pyelftools(path, raw, option)
+
+
+def load_elf_pyelftools(path: str, raw: memoryview, option: str = "-kernel") -> KernelImage:
+    """:func:`load_elf` of the bytes ``raw`` through pyelftools, whatever they hold."""
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+
     try:
         return _parse(path, raw, ELFFile(_ViewReader(raw)), option)
     except ELFError as e:
         raise ConfigError(f"{option} {path}: not a valid ELF file ({e})") from None
 
 
-def _parse(path: str, raw: memoryview, elf: ELFFile, option: str) -> KernelImage:
+_EHDR = struct.Struct("<16sHHIQQQIHHHHHH")  # Elf64_Ehdr
+_PHDR = struct.Struct("<IIQQQQQQ")  # Elf64_Phdr
+_NHDR = struct.Struct("<III")  # Elf64_Nhdr
+_PT_LOAD, _PT_NOTE = 1, 4
+_ET_NAMES = {2: "ET_EXEC", 3: "ET_DYN"}
+_EM_NAMES = {62: "EM_X86_64", 183: "EM_AARCH64", 3: "EM_386", 40: "EM_ARM"}
+#: pyelftools' names of note types (ENUM_NOTE_N_TYPE, any note name; others stay numbers)
+_NOTE_TYPES: dict[int, int | str] = {1: "NT_GNU_ABI_TAG", 2: "NT_GNU_HWCAP",
+                                     3: "NT_GNU_BUILD_ID", 4: "NT_GNU_GOLD_VERSION",
+                                     5: "NT_GNU_PROPERTY_TYPE_0"}
+
+
+def _parse_plain(path: str, raw: memoryview, option: str) -> KernelImage | None:
+    """The KernelImage of a plain ELF64 little-endian executable, read with struct, or None
+    when the file is anything else (then pyelftools reads it). The result is what
+    :func:`_parse` makes of the same file through pyelftools."""
+    if len(raw) < _EHDR.size:
+        return None
+    (ident, e_type, e_machine, _version, entry, phoff, _shoff, _flags, _ehsize, phentsize,
+     phnum, _shentsize, _shnum, _shstrndx) = _EHDR.unpack_from(raw)
+    if ident[4] != 2 or ident[5] != 1 or e_type not in _ET_NAMES or \
+            e_machine not in _EM_NAMES or phentsize != _PHDR.size or phnum >= 0xFFFF or \
+            phoff + phnum * _PHDR.size > len(raw):
+        return None
+    segments: list[Segment] = []
+    notes: dict[tuple[str, int | str], bytes] = {}
+    for i in range(phnum):
+        p_type, _pflags, offset, _vaddr, paddr, filesz, memsz, _align = \
+            _PHDR.unpack_from(raw, phoff + i * _PHDR.size)
+        if p_type == _PT_LOAD and memsz:
+            if offset + filesz > len(raw):
+                raise ConfigError(f"{option} {path}: truncated segment at 0x{paddr:x}")
+            segments.append(Segment(paddr, raw[offset:offset + filesz], memsz, offset))
+        elif p_type == _PT_NOTE and not _read_notes(raw, offset, filesz, notes):
+            return None
+    if not segments:
+        raise ConfigError(f"{option} {path}: no loadable segments")
+    return KernelImage(path, EM_NAMES[_EM_NAMES[e_machine]], entry, segments, raw, notes)
+
+
+def _read_notes(raw: memoryview, offset: int, size: int,
+                notes: dict[tuple[str, int | str], bytes]) -> bool:
+    """Add the notes of a PT_NOTE segment as pyelftools' ``iter_notes`` reads them (a header,
+    the name padded to 4 bytes and read up to its first NUL as latin-1, the descriptor padded to 4
+    bytes; notes start while a header and more fit before the end); False where pyelftools
+    could read otherwise: a note past the file, a note without a name, or a GNU ABI-tag or
+    property note (whose descriptors it parses further)."""
+    end = offset + size
+    while offset + _NHDR.size < end:
+        if offset + _NHDR.size > len(raw):
+            return False
+        namesz, descsz, n_type = _NHDR.unpack_from(raw, offset)
+        offset += _NHDR.size
+        desc = offset + ((namesz + 3) & ~3)
+        if not namesz or desc + descsz > len(raw):
+            return False
+        padded = bytes(raw[offset:desc])
+        if b"\0" not in padded:  # pyelftools' CString finds no end in the padded name
+            return False
+        name = padded.split(b"\0", 1)[0].decode("latin-1")
+        if name == "GNU" and n_type in (1, 5):
+            return False
+        notes[(name, _NOTE_TYPES.get(n_type, n_type))] = bytes(raw[desc:desc + descsz])
+        offset = desc + ((descsz + 3) & ~3)
+    return True
+
+
+def _parse(path: str, raw: memoryview, elf: Any, option: str) -> KernelImage:
     arch = EM_NAMES.get(elf["e_machine"], str(elf["e_machine"]))
     if elf["e_type"] not in ("ET_EXEC", "ET_DYN"):
         raise ConfigError(f"{option} {path}: not an executable ELF file ({elf['e_type']})")

@@ -18,14 +18,14 @@ makes progress: at most one block (a bounded number of instructions) runs after 
 from __future__ import annotations
 
 import ctypes
-import platform
+import os
 from pathlib import Path
 
 from unicorn import UC_HOOK_BLOCK, Uc, UcError
 from unicorn.unicorn_py3 import unicorn as _binding
 from unicorn.unicorn_py3.arch.types import uc_hook_h
 
-LIBRARY = Path(__file__).with_name("native") / f"stop_hook.{platform.machine()}.so"
+LIBRARY = Path(__file__).with_name("native") / f"stop_hook.{os.uname().machine}.so"
 
 
 class _Request(ctypes.Structure):

@@ -53,6 +53,10 @@ void fw_cfg_select(struct fw_cfg *fw, uint16_t key);
 void fw_cfg_read(struct fw_cfg *fw, void *dst, uint64_t len);
 /* Skip `len` bytes of the selected item. */
 void fw_cfg_skip(struct fw_cfg *fw, uint64_t len);
+/* Zero `len` bytes at `dst`: a DMA read of an item that does not exist
+ * (the device fills the buffer with zeros), or stores without DMA.
+ * Leaves no item selected. */
+void fw_cfg_zero(struct fw_cfg *fw, void *dst, uint64_t len);
 /* A 32-bit little-endian item (0 when the item does not exist). */
 uint32_t fw_cfg_u32(struct fw_cfg *fw, uint16_t key);
 /* Find a file in the directory: its key and size, or 0 if it is missing. */

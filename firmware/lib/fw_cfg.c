@@ -13,6 +13,12 @@
 #define DMA_CTL_ERROR   0x01
 #define DMA_CTL_READ    0x02
 #define DMA_CTL_SKIP    0x04
+#define DMA_CTL_SELECT  0x08
+
+/* QEMU's FW_CFG_INVALID: as a selector it names no item on any fw_cfg
+ * (index 0x3fff is beyond the file slots, or an arch-local slot that
+ * nothing fills), so a DMA read after selecting it returns only zeros. */
+#define FW_CFG_KEY_NONE 0xffff
 
 /* The DMA descriptor (every field big-endian); it lives on the stack. */
 struct dma_access {
@@ -93,6 +99,25 @@ void fw_cfg_skip(struct fw_cfg *fw, uint64_t len)
     while (len) {
         uint32_t n = len > DMA_CHUNK ? DMA_CHUNK : (uint32_t)len;
         dma_transfer(DMA_CTL_SKIP, 0, n);
+        len -= n;
+    }
+}
+
+void fw_cfg_zero(struct fw_cfg *fw, void *dst, uint64_t len)
+{
+    uint8_t *d = dst;
+    if (!fw->dma) {
+        memset(dst, 0, len);
+        return;
+    }
+    /* The spec's DMA read of an invalid or empty item (or past an item's
+     * end) fills the guest's buffer with zeros; QEMU does it with
+     * dma_memory_set (hw/nvram/fw_cfg.c, fw_cfg_dma_transfer), a host
+     * memset, far faster than the guest's own stores. */
+    while (len) {
+        uint32_t n = len > DMA_CHUNK ? DMA_CHUNK : (uint32_t)len;
+        dma_transfer((uint32_t)FW_CFG_KEY_NONE << 16 | DMA_CTL_SELECT | DMA_CTL_READ, d, n);
+        d += n;
         len -= n;
     }
 }

@@ -7,7 +7,7 @@
  *
  * Kernels: an aarch64 ELF executable (its PT_LOAD segments go to their
  * physical addresses; each is read with one DMA transfer after a skip to
- * its file offset), or an arm64 Linux Image (Documentation/arm64/
+ * its file offset, and its .bss zeroed by another, fw_cfg_zero), or an arm64 Linux Image (Documentation/arm64/
  * booting.rst), placed 2 MiB into RAM plus its text_offset as QEMU's
  * load_aarch64_image places it.
  *
@@ -94,7 +94,7 @@ static uint64_t load_elf(struct fw_cfg *fw, const struct elf64_ehdr *eh)
         fw_cfg_skip(fw, ph[i].offset);
         fw_cfg_read(fw, dst, ph[i].filesz);
         if (ph[i].memsz > ph[i].filesz)
-            memset(dst + ph[i].filesz, 0, ph[i].memsz - ph[i].filesz);
+            fw_cfg_zero(fw, dst + ph[i].filesz, ph[i].memsz - ph[i].filesz);
     }
     return eh->entry;
 }
