@@ -18,7 +18,12 @@ import mmap
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from emu.errors import ConfigError
+
 PAGE_SIZE = 4096
+#: Linux's MAP_NORESERVE (the same on x86_64 and aarch64); the mmap module only names it
+#: from Python 3.13, and without it a mapping larger than the host's commit limit fails
+MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000)
 
 
 #: Bytes emu hands around without copying: a bytearray (shared, writable), bytes, or a view of
@@ -29,8 +34,11 @@ Buffer = bytes | bytearray | memoryview
 def host_buffer(size: int) -> mmap.mmap:
     """``size`` bytes of zero-filled, lazily backed anonymous host memory, with transparent
     huge pages asked for (as QEMU asks for guest RAM): fewer page faults and TLB misses when
-    it is filled or copied, which for a 32 MiB kernel is several times faster."""
-    flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_NORESERVE", 0)
+    it is filled or copied, which for a 32 MiB kernel is several times faster.
+
+    The mapping reserves no swap (MAP_NORESERVE), so RAM of any size is only an address
+    range until the guest writes to it, whatever the host's overcommit accounting."""
+    flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_NORESERVE
     buf = mmap.mmap(-1, max(size, 1), flags=flags, prot=mmap.PROT_READ | mmap.PROT_WRITE)
     if hasattr(mmap, "MADV_HUGEPAGE"):
         buf.madvise(mmap.MADV_HUGEPAGE)
@@ -39,19 +47,49 @@ def host_buffer(size: int) -> mmap.mmap:
 
 @dataclass(eq=False)
 class RamBlock:
-    """One contiguous range of guest RAM at guest-physical ``base``."""
+    """One contiguous range of guest RAM at guest-physical ``base``.
+
+    ``buf`` holds exactly the block's bytes: a host mapping of its own, or (for a
+    :meth:`slice`) a writable view into another block's mapping, as QEMU maps aliases of one
+    RAM region at several guest addresses (pc's RAM below and above 4 GiB).
+    """
 
     name: str
     base: int
     size: int
-    buf: mmap.mmap = field(repr=False)
+    buf: mmap.mmap | memoryview = field(repr=False)
+    #: the host mapping behind ``buf`` and where the block starts in it
+    host: mmap.mmap | None = field(default=None, repr=False)
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        if self.host is None:
+            assert isinstance(self.buf, mmap.mmap)
+            self.host = self.buf
 
     @classmethod
     def allocate(cls, name: str, base: int, size: int) -> RamBlock:
-        """Reserve ``size`` bytes of lazily backed, zero-filled host memory."""
+        """Reserve ``size`` bytes of lazily backed, zero-filled host memory. A size the host
+        cannot map is a configuration error with QEMU's message."""
         if base % PAGE_SIZE or size % PAGE_SIZE or size <= 0:
             raise ValueError(f"RAM block {name}: base and size must be page aligned")
-        return cls(name, base, size, host_buffer(size))
+        try:
+            buf = host_buffer(size)
+        except (OSError, OverflowError):
+            raise ConfigError(f"cannot set up guest memory '{name}': Cannot allocate "
+                              "memory") from None
+        return cls(name, base, size, buf)
+
+    def slice(self, name: str, base: int, offset: int, size: int) -> RamBlock:
+        """A block at guest-physical ``base`` showing ``size`` bytes of this one from
+        ``offset`` (the same host memory, no copy)."""
+        if offset % PAGE_SIZE or size % PAGE_SIZE or base % PAGE_SIZE or size <= 0 \
+                or offset + size > self.size:
+            raise ValueError(f"RAM block {name}: slice outside {self.name} or not page aligned")
+        assert self.host is not None
+        start = self.offset + offset
+        return RamBlock(name, base, size, memoryview(self.host)[start : start + size],
+                        self.host, start)
 
     @property
     def end(self) -> int:
@@ -59,8 +97,9 @@ class RamBlock:
         return self.base + self.size
 
     def host_address(self) -> int:
-        """The host virtual address of the buffer, for ``mem_map_ptr``."""
-        return ctypes.addressof(ctypes.c_char.from_buffer(self.buf))
+        """The host virtual address of the block's first byte, for ``mem_map_ptr``."""
+        assert self.host is not None
+        return ctypes.addressof(ctypes.c_char.from_buffer(self.host)) + self.offset
 
     def view(self) -> memoryview:
         """A zero-copy view of the whole block."""
@@ -68,7 +107,8 @@ class RamBlock:
 
     def clear(self) -> None:
         """Zero the block and give its pages back to the host (machine reset)."""
-        self.buf.madvise(mmap.MADV_DONTNEED)
+        assert self.host is not None
+        self.host.madvise(mmap.MADV_DONTNEED, self.offset, self.size)
 
 
 class AddressSpace:
