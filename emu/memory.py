@@ -111,12 +111,40 @@ class RamBlock:
         self.host.madvise(mmap.MADV_DONTNEED, self.offset, self.size)
 
 
+@dataclass(eq=False)
+class BusRegion:
+    """Memory that is not RAM but answers a bus master (a DMA engine) as QEMU's does.
+
+    ``data``: the bytes a read returns (a ROM's or flash's contents); None reads as zeros.
+    ``accepts_writes``: a write completes without error and changes nothing here (the virt
+    flash, which takes it as a command; the VGA window); otherwise a write fails, as one to
+    QEMU's read-only memory (pc BIOS, option-ROM space) does.
+    """
+
+    name: str
+    base: int
+    size: int
+    data: memoryview | None = field(default=None, repr=False)
+    accepts_writes: bool = False
+
+    @property
+    def end(self) -> int:
+        return self.base + self.size
+
+
+_ADDR_LIMIT = 1 << 64  # a bus address past 2^64 - 1 does not wrap: nothing answers it
+
+
 class AddressSpace:
-    """Guest-physical address space: the RAM blocks and bounds-checked access to them."""
+    """Guest-physical address space: the RAM blocks and bounds-checked access to them, and
+    the other memory a DMA engine can reach (:class:`BusRegion`); everything else is
+    unassigned."""
 
     def __init__(self) -> None:
         self._blocks: list[RamBlock] = []
         self._bases: list[int] = []
+        self._regions: list[BusRegion] = []
+        self._region_bases: list[int] = []
 
     def add(self, block: RamBlock) -> None:
         """Add a RAM block; blocks may not overlap."""
@@ -127,6 +155,50 @@ class AddressSpace:
             raise ValueError(f"RAM block {block.name} overlaps another block")
         self._blocks.insert(i, block)
         self._bases.insert(i, block.base)
+
+    def add_region(self, region: BusRegion) -> None:
+        """Add memory that is not RAM (see :class:`BusRegion`); it may not overlap RAM or
+        another region."""
+        if not self._free(region.base, region.size):
+            raise ValueError(f"{region.name} at 0x{region.base:x} overlaps guest memory")
+        i = bisect.bisect(self._region_bases, region.base)
+        self._regions.insert(i, region)
+        self._region_bases.insert(i, region.base)
+
+    def _free(self, base: int, size: int) -> bool:
+        i = bisect.bisect(self._bases, base + size - 1) - 1
+        if i >= 0 and self._blocks[i].end > base:
+            return False
+        j = bisect.bisect(self._region_bases, base + size - 1) - 1
+        return not (j >= 0 and self._regions[j].end > base)
+
+    def _region(self, addr: int) -> BusRegion | None:
+        i = bisect.bisect(self._region_bases, addr) - 1
+        if i >= 0 and addr < self._regions[i].end:
+            return self._regions[i]
+        return None
+
+    def _next_start(self, addr: int) -> int:
+        """The first RAM block or region that starts after ``addr`` (2^64 if none)."""
+        i = bisect.bisect(self._bases, addr)
+        j = bisect.bisect(self._region_bases, addr)
+        return min(self._bases[i] if i < len(self._bases) else _ADDR_LIMIT,
+                   self._region_bases[j] if j < len(self._region_bases) else _ADDR_LIMIT)
+
+    def _walk(self, addr: int, size: int) -> Iterator[tuple[int, int, RamBlock | BusRegion | None]]:
+        """Split ``[addr, addr+size)`` into (offset in the access, length, what answers):
+        a RAM block, a region, or None (unassigned, including everything past 2^64)."""
+        pos = 0
+        while pos < size:
+            a = addr + pos
+            target: RamBlock | BusRegion | None = None
+            if a < _ADDR_LIMIT:
+                target = self._find(a) or self._region(a)
+            end = target.end if target is not None else (
+                self._next_start(a) if a < _ADDR_LIMIT else addr + size)
+            n = min(size - pos, end - a)
+            yield pos, n, target
+            pos += n
 
     @property
     def blocks(self) -> list[RamBlock]:
@@ -173,7 +245,7 @@ class AddressSpace:
             return None
         if len(pieces) == 1:
             block, off, n = pieces[0]
-            return block.buf[off : off + n]
+            return bytes(block.buf[off : off + n])  # a slice's buf is a memoryview
         return b"".join(block.buf[off : off + n] for block, off, n in pieces)
 
     def write(self, addr: int, data: bytes | bytearray | memoryview) -> bool:
@@ -187,30 +259,40 @@ class AddressSpace:
             pos += n
         return True
 
+    def dma_read(self, addr: int, size: int) -> tuple[bytes, bool]:
+        """What a bus master reads (QEMU's dma_memory_read): RAM and ROM bytes, zeros for the
+        rest, and whether every byte was answered (False: the transfer's ERROR)."""
+        data = self.read(addr, size)
+        if data is not None:
+            return data, True
+        out = bytearray(size)
+        ok = True
+        for pos, n, target in self._walk(addr, size):
+            if isinstance(target, RamBlock):
+                off = addr + pos - target.base
+                out[pos : pos + n] = target.buf[off : off + n]
+            elif target is None:
+                ok = False
+            elif target.data is not None:
+                off = addr + pos - target.base
+                out[pos : pos + n] = target.data[off : off + n]
+        return bytes(out), ok
+
     def write_some(self, addr: int, data: bytes | bytearray | memoryview) -> bool:
-        """Write the bytes of ``data`` that land in RAM, skip the others (as a DMA engine's
-        bus writes do); ``True`` only if every byte was RAM."""
+        """What a bus master writes (QEMU's dma_memory_write): the bytes that land in RAM are
+        stored, the others dropped; ``True`` if every byte was accepted (RAM, or a region that
+        accepts writes)."""
         if self._pieces(addr, len(data)) is not None:
             return self.write(addr, data)
         view = memoryview(data)
-        pos = 0
-        while pos < len(view):
-            block = self._find(addr + pos)
-            if block is None:
-                nxt = self._next_base(addr + pos)
-                if nxt is None or nxt >= addr + len(view):
-                    break
-                pos = nxt - addr
-                continue
-            off = addr + pos - block.base
-            n = min(len(view) - pos, block.size - off)
-            block.buf[off : off + n] = view[pos : pos + n]
-            pos += n
-        return False
-
-    def _next_base(self, addr: int) -> int | None:
-        i = bisect.bisect(self._bases, addr)
-        return self._bases[i] if i < len(self._bases) else None
+        ok = True
+        for pos, n, target in self._walk(addr, len(view)):
+            if isinstance(target, RamBlock):
+                off = addr + pos - target.base
+                target.buf[off : off + n] = view[pos : pos + n]
+            elif target is None or not target.accepts_writes:
+                ok = False
+        return ok
 
     def fill(self, addr: int, size: int, byte: int = 0) -> bool:
         """Set ``size`` bytes at ``addr`` to ``byte``; ``False`` if any byte is outside RAM."""

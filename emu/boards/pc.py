@@ -39,14 +39,19 @@ from emu.boot.pvh import (
     build_pvh,
     pvh_entry,
 )
+from emu.bus import Region
 from emu.chardev import open_backend
 from emu.config import GiB
 from emu.devices.fw_cfg import FwCfg, FwCfgIo
 from emu.devices.uart16550 import Uart16550
 from emu.errors import ConfigError
-from emu.memory import RamBlock
+from emu.memory import Buffer, BusRegion, RamBlock
 
 COM_PORTS = (0x3F8, 0x2F8, 0x3E8, 0x2E8)
+VGA_WINDOW, VGA_WINDOW_SIZE = 0xA0000, 0x20000
+PC_ROM, PC_ROM_SIZE = 0xC0000, 0x20000
+ISA_BIOS_MAX = 0x20000
+ONE_MIB = 0x100000
 FW_CFG_IO_BASE = 0x510
 FW_CFG_DMA_IO_BASE = 0x514
 FOUR_GIB = 4 * GiB
@@ -113,6 +118,18 @@ def pc_ram_split(ram_size: int) -> tuple[int, int]:
     return ram_size, 0
 
 
+class _VgaWindow:
+    """The legacy VGA memory window (vga-lowmem) of a VGA emu does not draw: as QEMU's VGA
+    right after reset (no plane enabled for writing, read plane 0 empty), reads return 0 and
+    writes change nothing."""
+
+    def read(self, offset: int, size: int) -> int:
+        return 0
+
+    def write(self, offset: int, size: int, value: int) -> None:
+        pass
+
+
 class PcBoard(Board):
     """x86_64 PC."""
 
@@ -127,7 +144,8 @@ class PcBoard(Board):
         ram = RamBlock.allocate("pc.ram", 0, below + above)  # QEMU allocates before checking
         check_pc_address_space(model, above)
         self.above_4g_start = pc_above_4g_start(model, above)
-        m.add_ram(ram.slice("pc.ram", 0, 0, below))
+        bios = None if m.config.direct_boot else pc_bios(m.config.bios)
+        self._map_low_memory(ram, below, bios)
         if above:
             m.add_ram(ram.slice("pc.ram.above-4g", self.above_4g_start, below, above))
         self.uarts: list[Uart16550] = []
@@ -147,13 +165,42 @@ class PcBoard(Board):
         if self.fw_cfg.dma_enabled:
             m.map_port(FW_CFG_DMA_IO_BASE, front.dma)
         add_pc_items(self.fw_cfg, m.config, self.memory_map())
-        if not m.config.direct_boot:
-            bios = pc_bios(m.config.bios)
+        if bios is not None:
             m.add_rom("pc.bios", FOUR_GIB - len(bios), len(bios), bios, dumped=True)
         self.initrd: tuple[int, memoryview] | None = None
         if m.config.kernel:
             self.kernel = self.open_kernel(m.config.kernel)
             self._publish_kernel(below)
+
+    def _map_low_memory(self, ram: RamBlock, below: int, bios: Buffer | None) -> None:
+        """RAM below 4 GiB with the legacy hole of QEMU's pc (pc_memory_init, pc_system_firmware
+        init): the VGA window at 0xa0000 when there is a VGA (QEMU's default display device;
+        ``-nodefaults`` removes it and the RAM behind shows), the option-ROM space pc.rom at
+        0xc0000, read-only, and the last 128 KiB of the BIOS (all of a smaller one) mapped
+        read-only below 1 MiB (isa-bios). What these cover is not RAM, though the E820 map
+        still lists RAM from 0 (the firmware hides the hole, as SeaBIOS does)."""
+        m = self.machine
+        holes: list[tuple[int, int]] = []  # (start, end) of what is not RAM below 1 MiB
+        if not m.config.nodefaults:
+            vga = Region("vga-lowmem", VGA_WINDOW_SIZE, _VgaWindow())
+            m.map_mmio(VGA_WINDOW, vga)
+            m.address_space.add_region(BusRegion("vga-lowmem", VGA_WINDOW, VGA_WINDOW_SIZE,
+                                                 accepts_writes=True))
+            holes.append((VGA_WINDOW, VGA_WINDOW + VGA_WINDOW_SIZE))
+        m.add_rom("pc.rom", PC_ROM, PC_ROM_SIZE, b"", dumped=True)
+        holes.append((PC_ROM, PC_ROM + PC_ROM_SIZE))
+        if bios is not None:
+            isa_size = min(len(bios), ISA_BIOS_MAX)
+            m.add_rom("isa-bios", ONE_MIB - isa_size, isa_size, bios[len(bios) - isa_size:],
+                      dumped=True)
+            holes.append((ONE_MIB - isa_size, ONE_MIB))
+        start = 0
+        for lo, hi in sorted(holes):
+            if min(lo, below) > start:
+                m.add_ram(ram.slice("pc.ram", start, start, min(lo, below) - start))
+            start = max(start, hi)
+        if below > start:
+            m.add_ram(ram.slice("pc.ram", start, start, below - start))
 
     def _publish_kernel(self, below_4g: int) -> None:
         """Check the kernel (and initrd) and put them into fw_cfg as QEMU does."""

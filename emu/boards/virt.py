@@ -1,10 +1,15 @@
 """The aarch64 ``virt`` machine (QEMU hw/arm/virt.c), as far as emu models it.
 
-Memory map (QEMU's base_memmap): flash at 0x0 (VIRT_FLASH, the first 64 MiB bank), PL011
+Memory map (QEMU's base_memmap): flash at 0x0 (VIRT_FLASH: two 64 MiB banks), PL011
 UART at 0x09000000 (VIRT_UART), fw_cfg at 0x09020000 (VIRT_FW_CFG: data +0, selector +8,
 DMA +16), RAM from 0x40000000 (VIRT_MEM). PSCI is implemented by the machine itself over the
 HVC and SMC conduits, as QEMU does when it runs no EL2/EL3 firmware. The board describes
 itself in a device tree (emu/boards/virt_fdt.py), published as the fw_cfg file ``etc/fdt``.
+
+Flash: the CPU reads and executes it and its stores are dropped. QEMU's pflash takes a write
+as a CFI command; emu models no commands, so a DMA write into the flash completes without
+error, as QEMU's does, and leaves what the flash reads unchanged (QEMU's reads change only
+after the few commands that switch it to status, ID or query mode, or program it).
 
 Boot: firmware (emu's ``virt.bin``, or ``-bios FILE``) in read-only flash at 0x0, where the
 CPU starts at EL1 with the MMU off. The firmware reads the ``-kernel`` file, the initrd and
@@ -81,7 +86,10 @@ class VirtBoard(Board):
         m.add_ram(ram)
         if not m.config.direct_boot:
             flash = virt_flash(m.config.bios)
-            m.add_rom("virt.flash0", VIRT_FLASH_BASE, VIRT_FLASH_SIZE, flash)
+            m.add_rom("virt.flash0", VIRT_FLASH_BASE, VIRT_FLASH_SIZE, flash, flash=True)
+            # QEMU's second bank (pflash1, for firmware variables): empty
+            m.add_rom("virt.flash1", VIRT_FLASH_BASE + VIRT_FLASH_SIZE, VIRT_FLASH_SIZE, b"",
+                      flash=True)
         backends = m.config.serial_backends()
         if len(backends) > 1:
             raise ConfigError("-serial: the virt machine has one UART")
