@@ -132,7 +132,7 @@ class BusRegion:
         return self.base + self.size
 
 
-_ADDR_LIMIT = 1 << 64  # a bus address past 2^64 - 1 does not wrap: nothing answers it
+_ADDR_LIMIT = 1 << 64  # bus addresses wrap here
 
 
 class AddressSpace:
@@ -187,15 +187,13 @@ class AddressSpace:
 
     def _walk(self, addr: int, size: int) -> Iterator[tuple[int, int, RamBlock | BusRegion | None]]:
         """Split ``[addr, addr+size)`` into (offset in the access, length, what answers):
-        a RAM block, a region, or None (unassigned, including everything past 2^64)."""
+        a RAM block, a region, or None (unassigned). Bus addresses are 64 bits wide: an
+        access that runs past 2^64 - 1 goes on at address 0, as QEMU's does."""
         pos = 0
         while pos < size:
-            a = addr + pos
-            target: RamBlock | BusRegion | None = None
-            if a < _ADDR_LIMIT:
-                target = self._find(a) or self._region(a)
-            end = target.end if target is not None else (
-                self._next_start(a) if a < _ADDR_LIMIT else addr + size)
+            a = (addr + pos) % _ADDR_LIMIT
+            target = self._find(a) or self._region(a)
+            end = target.end if target is not None else self._next_start(a)
             n = min(size - pos, end - a)
             yield pos, n, target
             pos += n
@@ -268,13 +266,12 @@ class AddressSpace:
         out = bytearray(size)
         ok = True
         for pos, n, target in self._walk(addr, size):
+            off = (addr + pos) % _ADDR_LIMIT - (target.base if target is not None else 0)
             if isinstance(target, RamBlock):
-                off = addr + pos - target.base
                 out[pos : pos + n] = target.buf[off : off + n]
             elif target is None:
                 ok = False
             elif target.data is not None:
-                off = addr + pos - target.base
                 out[pos : pos + n] = target.data[off : off + n]
         return bytes(out), ok
 
@@ -288,7 +285,7 @@ class AddressSpace:
         ok = True
         for pos, n, target in self._walk(addr, len(view)):
             if isinstance(target, RamBlock):
-                off = addr + pos - target.base
+                off = (addr + pos) % _ADDR_LIMIT - target.base
                 target.buf[off : off + n] = view[pos : pos + n]
             elif target is None or not target.accepts_writes:
                 ok = False

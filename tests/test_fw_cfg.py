@@ -566,7 +566,7 @@ def test_dma_write_calls_callback_once(guest):
 
 @pytest.mark.parametrize(("addr", "stored"), [
     (0, b"\0\0\0\0"), (RAM_END, b"\0\0\0\0"), (VIRT, b"\0\0\0\0"), (1 << 63, b"\0\0\0\0"),
-    (M64 - 1, b"\0\0\0\0"),  # no wrap inside one access: byte 1 on is not at address 0
+    (M64 - 1, b"\0\0\0\0"),  # goes on at address 0, which is not RAM here
     (RAM_END - 2, b"ab\0\0"), (RAM_BASE - 2, b"\0\0ab")])
 def test_dma_write_from_outside_ram_stores_zeros_and_is_an_error(guest, addr, stored):
     """QEMU's dma_memory_read fills the item: RAM bytes, zeros for the rest; ERROR, and no

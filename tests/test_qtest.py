@@ -332,6 +332,33 @@ def test_fw_cfg_dma_write_to_read_only_item_fails(start: Start, machine: str) ->
 # -- tests/qtest/vmcoreinfo-test.c ------------------------------------------------------------
 
 
+@pytest.mark.parametrize("where", ["ram-end", "above-ram", "wrap", "rom"])
+def test_dma_write_with_source_outside_ram_matches_qemu(machine: str, where: str) -> None:
+    """A 16-byte DMA write into etc/vmcoreinfo whose source is partly or wholly not RAM:
+    QEMU stores the RAM (and ROM) bytes and zeros for the rest, and reports ERROR unless all
+    of it was memory; past 2^64 - 1 the source goes on at address 0."""
+    base, end = RAM_BASE[machine], RAM_BASE[machine] + RAM_SIZE
+    src = {"ram-end": end - 8, "above-ram": end + 0x1000, "wrap": (1 << 64) - 12,
+           "rom": 0xFFFF0000 if machine == "pc" else 0x0}[where]
+    seen = {}
+    for kind in KINDS:
+        qt = launch(kind, machine, "-device", "vmcoreinfo", "-bios",
+                    FUZZ_BIOS[machine])
+        try:
+            fw = FwCfg(qt, machine)
+            sel, _ = fw.find_file("etc/vmcoreinfo")
+            qt.memwrite(end - 8, b"\x11" * 8)
+            if machine == "pc":
+                qt.memwrite(base, bytes(range(1, 17)))
+            status = fw.dma((sel << 16) | DMA_SELECT | DMA_WRITE, 16, src)
+            seen[kind] = (status, fw.get(sel, 16))
+        finally:
+            qt.close()
+    assert seen["emu"] == seen["qemu"]
+    if where == "ram-end":
+        assert seen["emu"] == (DMA_ERROR, b"\x11" * 8 + bytes(8))
+
+
 def test_vmcoreinfo(start: Start, machine: str) -> None:
     qt = start(machine, "-device", "vmcoreinfo")
     fw = FwCfg(qt, machine)
@@ -502,12 +529,21 @@ class FuzzStream:
                 if control & DMA_SELECT:
                     control = (control & 0xFFFF) | DMA_SELECT
                 length = self.length(control)
+                if control & DMA_WRITE and not control & DMA_READ and self.rng.random() < 0.5:
+                    # a write that fits the writable item: its source decides the outcome
+                    key, control = VMCOREINFO_TOKEN, (control & 0xFFFF) | DMA_SELECT
+                    length = self.rng.randrange(1, 17)
                 address = self.address(length)
                 if self.machine == "virt" and address < FLASH_END:
                     # QEMU's pflash takes the bytes as CFI commands; emu's flash takes none
                     # (emu/boards/virt.py): send it only bytes that are no command
+                    # (and not megabytes of them: QEMU takes each as a command and logs it)
                     key = self.rng.choice([FW_CFG_SIGNATURE, FW_CFG_ID, FW_CFG_NB_CPUS])
                     control = (control & 0xFFFF) | DMA_SELECT
+                    # nor past the flash into the GIC, which emu does not have
+                    length = min(length, 4096, FLASH_END - address)
+                elif self.machine == "virt" and address + length > 1 << 64:
+                    length = min(length, 4096)  # zeros past 2^64 go on into the flash at 0
                 desc = (self.rng.randrange(self.ram_lo, self.ram_end - 16) & ~0xF
                         if self.rng.random() < 0.9 else self.address(16, rom=False))
                 fill = self.rng.getrandbits(8 * 16).to_bytes(16, "little")
