@@ -205,8 +205,10 @@ class AddressSpace:
 
     @property
     def ram_size(self) -> int:
-        """Total RAM in bytes."""
-        return sum(b.size for b in self._blocks)
+        """Total RAM in bytes, as configured: RAM that other memory hides (pc's legacy hole)
+        counts, as in QEMU's ram_size."""
+        hosts = {id(b.host): b.host for b in self._blocks if b.host is not None}
+        return sum(len(h) for h in hosts.values())
 
     def _find(self, addr: int) -> RamBlock | None:
         i = bisect.bisect(self._bases, addr) - 1
