@@ -18,17 +18,22 @@ GiB = 1 << 30
 
 DEFAULT_RAM = 128 * MiB
 
-_SIZE = re.compile(r"^(0[xX][0-9a-fA-F]+|\d+(?:\.\d*)?)([bBkKmMgGtTpPeE]?)$")
+_SIZE = re.compile(r"^(0[xX][0-9a-fA-F]+|\d+)(\.\d*)?([bBkKmMgGtTpPeE]?)$")
 _UNITS = {"": MiB, "b": 1, "k": 1 << 10, "m": MiB, "g": GiB, "t": 1 << 40, "p": 1 << 50,
           "e": 1 << 60}
+UINT64_MAX = (1 << 64) - 1
 
 
 def parse_ram_size(text: str) -> int:
     """QEMU's ``-m`` syntax (qemu_strtosz_MiB): ``128M``, ``4G``, ``512`` (MiB), ``0x10``,
     ``size=1G``; one unit letter of B, K, M, G, T, P, E.
 
-    As QEMU, a plain number is MiB and the size is rounded up to a multiple of 8 KiB. emu
-    refuses sizes under 1 MiB, where no boot protocol fits.
+    As QEMU, a plain number is MiB, a size that does not fit in 64 bits is "out of range for
+    parameter 'size'" (util/cutils.c do_strtosz: the integer part and the fraction are
+    scaled separately, so a number of any length is judged exactly) and the size is rounded
+    up to a multiple of 8 KiB. emu refuses sizes under 1 MiB, where no boot protocol fits.
+    How much RAM a machine can address is the board's check (QEMU's pc_memory_init and
+    virt's memory map), made when it is built.
     """
     spec = text.split(",")[0]
     if spec.startswith("size="):
@@ -36,15 +41,21 @@ def parse_ram_size(text: str) -> int:
     m = _SIZE.match(spec.strip())
     if not m:
         raise ConfigError(f"-m {text}: invalid RAM size")
-    number, unit = m.groups()
-    value = int(number, 16) if number[:2] in ("0x", "0X") else float(number)
-    size = int(value * _UNITS[unit.lower()])
+    number, fraction, unit = m.groups()
+    mul = _UNITS[unit.lower()]
+    if number[:2] in ("0x", "0X"):
+        if fraction:
+            raise ConfigError(f"-m {text}: invalid RAM size")
+        whole = int(number, 16)
+    else:
+        whole = int(number)
+    partial = int(float("0" + fraction) * mul) if fraction else 0
+    size = whole * mul + partial
+    if size > UINT64_MAX:
+        raise ConfigError(f"-m {text}: Value '{spec}' is out of range for parameter 'size'")
     if size < MiB:
         raise ConfigError(f"-m {text}: RAM size too small (at least 1M)")
-    size = (size + 8191) & ~8191
-    if size > 1 << 40:
-        raise ConfigError(f"-m {text}: RAM size too large")
-    return size
+    return (size + 8191) & ~8191
 
 
 def parse_size(text: str) -> int:

@@ -44,7 +44,7 @@ from emu.config import MachineConfig
 from emu.cpu import create_cpu
 from emu.dump import DumpResult
 from emu.errors import ConfigError, GuestFatal
-from emu.memory import AddressSpace, Buffer, RamBlock
+from emu.memory import AddressSpace, Buffer, BusRegion, RamBlock
 from emu.plugins.devices import split_device_spec, take_device_id
 from emu.plugins.manager import PluginManager, default_manager
 
@@ -130,13 +130,15 @@ class Machine:
         self.address_space.add(block)
 
     def add_rom(self, name: str, base: int, size: int, data: Buffer, *,
-                dumped: bool = False) -> RamBlock:
+                dumped: bool = False, flash: bool = False) -> RamBlock:
         """Add read-only memory holding ``data`` (zero-padded to ``size``): the guest can
         read and execute it; its stores to it are dropped, as QEMU drops stores to ROM.
         ``dumped``: core dumps include it (QEMU dumps read-only RAM such as the pc BIOS, but
-        not ROM devices such as the virt flash)."""
+        not ROM devices such as the virt flash). DMA reads it; a DMA write to it fails, as
+        to QEMU's ROM, unless it is ``flash``, which takes the write as a command."""
         block = RamBlock.allocate(name, base, size)
         block.view()[:len(data)] = data
+        self.address_space.add_region(BusRegion(name, base, size, block.view(), flash))
         self.roms.append(block)
         if dumped:
             self._dumped_roms.append(block)

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from emu.bus import MmioBus, PortBus, Region
-from emu.memory import PAGE_SIZE, AddressSpace, RamBlock
+from emu.errors import ConfigError
+from emu.memory import PAGE_SIZE, AddressSpace, BusRegion, RamBlock
 
 GiB = 1 << 30
 MiB = 1 << 20
@@ -74,6 +75,52 @@ def space():
 
 
 # --------------------------------------------------------------------------- AddressSpace
+
+
+def test_dma_read_zero_fills_what_is_not_memory(space):
+    """QEMU's dma_memory_read: RAM bytes, zeros for unassigned ones, and a failure flag."""
+    space.write(0x2FF8, b"ABCDEFGH")
+    assert space.dma_read(0x2FF8, 16) == (b"ABCDEFGH" + bytes(8), False)
+    assert space.dma_read(0x2FF8, 8) == (b"ABCDEFGH", True)
+    assert space.dma_read(0x20000, 4) == (bytes(4), False)
+
+
+def test_dma_accesses_wrap_at_2_64(space):
+    space.write(0, b"wxyz")
+    assert space.dma_read((1 << 64) - 2, 6) == (b"\0\0wxyz", False)
+    assert not space.write_some((1 << 64) - 1, b"!AB")
+    assert space.read(0, 4) == b"AByz"
+
+
+def test_rom_and_flash_regions_answer_dma(space):
+    rom = memoryview(bytearray(b"R" * 0x1000))
+    space.add_region(BusRegion("rom", 0x4000, 0x1000, rom))
+    space.add_region(BusRegion("flash", 0x5000, 0x1000, memoryview(bytes(0x1000)), True))
+    space.add_region(BusRegion("vga", 0x6000, 0x1000, None, True))
+    assert space.dma_read(0x4FFE, 4) == (b"RR\0\0", True)
+    assert space.dma_read(0x6FFE, 4) == (bytes(4), False)  # the VGA window, then nothing
+    assert not space.write_some(0x4000, b"x")  # a write to ROM fails
+    assert space.write_some(0x5000, b"x") and space.write_some(0x6000, b"x")
+    assert rom[0:1] == b"R" and space.read(0x4000, 1) is None  # not RAM for the CPU paths
+    assert space.ram_size == 0x4000
+    with pytest.raises(ValueError, match="overlaps"):
+        space.add_region(BusRegion("bad", 0x1000, 0x1000))
+
+
+def test_slices_share_one_host_mapping():
+    whole = RamBlock.allocate("pc.ram", 0, 0x10000)
+    low, high = whole.slice("low", 0, 0, 0x4000), whole.slice("high", 1 << 32, 0x8000, 0x8000)
+    high.view()[0:2] = b"hi"
+    assert bytes(whole.view()[0x8000:0x8002]) == b"hi"
+    assert high.host_address() == whole.host_address() + 0x8000
+    low.view()[0] = 7
+    low.clear()
+    assert low.view()[0] == 0 and bytes(whole.view()[0x8000:0x8002]) == b"hi"
+
+
+def test_ram_the_host_cannot_map_is_a_config_error():
+    with pytest.raises(ConfigError, match="cannot set up guest memory 'huge': Cannot allocate"):
+        RamBlock.allocate("huge", 0, 1 << 62)
 
 
 def test_fresh_ram_reads_zero(space):

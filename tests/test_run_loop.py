@@ -229,10 +229,16 @@ def test_no_reboot_turns_a_reset_into_an_exit(tmp_path) -> None:
 
 def test_pc_ram_layout_follows_qemu(tmp_path) -> None:
     from emu.config import GiB
-    for size, blocks in [(128 << 20, [(0, 128 << 20)]),
-                         (3 * GiB + (256 << 20), [(0, 3 * GiB + (256 << 20))]),
-                         (0xE0000000, [(0, 3 * GiB), (4 * GiB, 0xE0000000 - 3 * GiB)]),
-                         (8 * GiB, [(0, 3 * GiB), (4 * GiB, 5 * GiB)])]:
+
+    def low(end: int) -> list[tuple[int, int]]:
+        """RAM below ``end`` around the VGA window, pc.rom and the 64 KiB BIOS's isa-bios
+        alias (tests/test_pc_legacy_hole.py compares the hole with QEMU's)."""
+        return [(0, 0xA0000), (0xE0000, 0x10000), (0x100000, end - 0x100000)]
+
+    for size, blocks in [(128 << 20, low(128 << 20)),
+                         (3 * GiB + (256 << 20), low(3 * GiB + (256 << 20))),
+                         (0xE0000000, [*low(3 * GiB), (4 * GiB, 0xE0000000 - 3 * GiB)]),
+                         (8 * GiB, [*low(3 * GiB), (4 * GiB, 5 * GiB)])]:
         cfg = _config("pc", "hello", str(tmp_path / "o.txt"))
         cfg.ram_size = size
         m = Machine(cfg)

@@ -54,11 +54,22 @@ def add_common_items(fw: FwCfg, cfg: MachineConfig) -> None:
     fw.add_file("etc/boot-fail-wait", struct.pack("<I", reboot))
     if cfg.splash_time is not None:
         fw.add_file("etc/boot-menu-wait", struct.pack("<H", cfg.splash_time))
+    # fw_cfg_machine_reset: the boot order and the legacy disk geometries, built from the
+    # devices that have a bootindex or are disks. emu has neither, so both are empty, as
+    # QEMU's are for a machine without them.
+    fw.add_file("bootorder", b"")
+    fw.add_file("bios-geometry", b"")
 
 
 def add_pc_items(fw: FwCfg, cfg: MachineConfig, e820: list[tuple[int, int, int]]) -> None:
     """The x86 items of QEMU's pc: CPU counts, RAM size, NUMA (none), IRQ0 override, the
-    legacy reserved-E820 table (empty) and ``etc/e820`` with the real RAM layout."""
+    legacy reserved-E820 table (empty) and ``etc/e820`` with the board's memory map.
+
+    What QEMU's pc also publishes and emu leaves out, because it would describe hardware emu
+    does not have: the ACPI tables and their loader script (``etc/acpi/*``,
+    ``etc/table-loader``, ``etc/tpm/log``), SMBIOS (``etc/smbios/*``), the PIIX4 power
+    management's sleep states (``etc/system-states``), the kvmvapic option ROM and
+    FW_CFG_HPET (0x8004: there is no HPET yet)."""
     add_common_items(fw, cfg)
     fw.add_i16(FW_CFG_NB_CPUS, cfg.smp)
     fw.add_i16(FW_CFG_MAX_CPUS, cfg.max_cpus)

@@ -2,7 +2,10 @@
 
 Memory map: RAM from 0; when RAM reaches 0xe0000000 (3.5 GiB) the low part is cut at
 0xc0000000 (3 GiB, QEMU's gigabyte alignment) and the rest continues at 4 GiB, exactly as
-QEMU's ``pc_init1`` splits ``below_4g_mem_size`` / ``above_4g_mem_size``.
+QEMU's ``pc_init1`` splits ``below_4g_mem_size`` / ``above_4g_mem_size``. As in QEMU 7.2,
+an AMD CPU model moves RAM above 4 GiB to 1 TiB when it would reach the HyperTransport range,
+RAM the CPU cannot address is refused with QEMU's message, and ``etc/e820`` reserves the
+HyperTransport range for AMD models with 40 address bits (qemu64, the default, among them).
 
 Devices: the 8259 PICs, 8254 PIT, port 0x61, MC146818 RTC and IOAPIC with QEMU's wiring
 (emu/boards/pc_chipset.py), COM1 16550 at 0x3f8 (only when a serial backend exists, as
@@ -32,6 +35,7 @@ from emu.boot.pvh import (
     BOOT_CS,
     BOOT_DS,
     E820_RAM,
+    E820_RESERVED,
     FIRMWARE_AREA,
     GDT,
     GDT_ADDR,
@@ -39,14 +43,19 @@ from emu.boot.pvh import (
     check_cmdline,
     pvh_entry,
 )
+from emu.bus import Region
 from emu.chardev import open_backend
 from emu.config import GiB
 from emu.devices.fw_cfg import FwCfg, FwCfgIo
 from emu.devices.uart16550 import Uart16550
 from emu.errors import ConfigError
-from emu.memory import RamBlock
+from emu.memory import Buffer, BusRegion, RamBlock
 
 COM_PORTS = (0x3F8, 0x2F8, 0x3E8, 0x2E8)
+VGA_WINDOW, VGA_WINDOW_SIZE = 0xA0000, 0x20000
+PC_ROM, PC_ROM_SIZE = 0xC0000, 0x20000
+ISA_BIOS_MAX = 0x20000
+ONE_MIB = 0x100000
 FW_CFG_IO_BASE = 0x510
 FW_CFG_DMA_IO_BASE = 0x514
 FOUR_GIB = 4 * GiB
@@ -56,12 +65,73 @@ ACPI_DATA_SIZE = 0x20000 + 0x8000
 SETUP_HEADER_SIZE = 8192
 
 
+#: hw/i386/pc.c: the AMD HyperTransport range below 1 TiB, reserved in the E820 map of AMD CPUs
+AMD_HT_START = 0xFD00000000
+AMD_HT_SIZE = 0x300000000
+AMD_ABOVE_1TB_START = AMD_HT_START + AMD_HT_SIZE
+#: i440FX's default pci-hole64-size (hw/pci-host/i440fx.c)
+PCI_HOLE64_SIZE = 2 * GiB
+#: The x86 -cpu models whose vendor is AuthenticAMD (QEMU's IS_AMD_CPU; Hygon's Dhyana is not)
+AMD_MODELS = frozenset({"qemu64", "phenom", "athlon", "Opteron_G1", "Opteron_G2", "Opteron_G3",
+                        "Opteron_G4", "Opteron_G5", "EPYC", "EPYC-Rome", "max"})
+#: Models without long mode and their physical address width (target/i386/cpu.c
+#: x86_cpu_realizefn: 36 bits with PSE36, else 32); all others have TCG's 40 bits
+PHYS_BITS_32BIT = {"486": 32, "pentium": 32, "coreduo": 32, "n270": 32, "qemu32": 32,
+                   "athlon": 36, "kvm32": 36, "pentium2": 36, "pentium3": 36}
+TCG_PHYS_ADDR_BITS = 40
+
+
+def pc_phys_bits(model: str) -> int:
+    """The CPU's physical address width as QEMU 7.2's TCG gives it."""
+    return PHYS_BITS_32BIT.get(model, TCG_PHYS_ADDR_BITS)
+
+
+def pc_above_4g_start(model: str, above_4g: int) -> int:
+    """Where RAM above 4 GiB starts (hw/i386/pc.c pc_memory_init): at 4 GiB, or at 1 TiB on an
+    AMD CPU when the highest address used (RAM, then the 64-bit PCI hole) would reach the
+    HyperTransport range."""
+    if model in AMD_MODELS and _max_used_gpa(model, FOUR_GIB, above_4g) >= AMD_HT_START:
+        return AMD_ABOVE_1TB_START
+    return FOUR_GIB
+
+
+def _max_used_gpa(model: str, start: int, above_4g: int) -> int:
+    """pc_max_used_gpa: the end of the 64-bit PCI hole, which follows RAM (1 GiB aligned); the
+    CPU's whole range for CPUs of 32 address bits."""
+    bits = pc_phys_bits(model)
+    if bits <= 32:
+        return (1 << bits) - 1
+    hole64 = (start + above_4g + GiB - 1) // GiB * GiB
+    return hole64 + PCI_HOLE64_SIZE - 1
+
+
+def check_pc_address_space(model: str, above_4g: int) -> None:
+    """QEMU's refusal of RAM the CPU cannot address (pc_memory_init), with its message."""
+    max_phys = (1 << pc_phys_bits(model)) - 1
+    max_used = _max_used_gpa(model, pc_above_4g_start(model, above_4g), above_4g)
+    if max_phys < max_used:
+        raise ConfigError(f"Address space limit 0x{max_phys:x} < 0x{max_used:x} phys-bits too "
+                          f"low ({pc_phys_bits(model)})")
+
+
 def pc_ram_split(ram_size: int) -> tuple[int, int]:
     """(below_4g, above_4g) as QEMU's pc_init1 computes them (gigabyte_align on)."""
     lowmem = 0xC0000000 if ram_size >= 0xE0000000 else 0xE0000000
     if ram_size >= lowmem:
         return lowmem, ram_size - lowmem
     return ram_size, 0
+
+
+class _VgaWindow:
+    """The legacy VGA memory window (vga-lowmem) of a VGA emu does not draw: as QEMU's VGA
+    right after reset (no plane enabled for writing, read plane 0 empty), reads return 0 and
+    writes change nothing."""
+
+    def read(self, offset: int, size: int) -> int:
+        return 0
+
+    def write(self, offset: int, size: int, value: int) -> None:
+        pass
 
 
 class PcBoard(Board):
@@ -74,9 +144,14 @@ class PcBoard(Board):
     def build(self) -> None:
         m = self.machine
         below, above = pc_ram_split(m.config.ram_size)
-        m.add_ram(RamBlock.allocate("pc.ram", 0, below))
+        model = m.cpu.model
+        ram = RamBlock.allocate("pc.ram", 0, below + above)  # QEMU allocates before checking
+        check_pc_address_space(model, above)
+        self.above_4g_start = pc_above_4g_start(model, above)
+        bios = None if m.config.direct_boot else pc_bios(m.config.bios)
+        self._map_low_memory(ram, below, bios)
         if above:
-            m.add_ram(RamBlock.allocate("pc.ram.above-4g", FOUR_GIB, above))
+            m.add_ram(ram.slice("pc.ram.above-4g", self.above_4g_start, below, above))
         self.uarts: list[Uart16550] = []
         backends = m.config.serial_backends()
         if len(backends) > len(COM_PORTS):
@@ -97,13 +172,42 @@ class PcBoard(Board):
         if self.fw_cfg.dma_enabled:
             m.map_port(FW_CFG_DMA_IO_BASE, front.dma)
         add_pc_items(self.fw_cfg, m.config, self.memory_map())
-        if not m.config.direct_boot:
-            bios = pc_bios(m.config.bios)
+        if bios is not None:
             m.add_rom("pc.bios", FOUR_GIB - len(bios), len(bios), bios, dumped=True)
         self.initrd: tuple[int, memoryview] | None = None
         if m.config.kernel:
             self.kernel = self.open_kernel(m.config.kernel)
             self._publish_kernel(below)
+
+    def _map_low_memory(self, ram: RamBlock, below: int, bios: Buffer | None) -> None:
+        """RAM below 4 GiB with the legacy hole of QEMU's pc (pc_memory_init, pc_system_firmware
+        init): the VGA window at 0xa0000 when there is a VGA (QEMU's default display device;
+        ``-nodefaults`` removes it and the RAM behind shows), the option-ROM space pc.rom at
+        0xc0000, read-only, and the last 128 KiB of the BIOS (all of a smaller one) mapped
+        read-only below 1 MiB (isa-bios). What these cover is not RAM, though the E820 map
+        still lists RAM from 0 (the firmware hides the hole, as SeaBIOS does)."""
+        m = self.machine
+        holes: list[tuple[int, int]] = []  # (start, end) of what is not RAM below 1 MiB
+        if not m.config.nodefaults:
+            vga = Region("vga-lowmem", VGA_WINDOW_SIZE, _VgaWindow())
+            m.map_mmio(VGA_WINDOW, vga)
+            m.address_space.add_region(BusRegion("vga-lowmem", VGA_WINDOW, VGA_WINDOW_SIZE,
+                                                 accepts_writes=True))
+            holes.append((VGA_WINDOW, VGA_WINDOW + VGA_WINDOW_SIZE))
+        m.add_rom("pc.rom", PC_ROM, PC_ROM_SIZE, b"", dumped=True)
+        holes.append((PC_ROM, PC_ROM + PC_ROM_SIZE))
+        if bios is not None:
+            isa_size = min(len(bios), ISA_BIOS_MAX)
+            m.add_rom("isa-bios", ONE_MIB - isa_size, isa_size, bios[len(bios) - isa_size:],
+                      dumped=True)
+            holes.append((ONE_MIB - isa_size, ONE_MIB))
+        start = 0
+        for lo, hi in sorted(holes):
+            if min(lo, below) > start:
+                m.add_ram(ram.slice("pc.ram", start, start, min(lo, below) - start))
+            start = max(start, hi)
+        if below > start:
+            m.add_ram(ram.slice("pc.ram", start, start, below - start))
 
     def _publish_kernel(self, below_4g: int) -> None:
         """Check the kernel (and initrd) and put them into fw_cfg as QEMU does."""
@@ -130,8 +234,18 @@ class PcBoard(Board):
                             header=header, cmdline=cfg.append, initrd=self.initrd)
 
     def memory_map(self) -> list[tuple[int, int, int]]:
-        """The E820 map QEMU publishes in ``etc/e820``: one RAM entry per RAM block."""
-        return [(base, size, E820_RAM) for base, size in self.machine.address_space.ranges()]
+        """The E820 map QEMU publishes in ``etc/e820`` (hw/i386/pc.c pc_memory_init), in its
+        order: the HyperTransport range reserved first on AMD CPUs with 40 address bits, then
+        RAM below 4 GiB and RAM above it."""
+        model = self.machine.cpu.model
+        below, above = pc_ram_split(self.machine.config.ram_size)
+        entries = []
+        if model in AMD_MODELS and pc_phys_bits(model) >= 40:
+            entries.append((AMD_HT_START, AMD_HT_SIZE, E820_RESERVED))
+        entries.append((0, below, E820_RAM))
+        if above:
+            entries.append((self.above_4g_start, above, E820_RAM))
+        return entries
 
     def reset(self) -> None:
         self.chipset.reset()

@@ -1,10 +1,15 @@
 """The aarch64 ``virt`` machine (QEMU hw/arm/virt.c), as far as emu models it.
 
-Memory map (QEMU's base_memmap): flash at 0x0 (VIRT_FLASH, the first 64 MiB bank), PL011
+Memory map (QEMU's base_memmap): flash at 0x0 (VIRT_FLASH: two 64 MiB banks), PL011
 UART at 0x09000000 (VIRT_UART), fw_cfg at 0x09020000 (VIRT_FW_CFG: data +0, selector +8,
 DMA +16), RAM from 0x40000000 (VIRT_MEM). PSCI is implemented by the machine itself over the
 HVC and SMC conduits, as QEMU does when it runs no EL2/EL3 firmware. The board describes
 itself in a device tree (emu/boards/virt_fdt.py), published as the fw_cfg file ``etc/fdt``.
+
+Flash: the CPU reads and executes it and its stores are dropped. QEMU's pflash takes a write
+as a CFI command; emu models no commands, so a DMA write into the flash completes without
+error, as QEMU's does, and leaves what the flash reads unchanged (QEMU's reads change only
+after the few commands that switch it to status, ID or query mode, or program it).
 
 Boot: firmware (emu's ``virt.bin``, or ``-bios FILE``) in read-only flash at 0x0, where the
 CPU starts at EL1 with the MMU off. The firmware reads the ``-kernel`` file, the initrd and
@@ -25,7 +30,7 @@ from emu.boards.virt_fdt import build_virt_fdt
 from emu.boot.elf import read_kernel
 from emu.boot.firmware import VIRT_FLASH_BASE, VIRT_FLASH_SIZE, read_initrd, virt_flash
 from emu.chardev import NullBackend, open_backend
-from emu.config import MiB
+from emu.config import GiB, MiB
 from emu.devices.fw_cfg import FwCfg, FwCfgMem
 from emu.devices.pl011 import PL011
 from emu.devices.psci import Psci
@@ -35,7 +40,9 @@ from emu.memory import RamBlock
 VIRT_UART = 0x09000000
 VIRT_FW_CFG = 0x09020000
 VIRT_MEM = 0x40000000
-VIRT_MEM_MAX = 255 << 30  # QEMU virt without highmem-redists: RAM up to 256 GiB
+#: ID_AA64MMFR0.PARange of each -cpu model, as a physical address width (target/arm/cpu64.c;
+#: max has FEAT_LPA); virt's RAM must end within it (hw/arm/virt.c virt_set_memmap)
+PA_BITS = {"cortex-a53": 40, "cortex-a57": 44, "cortex-a72": 44, "max": 52}
 #: emu's firmware keeps the device tree (64 KiB at most) and its stack here (firmware/virt)
 FIRMWARE_AREA_END = VIRT_MEM + 0x20000
 FDT_MAX = 0x10000
@@ -55,6 +62,16 @@ def image_load_address(data: memoryview) -> int:
     return VIRT_MEM + offset
 
 
+def check_virt_address_space(model: str, ram_size: int) -> None:
+    """QEMU's refusal of RAM beyond the CPU's physical address range (virt_set_memmap: the
+    RAM's end, rounded up to 1 GiB, must not pass 2^PARange), with its message."""
+    bits = PA_BITS[model]
+    memtop = (VIRT_MEM + ram_size + GiB - 1) // GiB * GiB
+    if memtop > 1 << bits:
+        raise ConfigError(f"Addressing limited to {bits} bits, but memory exceeds it by "
+                          f"{memtop - (1 << bits)} bytes")
+
+
 class VirtBoard(Board):
     """aarch64 virt."""
 
@@ -64,12 +81,15 @@ class VirtBoard(Board):
 
     def build(self) -> None:
         m = self.machine
-        if m.config.ram_size > VIRT_MEM_MAX:
-            raise ConfigError("-m: the virt machine supports at most 255G of RAM")
-        m.add_ram(RamBlock.allocate("mach-virt.ram", VIRT_MEM, m.config.ram_size))
+        ram = RamBlock.allocate("mach-virt.ram", VIRT_MEM, m.config.ram_size)
+        check_virt_address_space(m.cpu.model, m.config.ram_size)
+        m.add_ram(ram)
         if not m.config.direct_boot:
             flash = virt_flash(m.config.bios)
-            m.add_rom("virt.flash0", VIRT_FLASH_BASE, VIRT_FLASH_SIZE, flash)
+            m.add_rom("virt.flash0", VIRT_FLASH_BASE, VIRT_FLASH_SIZE, flash, flash=True)
+            # QEMU's second bank (pflash1, for firmware variables): empty
+            m.add_rom("virt.flash1", VIRT_FLASH_BASE + VIRT_FLASH_SIZE, VIRT_FLASH_SIZE, b"",
+                      flash=True)
         backends = m.config.serial_backends()
         if len(backends) > 1:
             raise ConfigError("-serial: the virt machine has one UART")

@@ -4,8 +4,10 @@
 keys and the arch-local table, bit 0x8000), the file directory (key 0x19) sorted by name with
 QEMU's default of 32 file slots, the selector, data reads with offset tracking, and the DMA
 engine (spec "DMA", steps 1-4). Guest memory is reached only through the
-:class:`~emu.memory.AddressSpace`, so a transfer touching anything but RAM (a device's own
-registers included) sets the ERROR bit and never reads or writes outside guest RAM.
+:class:`~emu.memory.AddressSpace`, as QEMU's dma_memory_read/write reach it: RAM and ROM are
+read, unassigned bytes read as zeros (a DMA write into an item stores them) and set the ERROR
+bit, writes land in RAM only. Device registers are not reached (QEMU would access them; emu
+refuses such a transfer with ERROR, so the device is never re-entered).
 
 Front ends: :class:`FwCfgIo` (x86 ports 0x510/0x511 and DMA at 0x514) and :class:`FwCfgMem`
 (MMIO: data at +0, selector at +8, DMA at +16). They are thin register decoders over one core.
@@ -315,8 +317,8 @@ class FwCfg:
         space = self.space
         desc_addr, self.dma_addr = self.dma_addr, 0
         self.dma_count += 1
-        raw = space.read(desc_addr, 16)
-        if raw is None:
+        raw, ok = space.dma_read(desc_addr, 16)
+        if not ok:
             # QEMU's stl_be_dma: the bytes of the control word that are RAM get written
             space.write_some(desc_addr, struct.pack(">I", DMA_CTL_ERROR))
             trace("fw_cfg_dma", desc=desc_addr, result="descriptor not in RAM")
@@ -347,17 +349,21 @@ class FwCfg:
                     if not space.write_some(address, memoryview(item.data)[off : off + n]):
                         status |= DMA_CTL_ERROR
                 elif write:
-                    src = space.read(address, n) if item.writable and n == length else None
-                    if src is None:
+                    if not item.writable or n != length:
                         status |= DMA_CTL_ERROR
                     else:
+                        # QEMU reads straight into the item: what is not RAM or ROM arrives
+                        # as zeros, and the failed transfer skips the write callback
+                        src, ok = space.dma_read(address, n)
                         item.data[off : off + n] = src
-                        if item.on_write is not None:
+                        if not ok:
+                            status |= DMA_CTL_ERROR
+                        elif item.on_write is not None:
                             item.on_write(off, n)
                 self.cur_offset = off + n
             address = (address + n) & 0xFFFFFFFFFFFFFFFF
             length -= n
-        space.write(desc_addr, struct.pack(">I", status))
+        space.write_some(desc_addr, struct.pack(">I", status))
         trace("fw_cfg_dma", desc=desc_addr, control=control, key=self.cur_entry, op=op,
               address=trace_address, length=trace_length, result="error" if status else "ok")
 
