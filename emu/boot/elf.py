@@ -240,11 +240,12 @@ def _parse_plain(path: str, raw: memoryview, option: str) -> KernelImage | None:
         if p_type == _PT_LOAD and memsz:
             if offset + filesz > len(raw):
                 raise ConfigError(f"{option} {path}: truncated segment at 0x{paddr:x}")
-            segments.append(Segment(paddr, raw[offset:offset + filesz], memsz, offset))
+            segments.append(Segment(paddr, raw[offset:offset + filesz], memsz, offset, i))
         elif p_type == _PT_NOTE and not _read_notes(raw, offset, filesz, notes):
             return None
     if not segments:
         raise ConfigError(f"{option} {path}: no loadable segments")
+    _check_overlaps(path, segments, option)
     return KernelImage(path, EM_NAMES[_EM_NAMES[e_machine]], entry, segments, raw, notes)
 
 
