@@ -64,9 +64,14 @@ def parse_size(text: str) -> int:
     m = _SIZE.match(text.strip())
     if not m:
         raise ValueError(text)
-    number, unit = m.groups()
-    value = int(number, 16) if number[:2] in ("0x", "0X") else float(number)
-    size = int(value * (_UNITS[unit.lower()] if unit else 1))
+    number, fraction, unit = m.groups()
+    mul = _UNITS[unit.lower()] if unit else 1
+    if number[:2] in ("0x", "0X"):
+        if fraction:
+            raise ValueError(text)
+        size = int(number, 16) * mul
+    else:  # the integer part and the fraction scaled separately, as parse_ram_size does
+        size = int(number) * mul + (int(float("0" + fraction) * mul) if fraction else 0)
     if size >= 1 << 64:
         raise ValueError(text)
     return size

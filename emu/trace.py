@@ -19,12 +19,19 @@ from typing import TextIO
 
 #: every event emu's devices emit (QEMU's names: hw/*/trace-events)
 EVENTS: set[str] = {
+    "cmos_ioport_read", "cmos_ioport_write", "rtc_irq",
     "debug_exit_write",
     "fw_cfg_add_bytes", "fw_cfg_add_file", "fw_cfg_dma", "fw_cfg_read", "fw_cfg_select",
+    "ioapic_clear_remote_irr", "ioapic_eoi_broadcast", "ioapic_eoi_delayed_reassert",
+    "ioapic_mem_read", "ioapic_mem_write", "ioapic_set_irq", "ioapic_set_remote_irr",
+    "pcspk_io_read", "pcspk_io_write",
+    "pic_interrupt", "pic_ioport_read", "pic_ioport_write", "pic_set_irq", "pic_update_irq",
+    "pit_ioport_read", "pit_ioport_write", "pit_irq",
     "pl011_read", "pl011_write",
     "psci_call",
     "pvpanic_write",
     "serial_read", "serial_write",
+    "x86_gsi_interrupt",
 }
 _patterns: list[str] = []
 _enabled: dict[str, bool] = {}

@@ -490,7 +490,8 @@ def test_fatal_cpu_state_is_dumped(machine: str, name: str, boot: str, tmp_path:
     result = run_emu(args + ([boot] if boot.startswith("--") else []))
     assert result.returncode == 2
     lines = result.stderr.decode().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("emu: fatal: "), lines
+    assert len(lines) == 2 and lines[0].startswith("emu: fatal: "), lines
+    assert lines[1].startswith(f"emu: dump saved to {core} ("), lines
     pc = int(lines[0].rsplit("pc=", 1)[1], 16)
     assert int(_dump_pc(core), 16) == pc
 
@@ -594,6 +595,10 @@ def test_signal_while_waiting_for_a_qmp_client(tmp_path: Path) -> None:
     finally:
         proc.kill()
         proc.wait()
-    assert err == f"emu: terminating on signal 15 from pid {os.getpid()} (" + \
-        Path(f"/proc/{os.getpid()}/cmdline").read_bytes().split(b"\0")[0].decode() + ")\n"
+    where = f"unix:{sock},server=on"
+    assert err == (f"emu: -qmp {where},wait=on: info: emu waiting for connection on: "
+                   f"disconnected:{where}\n"
+                   f"emu: terminating on signal 15 from pid {os.getpid()} (" +
+                   Path(f"/proc/{os.getpid()}/cmdline").read_bytes().split(b"\0")[0].decode() +
+                   ")\n")
     assert out == b"" and not sock.exists()
