@@ -502,6 +502,7 @@ def run(argv: Sequence[str], err: Callable[[str], None]) -> int:
     if sys.stderr.isatty():
         machine.dump_progress = _ProgressBar()
     servers = []
+    machine.power_on()  # monitors see it running from their first command (or -S paused)
     try:
         for address in cfg.qmp:
             from emu.qmp.server import QmpServer
@@ -612,7 +613,8 @@ def _report_dump(result: object, err: Callable[[str], None], status: int) -> int
     for warning in getattr(result, "warnings", []):
         err(f"warning: {warning}")
     if isinstance(result, DumpResult):
-        size = f"{result.size >> 20} MiB" if result.size >= 1 << 20 else f"{result.size} bytes"
+        size = (f"{result.size} bytes" if result.size < 1 << 20 else
+                f"{result.size / (1 << 20):.1f} MiB")
         notes = ", ".join(result.notes) or "none"
         err(f"dump saved to {result.path} ({size}, notes: {notes})")
     return status

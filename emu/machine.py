@@ -388,12 +388,18 @@ class Machine:
         return (self.state == "running" and not self.halted and self.cpu_powered
                 and self.config.accel != "qtest")
 
-    def run(self) -> int:
-        """Run until the guest or a request ends the machine; returns the exit status."""
-        self._cpu_thread = threading.get_ident()
+    def power_on(self) -> None:
+        """Leave the "created" state: running, or paused with -S. :meth:`run` does it; the
+        command line does it before its monitors serve, so that, as in QEMU, no client ever
+        sees a machine without -S in prelaunch."""
         if self.state == "created":
             self.state = "paused" if self.config.start_paused else "running"
             self.started = self.state == "running"
+
+    def run(self) -> int:
+        """Run until the guest or a request ends the machine; returns the exit status."""
+        self._cpu_thread = threading.get_ident()
+        self.power_on()
         while self.exit_status is None:
             self._serve_requests()
             if self._reset_requested:

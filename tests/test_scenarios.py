@@ -59,7 +59,7 @@ def test_full_write_scenario_gives_a_dump_with_the_scripted_note(tmp_path) -> No
     core = tmp_path / "scenario.core"
     result = run_emu(boot_args("pc", "scenario", "-device", "vmcoreinfo", "-fw_cfg",
                                f"name=opt/scenario,file={script}", "--dump-on-exit", str(core)))
-    assert result.stderr.decode() == (f"emu: dump saved to {core} (128 MiB, notes: PRSTATUS, "
+    assert result.stderr.decode() == (f"emu: dump saved to {core} (127.9 MiB, notes: PRSTATUS, "
                                       "QEMU, VMCOREINFO)\n")
     with open(core, "rb") as f:
         notes = [n for seg in ELFFile(f).iter_segments() if seg["p_type"] == "PT_NOTE"

@@ -55,7 +55,7 @@ def dumps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, byte
     result = run_emu(boot_args("pc", "vmcoreinfo", "-device", "vmcoreinfo",
                                "--dump-on-exit", pc))
     assert result.returncode == 1, result.stderr
-    assert result.stderr.decode() == (f"emu: dump saved to {pc} (128 MiB, notes: PRSTATUS, "
+    assert result.stderr.decode() == (f"emu: dump saved to {pc} (127.9 MiB, notes: PRSTATUS, "
                                       "QEMU, VMCOREINFO)\n")
     out["pc"] = (pc, result.stdout)
     virt = str(d / "virt.core")

@@ -29,7 +29,7 @@ class DumpResult:
 
 
 #: NT_* types of the "CORE" notes a dump carries (include/uapi/linux/elf.h)
-_CORE_NOTE_TYPES = {1: "PRSTATUS", 2: "PRFPREG"}
+_CORE_NOTE_TYPES = {1: "PRSTATUS", 2: "FPREGSET"}
 
 
 def note_kinds(notes: bytes) -> list[str]:
