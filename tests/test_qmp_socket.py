@@ -184,7 +184,9 @@ def test_a_signal_while_waiting_removes_the_socket(tmp_path: Path) -> None:
     assert "waiting for connection" in _first_line(proc)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
-    assert proc.stderr.read() == b"emu: terminating on signal 15\n"
+    me = Path(f"/proc/{os.getpid()}/cmdline").read_bytes().split(b"\0")[0].decode()
+    assert proc.stderr.read().decode() == \
+        f"emu: terminating on signal 15 from pid {os.getpid()} ({me})\n"
     assert os.listdir(tmp_path) == []
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from emu.plugins import hookimpl
+from emu.qmp.qapi import Member, args, command
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -19,22 +20,17 @@ if TYPE_CHECKING:
     from emu.qmp.server import QmpServer
 
 
+@command("human-monitor-command",
+         args=args("human-monitor-command", Member("command-line", "str"),
+                   Member("cpu-index", "int", optional=True)),
+         returns="str")
 def qmp_human_monitor_command(server: QmpServer, args: dict[str, Any]) -> Any:
+    """The arguments arrive checked against the signature above (emu/qmp/qapi.py)."""
     from emu.monitor.hmp import Hmp
     from emu.qmp.commands import QmpError
 
-    for key in args:
-        if key not in ("command-line", "cpu-index"):
-            raise QmpError(f"Parameter '{key}' is unexpected")
-    if "command-line" not in args:
-        raise QmpError("Parameter 'command-line' is missing")
     line = args["command-line"]
-    if not isinstance(line, str):
-        raise QmpError("Invalid parameter type for 'command-line', expected: string")
-    index = args.get("cpu-index", 0)
-    if not isinstance(index, int) or isinstance(index, bool):
-        raise QmpError("Invalid parameter type for 'cpu-index', expected: integer")
-    if index != 0:
+    if args.get("cpu-index", 0) != 0:
         raise QmpError("Parameter 'cpu-index' expects a CPU number")
 
     def quit_after_reply() -> None:
@@ -45,4 +41,4 @@ def qmp_human_monitor_command(server: QmpServer, args: dict[str, Any]) -> Any:
 
 @hookimpl
 def emu_qmp_commands(machine: Machine) -> dict[str, Callable[..., object]]:
-    return {"human-monitor-command": qmp_human_monitor_command}
+    return {qmp_human_monitor_command.name: qmp_human_monitor_command}
