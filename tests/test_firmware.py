@@ -431,16 +431,23 @@ def test_wheel_carries_the_firmware_and_installed_emu_finds_it(tmp_path: Path) -
     with zipfile.ZipFile(wheel) as z:
         for name in ("pc", "virt"):
             assert z.read(f"emu/firmware/{name}.bin") == FLASH[name].read_bytes()
+        for arch in ("x86_64", "aarch64"):  # the run loop's native stop hook
+            hook = f"emu/cpu/native/stop_hook.{arch}.so"
+            assert z.read(hook) == (ROOT / hook).read_bytes()
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
                     str(target), str(wheel)], check=True, timeout=300, capture_output=True)
     probe = ("import emu.firmware, hashlib; print(emu.firmware.__file__); "
-             "print(hashlib.sha256(emu.firmware.default_firmware('virt')).hexdigest())")
+             "print(hashlib.sha256(emu.firmware.default_firmware('virt')).hexdigest()); "
+             "from unicorn import Uc, UC_ARCH_X86, UC_MODE_64; "
+             "from emu.cpu.stop_request import StopRequest; "
+             "print(StopRequest(Uc(UC_ARCH_X86, UC_MODE_64)).available)")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          timeout=60, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(target)),
                          check=True).stdout.split()
     assert out[0].startswith(str(target))
     assert out[1] == hashlib.sha256(FLASH["virt"].read_bytes()).hexdigest()
+    assert out[2] == "True"  # the installed emu finds its hook for this host
 
 
 def test_guest_stores_to_the_rom_are_dropped(tmp_path: Path) -> None:
