@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """How the CPU can be stopped from another thread, and what each way costs and breaks.
 
-The guest is the loop that measured Unicorn's stops before (docs/devel/run-loop.md): 2,000,000 iterations of
+The guest is the loop docs/devel/run-loop.md measures: 2,000,000 iterations of
 ``lock add qword [0x2000], 1; dec rcx; jnz`` (one translated block per iteration), run on a
 bare Unicorn x86_64 CPU while a second thread asks for a stop every PERIOD and the loop
 resumes at once. Three ways, each printed with its time, stop count and final counter:
