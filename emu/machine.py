@@ -109,6 +109,7 @@ class Machine:
         board_cls = board_class(config.machine)
         self.cpu = create_cpu(board_cls.arch, config.cpu)
         self.cpu.phys_read = self.address_space.read
+        self.cpu.phys_write = self.address_space.write
         self.board: Board = board_cls(self)
         try:
             self.board.build()

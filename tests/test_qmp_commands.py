@@ -241,9 +241,8 @@ def _symbol(machine: str, name: str) -> int:
 
 
 def test_pmemsave_sees_what_the_guest_wrote(tmp_path: Path) -> None:
-    """The pc image builds its identity page tables at run time: the same entries in both.
-    QEMU's page walk also sets the Accessed and Dirty bits (5 and 6) of the entries it uses;
-    emu's (emu/cpu/x86.py translate) does not, so those two bits are left out."""
+    """The pc image builds its identity page tables at run time: the same entries in both,
+    with the Accessed and Dirty bits (5 and 6) the CPU's own walks set in them."""
     pml4, pd = _symbol("pc", "pml4"), _symbol("pc", "pd")
     with pair("pc", tmp_path) as (emu, qemu):
         saved = []
@@ -251,10 +250,12 @@ def test_pmemsave_sees_what_the_guest_wrote(tmp_path: Path) -> None:
             path = tmp_path / f"{vm.proc.pid}.tables"
             ret(vm, "pmemsave", val=pml4, size=pd + 4 * 4096 - pml4, filename=str(path))
             data = path.read_bytes()
-            saved.append([int.from_bytes(data[i : i + 8], "little") & ~0x60
+            saved.append([int.from_bytes(data[i : i + 8], "little")
                           for i in range(0, len(data), 8)])
     assert saved[0] == saved[1]
     assert saved[0][0] & 1 and sum(e & 1 for e in saved[0]) > 2048  # the tables are there
+    assert saved[0][0] & 0x60 == 0x20  # the PML4E the guest uses: accessed
+    assert any(e & 0xE1 == 0xE1 for e in saved[0])  # a 2 MiB page it wrote: accessed, dirty
 
 
 def test_pmemsave_and_memsave_save_what_qemu_saves(machine: str, tmp_path: Path) -> None:

@@ -56,6 +56,8 @@ class Cpu:
         #: set by exception hooks when the guest did something emu cannot continue from
         self.fatal: str | None = None
         self.phys_read: PhysReader = lambda _addr, _size: None
+        #: writes guest-physical memory for the walk's Accessed/Dirty updates: (paddr, bytes)
+        self.phys_write: Callable[[int, bytes], object] = lambda _addr, _data: False
         #: whether a guest-physical address is read-only memory (firmware ROM, flash), and
         #: the page the machine gives stores to it (see _on_tlb_fill)
         self.is_rom: Callable[[int], bool] = lambda _paddr: False
@@ -80,7 +82,8 @@ class Cpu:
         self.uc.hook_add(UC_HOOK_TLB_FILL, self._on_tlb_fill)
 
     def _on_tlb_fill(self, _uc: Any, vaddr: int, access: int, entry: Any, _ud: Any) -> bool:
-        paddr = self.translate(vaddr)
+        found = self.translate_access(vaddr, access == UC_MEM_WRITE)
+        paddr, writable = found if found is not None else (None, False)
         if paddr is None:
             self.fatal = (f"page fault at virtual address 0x{vaddr:x} "
                           "(exception delivery is not emulated)")
@@ -102,8 +105,18 @@ class Cpu:
             else:
                 entry.perms = UC_PROT_READ
         else:
-            entry.perms = _DATA_PERMS
+            # a page the walk has not marked dirty is mapped for reading only, so that the
+            # guest's first store to it comes back here and marks it
+            entry.perms = _DATA_PERMS if writable else UC_PROT_READ
         return True
+
+    def translate_access(self, vaddr: int, write: bool) -> tuple[int, bool] | None:
+        """The walk a memory access makes (the TLB fill): the physical address and whether
+        a store may go through, updating the tables as the hardware does where the
+        architecture asks for it. :meth:`translate` is the debugger's walk, which changes
+        nothing."""
+        paddr = self.translate(vaddr)
+        return None if paddr is None else (paddr, True)
 
     def _create(self, model: int) -> Uc:
         raise NotImplementedError

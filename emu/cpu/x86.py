@@ -27,6 +27,8 @@ from emu.cpu import Cpu
 MSR_EFER = 0xC0000080
 CR0_PE, CR0_ET, CR0_PG = 1 << 0, 1 << 4, 1 << 31
 CR4_PAE, CR4_LA57 = 1 << 5, 1 << 12
+#: the Accessed and Dirty bits of a paging-structure entry
+_PTE_A, _PTE_D = 1 << 5, 1 << 6
 EFER_LMA = 1 << 10
 DESC_P, DESC_TYPE_SHIFT = 1 << 15, 8
 
@@ -158,53 +160,89 @@ class X86Cpu(Cpu):
             self.uc.reg_write(getattr(X, f"UC_X86_REG_{name.upper()}"), value)
 
     def translate(self, vaddr: int) -> int | None:
-        """Walk the guest's page tables (4- or 5-level long mode, PAE, 32-bit)."""
+        """Walk the guest's page tables (4- or 5-level long mode, PAE, 32-bit), as a
+        debugger does: nothing in the tables changes."""
+        found = self._walk(vaddr, None)
+        return None if found is None else found[0]
+
+    def translate_access(self, vaddr: int, write: bool) -> tuple[int, bool] | None:
+        """The walk of a guest access, which sets the Accessed bit (5) of every entry it
+        uses and, for a store, the Dirty bit (6) of the one that maps the page (SDM vol. 3A
+        4.8; QEMU's mmu_translate in target/i386/tcg/sysemu/excp_helper.c). PAE's PDPTEs,
+        loaded with CR3, have neither. A load from a page that is not yet dirty may not
+        store: the first store refills the TLB and marks the page."""
+        return self._walk(vaddr, write)
+
+    def _walk(self, vaddr: int, write: bool | None) -> tuple[int, bool] | None:
+        """The walk itself; ``write`` None: a debugger's walk, which writes nothing."""
         uc = self.uc
         cr0 = uc.reg_read(X.UC_X86_REG_CR0)
         if not cr0 & CR0_PG:
-            return vaddr & 0xFFFFFFFF if not self._long_mode() else vaddr
+            return (vaddr & 0xFFFFFFFF if not self._long_mode() else vaddr), True
         cr3 = uc.reg_read(X.UC_X86_REG_CR3)
         cr4 = uc.reg_read(X.UC_X86_REG_CR4)
 
-        def entry(table: int, index: int, size: int) -> int | None:
-            raw = self.phys_read(table + index * size, size)
-            return None if raw is None else int.from_bytes(raw, "little")
+        def entry(table: int, index: int, size: int) -> tuple[int, int] | None:
+            """(entry, its address), or None where the table is not in memory."""
+            at = table + index * size
+            raw = self.phys_read(at, size)
+            return None if raw is None else (int.from_bytes(raw, "little"), at)
+
+        def mark(e: int, at: int, size: int, leaf: bool) -> int:
+            """Set A (and D on the leaf of a store) as the access does; returns the entry."""
+            if write is None:
+                return e
+            bits = _PTE_A | (_PTE_D if leaf and write else 0)
+            if e & bits != bits:
+                e |= bits
+                self.phys_write(at, e.to_bytes(size, "little"))
+            return e
+
+        def leaf(e: int, at: int, size: int, paddr: int) -> tuple[int, bool]:
+            e = mark(e, at, size, True)
+            return paddr, bool(e & _PTE_D)
 
         if not cr4 & CR4_PAE:  # 32-bit two-level paging
-            pde = entry(cr3 & 0xFFFFF000, (vaddr >> 22) & 0x3FF, 4)
-            if pde is None or not pde & 1:
+            found = entry(cr3 & 0xFFFFF000, (vaddr >> 22) & 0x3FF, 4)
+            if found is None or not found[0] & 1:
                 return None
+            pde, at = found
             if pde & 0x80 and cr4 & 0x10:  # 4 MiB page (PSE)
-                return (pde & 0xFFC00000) | (vaddr & 0x3FFFFF)
-            pte = entry(pde & 0xFFFFF000, (vaddr >> 12) & 0x3FF, 4)
-            if pte is None or not pte & 1:
+                return leaf(pde, at, 4, (pde & 0xFFC00000) | (vaddr & 0x3FFFFF))
+            pde = mark(pde, at, 4, False)
+            found = entry(pde & 0xFFFFF000, (vaddr >> 12) & 0x3FF, 4)
+            if found is None or not found[0] & 1:
                 return None
-            return (pte & 0xFFFFF000) | (vaddr & 0xFFF)
+            pte, at = found
+            return leaf(pte, at, 4, (pte & 0xFFFFF000) | (vaddr & 0xFFF))
         addr_mask = 0x000FFFFFFFFFF000
         if self._long_mode():
             levels = [48, 39] if cr4 & CR4_LA57 else [39]
             table = cr3 & addr_mask
             for shift in levels:
-                e = entry(table, (vaddr >> shift) & 0x1FF, 8)
-                if e is None or not e & 1:
+                found = entry(table, (vaddr >> shift) & 0x1FF, 8)
+                if found is None or not found[0] & 1:
                     return None
-                table = e & addr_mask
+                table = mark(*found, 8, False) & addr_mask
             shifts = [30, 21, 12]
         else:
-            e = entry(cr3 & 0xFFFFFFE0, (vaddr >> 30) & 3, 8)
-            if e is None or not e & 1:
+            found = entry(cr3 & 0xFFFFFFE0, (vaddr >> 30) & 3, 8)  # a PDPTE: no A/D bits
+            if found is None or not found[0] & 1:
                 return None
-            table = e & addr_mask
+            table = found[0] & addr_mask
             shifts = [21, 12]
         for shift in shifts:
-            e = entry(table, (vaddr >> shift) & 0x1FF, 8)
-            if e is None or not e & 1:
+            found = entry(table, (vaddr >> shift) & 0x1FF, 8)
+            if found is None or not found[0] & 1:
                 return None
+            e, at = found
             if shift > 12 and e & 0x80:  # large page
                 size_mask = (1 << shift) - 1
-                return (e & addr_mask & ~size_mask) | (vaddr & size_mask)
-            table = e & addr_mask
-        return table | (vaddr & 0xFFF)
+                return leaf(e, at, 8, (e & addr_mask & ~size_mask) | (vaddr & size_mask))
+            if shift == 12:
+                return leaf(e, at, 8, (e & addr_mask) | (vaddr & 0xFFF))
+            table = mark(e, at, 8, False) & addr_mask
+        raise AssertionError("unreachable: the last level is a leaf")
 
     # -- state for dumps -------------------------------------------------------------------------
 
