@@ -152,6 +152,16 @@ class Machine:
                 return block
         return None
 
+    def read_memory(self, paddr: int, size: int) -> bytes | None:
+        """Guest-physical bytes from RAM or ROM, as the CPU reads them; None where the
+        range is not wholly in one of them (device registers, unassigned space)."""
+        data = self.address_space.read(paddr, size)
+        if data is None:
+            rom = self.rom_at(paddr, size)
+            if rom is not None:
+                data = bytes(rom.view()[paddr - rom.base : paddr - rom.base + size])
+        return data
+
     @property
     def dump_blocks(self) -> list[RamBlock]:
         """The memory a core dump holds, in address order: RAM and dumped ROMs."""

@@ -331,12 +331,9 @@ class Hmp:
             paddr = addr if physical else self.machine.cpu.translate(addr)
             if paddr is None:
                 return None
-            data = self.machine.address_space.read(paddr, n)
+            data = self.machine.read_memory(paddr, n)
             if data is None:
-                rom = self.machine.rom_at(paddr, n)
-                if rom is None:
-                    return None
-                data = bytes(rom.view()[paddr - rom.base : paddr - rom.base + n])
+                return None
             out += data
             addr = (addr + n) & MASK64
             size -= n

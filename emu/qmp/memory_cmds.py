@@ -128,12 +128,9 @@ def read_virtual(m: Machine, vaddr: int, size: int,
         if base is None:
             return None
         paddr = base + vaddr % PAGE
-        data = m.address_space.read(paddr, n)
+        data = m.read_memory(paddr, n)
         if data is None:
-            rom = m.rom_at(paddr, n)
-            if rom is None:
-                return None
-            data = bytes(rom.view()[paddr - rom.base : paddr - rom.base + n])
+            return None
         out += data
         vaddr = (vaddr + n) & U64
         size -= n
