@@ -656,17 +656,20 @@ def _signal_message(info: signal.struct_siginfo) -> str:
 
 
 def _start_servers(servers: Sequence[Any], err: Callable[[str], None]) -> bool:
-    """Start the QMP servers, those with ``wait=on`` waiting for their client; False if a
-    terminating signal came first (reported as QEMU reports it). The waiting is done on a
-    thread of its own, so that this one takes the signals, which every thread blocks."""
-    waiting = threading.Thread(target=lambda: [server.start() for server in servers],
-                               name="emu-qmp-wait", daemon=True)
-    waiting.start()
-    while waiting.is_alive():
-        info = signal.sigtimedwait(TERMINATING_SIGNALS, 0.1)
-        if info is not None:
-            err(_signal_message(info))
-            return False
+    """Start the QMP servers in order, each with ``wait=on`` waiting for its client after
+    saying so; False if a terminating signal came first (reported as QEMU reports it, after
+    the waiting line). This thread waits with sigtimedwait, since every thread blocks the
+    signals."""
+    for server in servers:
+        message = server.start(block=False)
+        if message is None:
+            continue
+        print(message, file=sys.stderr, flush=True)
+        while not server.connected:
+            info = signal.sigtimedwait(TERMINATING_SIGNALS, 0.1)
+            if info is not None:
+                err(_signal_message(info))
+                return False
     return True
 
 

@@ -191,20 +191,28 @@ class QmpServer:
         except OSError as e:
             raise self._fail(f"Failed to connect to '{where}': {e.strerror}") from None
 
-    def start(self) -> None:
+    @property
+    def connected(self) -> bool:
+        """Whether a client has connected (what ``wait=on`` waits for)."""
+        return self._connected.is_set()
+
+    def start(self, block: bool = True) -> str | None:
         """Serve on a background thread; with ``wait=on`` return once a client connected
-        (saying so on stderr, as QEMU does)."""
+        (saying so on stderr, as QEMU does). With ``block=False`` return at once, with the
+        line to print while the caller waits for :attr:`connected` (None without wait=on)."""
         a = self.address
         self._thread.start()
         if not a.wait:
-            return
+            return None
         where = f"unix:{a.path}" if a.kind == "unix" else f"tcp:{a.host}:{a.port}"
         message = (f"emu: -qmp {a.spec}: info: emu waiting for connection on: "
                    f"disconnected:{where},server=on")
+        if not block:
+            return message
         if threading.current_thread() is not threading.main_thread():
             print(message, file=sys.stderr, flush=True)
             self._connected.wait()
-            return
+            return None
         # on the main thread, SIGINT, SIGTERM or SIGHUP end the wait with SystemExit, so
         # that the caller's cleanup (removing the socket) runs
         caught: list[int] = []
@@ -220,6 +228,7 @@ class QmpServer:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+        return None
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop serving: let the command being answered finish its reply first, then stop
