@@ -246,9 +246,6 @@ class Machine:
         self.cpu_powered = True
         self._reset_requested = False
         self.reset_count += 1
-        if self.needs_reset:  # out of -no-shutdown's "shutdown" state: QEMU's prelaunch
-            self.needs_reset = False
-            self.started = False
 
     def emit(self, name: str, data: dict[str, Any]) -> None:
         """Tell listeners (a QMP client) about an event."""
@@ -291,6 +288,9 @@ class Machine:
             return
         self.emit("RESET", {"guest": guest,
                             "reason": "guest-reset" if guest else "host-qmp-system-reset"})
+        if self.needs_reset:  # out of -no-shutdown's "shutdown" state: QEMU's prelaunch,
+            self.needs_reset = False  # from the moment the RESET event is out
+            self.started = False
         self._reset_requested = True
         self._freeze()
 
