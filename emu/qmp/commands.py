@@ -130,12 +130,6 @@ def qmp_system_reset(server: QmpServer, args: dict[str, Any]) -> Any:
     _on_machine(server, lambda: server.machine.request_reset(guest=False))
 
 
-def qmp_system_powerdown(server: QmpServer, args: dict[str, Any]) -> Any:
-    _check(args, {})
-    raise QmpError("system_powerdown: the machine has no power button for the guest to "
-                   "see (no ACPI or GPIO power key is emulated yet)")
-
-
 def qmp_quit(server: QmpServer, args: dict[str, Any]) -> Any:
     _check(args, {})
     # as QEMU: the SHUTDOWN event, then the reply; the server's close() lets the reply out
@@ -271,7 +265,6 @@ COMMANDS: dict[str, Command] = {
     "stop": qmp_stop,
     "cont": qmp_cont,
     "system_reset": qmp_system_reset,
-    "system_powerdown": qmp_system_powerdown,
     "quit": qmp_quit,
     "dump-guest-memory": qmp_dump_guest_memory,
     "query-dump": qmp_query_dump,
