@@ -455,6 +455,9 @@ class Machine:
         stopped_at_block = cpu.stop_request.taken()
         if cpu.fatal:
             self._die(cpu.fatal)
+        elif cpu.triple_faulted():
+            self.emit_trace_triple_fault()
+            self.request_reset(guest=True)  # QEMU: qemu_system_reset_request(GUEST_RESET)
         elif stopped_at_block or self._stopped_for_requests():
             return  # a request (served next), or one already served at a device access
         elif cpu.is_halted():
@@ -463,6 +466,11 @@ class Machine:
             self._die("execution reached the end of RAM")
         else:
             self._die("CPU stopped for an unknown reason (triple fault?)")
+
+    def emit_trace_triple_fault(self) -> None:
+        from emu.trace import trace
+
+        trace("cpu_triple_fault", pc=self.cpu.pc)
 
     def _stopped_for_requests(self) -> bool:
         return not self._requests.empty()

@@ -486,6 +486,8 @@ def test_fatal_cpu_state_is_dumped(machine: str, name: str, boot: str, tmp_path:
     emu cannot deliver, a jump to nowhere): the dump holds that state, its PC the one the
     fatal message names."""
     core = tmp_path / "core"
+    if machine == "pc" and name == "trap":
+        name = "unmapped"  # (pc's trap is a triple fault, which resets the machine)
     args = boot_args(machine, name, "--dump-on-exit", str(core))
     result = run_emu(args + ([boot] if boot.startswith("--") else []))
     assert result.returncode == 2

@@ -13,6 +13,7 @@ from typing import Any
 from unicorn import (
     UC_HOOK_TLB_FILL,
     UC_MEM_FETCH,
+    UC_MEM_READ,
     UC_MEM_WRITE,
     UC_PROT_EXEC,
     UC_PROT_READ,
@@ -21,9 +22,12 @@ from unicorn import (
     Uc,
 )
 
+from emu.cpu.engine import Engine
 from emu.cpu.stop_request import StopRequest
 from emu.errors import ConfigError
 
+#: the kinds of access a TLB fill is for (Unicorn's uc_mem_type)
+ACCESS_READ, ACCESS_WRITE, ACCESS_FETCH = UC_MEM_READ, UC_MEM_WRITE, UC_MEM_FETCH
 _FETCH_PERMS = UC_PROT_READ | UC_PROT_EXEC
 _DATA_PERMS = UC_PROT_READ | UC_PROT_WRITE
 
@@ -62,8 +66,15 @@ class Cpu:
         #: the page the machine gives stores to it (see _on_tlb_fill)
         self.is_rom: Callable[[int], bool] = lambda _paddr: False
         self.write_sink = 0
+        #: the physical-address width (the walk's reserved bits)
+        self.phys_bits = 40
+        #: the fault the last refused walk found (architecture-specific tuple)
+        self.fault: tuple[int, int, int | None] | None = None
+        self.engine: Engine | None = None
         self.uc: Uc = self._create(self.models[self.model])
+        self.engine = Engine(self.uc, self.arch)
         self._install_tlb()
+        self._install_exceptions()
         #: stops the CPU at its next block boundary, from any thread (emu/cpu/stop_request.py)
         self.stop_request = StopRequest(self.uc)
 
@@ -79,15 +90,43 @@ class Cpu:
         TLB-invalidate instructions, so the walk sees every page-table change.
         """
         self.uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
-        self.uc.hook_add(UC_HOOK_TLB_FILL, self._on_tlb_fill)
+        if self.engine is not None and self.engine.available:
+            self.engine.install_tlb(self._walk_for_tlb)
+        else:
+            self.uc.hook_add(UC_HOOK_TLB_FILL, self._on_tlb_fill)
+
+    def _walk_for_tlb(self, vaddr: int, access: int, entry: Any) -> int:
+        """The native TLB-fill hook's walk: 1 mapped, 0 a fault the guest takes (the
+        engine raises it), -1 fatal."""
+        if self._on_tlb_fill(None, vaddr, access, entry.contents, None):
+            return 1
+        if self.fault is None:
+            return -1
+        assert self.engine is not None
+        self.engine.set_fault(*self.fault_for_engine())
+        return 0
+
+    def _install_exceptions(self) -> None:
+        """Hook the CPU's exceptions: QEMU's own entry code where the engine is available
+        (emu/cpu/engine.py), else the subclass's fatal report."""
+        raise NotImplementedError
+
+    def triple_faulted(self) -> bool:
+        """After a run that ended by itself: did the CPU shut down (x86 triple fault)?"""
+        return False
+
+    def fault_for_engine(self) -> tuple[int, int, int]:
+        """:attr:`fault` as :meth:`Engine.set_fault` takes it."""
+        raise NotImplementedError
 
     def _on_tlb_fill(self, _uc: Any, vaddr: int, access: int, entry: Any, _ud: Any) -> bool:
-        found = self.translate_access(vaddr, access == UC_MEM_WRITE)
+        found = self.translate_access(vaddr, access)
         paddr, writable = found if found is not None else (None, False)
         if paddr is None:
-            self.fatal = (f"page fault at virtual address 0x{vaddr:x} "
-                          "(exception delivery is not emulated)")
-            self.uc.emu_stop()
+            if self.fault is None or self.engine is None or not self.engine.available:
+                self.fatal = (f"page fault at virtual address 0x{vaddr:x} "
+                              "(exception delivery is not available)")
+                self.uc.emu_stop()
             return False
         entry.paddr = paddr  # vaddr is aligned to Unicorn's page size (1 KiB on arm)
         # A data entry must not carry EXEC (nor a code entry WRITE): Unicorn keeps every store
@@ -110,11 +149,13 @@ class Cpu:
             entry.perms = _DATA_PERMS if writable else UC_PROT_READ
         return True
 
-    def translate_access(self, vaddr: int, write: bool) -> tuple[int, bool] | None:
-        """The walk a memory access makes (the TLB fill): the physical address and whether
-        a store may go through, updating the tables as the hardware does where the
-        architecture asks for it. :meth:`translate` is the debugger's walk, which changes
-        nothing."""
+    def translate_access(self, vaddr: int, access: int) -> tuple[int, bool] | None:
+        """The walk a memory access makes (the TLB fill; ``access``: ACCESS_READ, _WRITE,
+        _FETCH): the physical address and whether a store may go through, updating the
+        tables as the hardware does where the architecture asks for it; None with
+        :attr:`fault` set for an access that faults. :meth:`translate` is the debugger's
+        walk, which changes nothing."""
+        self.fault = None
         paddr = self.translate(vaddr)
         return None if paddr is None else (paddr, True)
 

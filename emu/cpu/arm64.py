@@ -16,7 +16,7 @@ from typing import Any
 from unicorn import UC_ARCH_ARM64, UC_HOOK_INTR, UC_MODE_ARM, Uc
 from unicorn import arm64_const as A
 
-from emu.cpu import Cpu
+from emu.cpu import ACCESS_FETCH, ACCESS_WRITE, Cpu
 
 MODELS = {
     "cortex-a53": A.UC_CPU_ARM64_A53,
@@ -34,6 +34,11 @@ EXCEPTION_NAMES = {EXC_UDEF: "undefined instruction", EXC_SWI: "SVC", EXC_PREFET
                    "prefetch abort", EXC_DATA_ABORT: "data abort", EXC_BKPT: "BRK breakpoint",
                    EXC_SMC: "SMC"}
 
+SCR_NS, SCR_RW, HCR_RW = 1 << 0, 1 << 10, 1 << 31
+
+#: the offsets of the 16 entries of an AArch64 vector table from VBAR_ELx
+VECTOR_OFFSETS = frozenset(range(0, 0x800, 0x80))
+
 #: A conduit handler: (conduit "hvc"/"smc", x0..x3) -> value for x0, or None to leave x0.
 PsciHandler = Callable[[str, list[int]], int | None]
 
@@ -47,10 +52,54 @@ class Arm64Cpu(Cpu):
 
     def _create(self, model: int) -> Uc:
         uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM, cpu=model)
+        # Unicorn's CPUs have EL2 and EL3 but start at EL1: make the higher levels say
+        # that EL1 is AArch64 (SCR_EL3.RW, .NS; HCR_EL2.RW), as QEMU's boot code does for a
+        # kernel started at EL1, so that exceptions are taken in AArch64 state
+        uc.reg_write(A.UC_ARM64_REG_CP_REG, (1, 1, 3, 6, 0, SCR_RW | SCR_NS))
+        uc.reg_write(A.UC_ARM64_REG_CP_REG, (1, 1, 3, 4, 0, HCR_RW))
         self._power_on = uc.context_save()
         self.psci: PsciHandler | None = None
-        uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
         return uc
+
+    def _install_exceptions(self) -> None:
+        assert self.engine is not None
+        if self.engine.available:
+            self.engine.install(self._take_itself)
+        else:
+            self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
+
+    def _take_itself(self, intno: int) -> bool:
+        """Before QEMU's exception entry: the PSCI calls, which the machine's firmware
+        interface answers (QEMU's arm_is_psci_call). True: taken here, no entry."""
+        pc = self.pc
+        if intno == EXC_UDEF and (insn := self._insn(pc)) is not None and \
+                insn & HVC_MASK == HVC_BITS and self.current_el() == 1:
+            self._call("hvc", pc + 4)
+            return True
+        if intno == EXC_SMC:
+            self._call("smc", pc)
+            return True
+        if intno == EXC_PREFETCH_ABORT and self.paddr_unbacked(pc) and \
+                (pc - self.uc.reg_read(A.UC_ARM64_REG_VBAR_EL1)) in VECTOR_OFFSETS:
+            # the vector itself cannot be fetched: QEMU takes the same abort for ever
+            self.fatal = "instruction fetch from unmapped memory"
+            self.uc.emu_stop()
+            return True
+        return False
+
+    def paddr_unbacked(self, vaddr: int) -> bool:
+        """Whether ``vaddr`` translates to guest-physical space with no memory."""
+        paddr = self.translate(vaddr)
+        return paddr is None or (self.phys_read(paddr, 4) is None and not self.is_rom(paddr))
+
+    def fault_for_engine(self) -> tuple[int, int, int]:
+        assert self.fault is not None
+        excp, syndrome, far = self.fault
+        return excp, syndrome, far or 0
+
+    def current_el(self) -> int:
+        """PSTATE.EL."""
+        return (self.uc.reg_read(A.UC_ARM64_REG_PSTATE) >> 2) & 3
 
     @property
     def pc(self) -> int:
@@ -130,27 +179,92 @@ class Arm64Cpu(Cpu):
         self.pc = next_pc
 
     def translate(self, vaddr: int) -> int | None:
-        """Physical address for ``vaddr``: identity with the MMU off; with the MMU on, a
-        4 KiB-granule stage-1 walk of TTBR0/TTBR1_EL1 (48-bit VA)."""
+        """Physical address for ``vaddr`` as a debugger sees it: identity with the MMU
+        off; with the MMU on, a 4 KiB-granule stage-1 walk of TTBR0/TTBR1_EL1."""
+        found = self._walk(vaddr)
+        return found[0] if isinstance(found, tuple) else None
+
+    def translate_access(self, vaddr: int, access: int) -> tuple[int, bool] | None:
+        """The walk of a guest access, with the checks of the Arm ARM's stage 1
+        translation (D5.4, D5.5): translation faults, the access flag (cortex-a57 has no
+        hardware access-flag management, so AF == 0 faults, as on QEMU), AP[2:1],
+        UXN/PXN and the hierarchical APTable/UXNTable/PXNTable bits. A fault sets
+        :attr:`fault` to (EXCP_DATA_ABORT or EXCP_PREFETCH_ABORT, ESR syndrome, FAR) as
+        QEMU's arm_deliver_fault builds it for a fault taken to EL1."""
+        self.fault = None
+        write, fetch = access == ACCESS_WRITE, access == ACCESS_FETCH
+        if not self.sysreg(3, 0, 1, 0, 0) & 1:  # SCTLR_EL1.M: the MMU is off
+            return vaddr, True
+        el = self.current_el()
+        found = self._walk(vaddr)
+        if isinstance(found, tuple):
+            paddr, ap, xn_el0, xn_el1 = found
+            user_ok, read_only = bool(ap & 1), bool(ap & 2)
+            if el == 0:
+                denied = not user_ok or (write and read_only) or (fetch and xn_el0)
+            else:  # EL1 may not execute what EL0 can write (D5.5.1)
+                denied = (write and read_only) or (fetch and (xn_el1 or (user_ok and not
+                                                                         read_only)))
+            if not denied:
+                return paddr, not read_only
+            fsc = 0b001100 | self._leaf_level
+        else:
+            fsc = found
+        same_el = el == 1
+        if fetch:
+            syndrome = (0x21 if same_el else 0x20) << 26 | 1 << 25 | fsc
+            excp = EXC_PREFETCH_ABORT
+        else:
+            syndrome = ((0x25 if same_el else 0x24) << 26 | 1 << 25 |
+                        (1 << 6 if write else 0) | fsc)
+            excp = EXC_DATA_ABORT
+        self.fault = (excp, syndrome, vaddr)
+        return None
+
+    def _walk(self, vaddr: int) -> tuple[int, int, bool, bool] | int:
+        """(paddr, AP[2:1], EL0 execute-never, EL1 execute-never) with the table bits
+        applied, or the fault status code of a walk that stops (translation fault at a
+        level: 0b0001LL; access flag fault: 0b0010LL)."""
         uc = self.uc
         if not self.sysreg(3, 0, 1, 0, 0) & 1:  # SCTLR_EL1.M
-            return vaddr
+            self._leaf_level = 0
+            return vaddr, 0b01, False, False
         tcr = self.sysreg(3, 0, 2, 0, 2)  # TCR_EL1
-        upper = vaddr >> 63
+        upper = (vaddr >> 55) & 1
         tsz = (tcr >> 16) & 0x3F if upper else tcr & 0x3F
-        ttbr = uc.reg_read(A.UC_ARM64_REG_TTBR1_EL1 if upper else A.UC_ARM64_REG_TTBR0_EL1)
+        tbi = (tcr >> (38 if upper else 37)) & 1
+        epd = (tcr >> (23 if upper else 7)) & 1
         va_bits = 64 - tsz
+        top = (vaddr >> va_bits) & ((1 << ((56 if tbi else 64) - va_bits)) - 1)
+        if epd or top != (((1 << ((56 if tbi else 64) - va_bits)) - 1) if upper else 0):
+            return 0b000100  # translation fault, level 0
+        ttbr = uc.reg_read(A.UC_ARM64_REG_TTBR1_EL1 if upper else A.UC_ARM64_REG_TTBR0_EL1)
         table = ttbr & 0x0000FFFFFFFFFFFE
         level = 4 - (va_bits - 12 + 8) // 9  # first level for a 4 KiB granule
+        ap_table, xn0, xn1 = 0, False, False
         for lvl in range(level, 4):
             shift = 12 + 9 * (3 - lvl)
-            index = (vaddr >> shift) & 0x1FF
+            index = (vaddr >> shift) & ((1 << (va_bits - shift)) - 1 if lvl == level
+                                        else 0x1FF)
             desc = self._read_u64(table + index * 8)
-            if desc is None or not desc & 1:
-                return None
+            if desc is None or not desc & 1 or (lvl == 3 and not desc & 2) or \
+                    (lvl == 0 and not desc & 2):
+                return 0b000100 | lvl
             out = desc & 0x0000FFFFFFFFF000
             if lvl == 3 or not desc & 2:  # page, or block at level 1/2
+                if not desc & (1 << 10):
+                    return 0b001000 | lvl  # access flag fault
+                self._leaf_level = lvl
+                ap = (desc >> 6) & 3
+                if ap_table & 1:  # APTable[0]: no EL0 access below
+                    ap &= ~1
+                if ap_table & 2:  # APTable[1]: read-only below
+                    ap |= 2
                 mask = (1 << shift) - 1
-                return (out & ~mask) | (vaddr & mask)
+                return ((out & ~mask) | (vaddr & mask), ap, xn0 or bool(desc >> 54 & 1),
+                        xn1 or bool(desc >> 53 & 1))
+            ap_table |= (desc >> 61) & 3
+            xn0 = xn0 or bool(desc >> 60 & 1)
+            xn1 = xn1 or bool(desc >> 59 & 1)
             table = out
-        return None
+        return 0b000100 | 3

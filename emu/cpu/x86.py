@@ -5,8 +5,10 @@ reset state of a real PC (real mode at 0xfffffff0) is not reachable through its 
 :meth:`X86Cpu.enter_protected_mode` takes the architectural path to 32-bit protected mode
 that boot protocols such as PVH expect (unicorn-notes, "Running a real kernel").
 
-Unicorn never enters guest exception vectors; until emu delivers exceptions itself, an
-exception is fatal and reported with the vector's name and whether the IDT could have taken it.
+Exceptions and interrupts enter the guest's IDT through QEMU's own code (emu/cpu/engine.py,
+native/cpu_exceptions.c); page faults come from emu's page walk (:meth:`translate_access`).
+Where that machinery is unavailable (another Unicorn build), an exception is fatal and
+reported with the vector's name and whether the IDT could have taken it.
 """
 
 from __future__ import annotations
@@ -22,14 +24,18 @@ from unicorn import (
 )
 from unicorn import x86_const as X
 
-from emu.cpu import Cpu
+from emu.cpu import ACCESS_FETCH, ACCESS_WRITE, Cpu
 
 MSR_EFER = 0xC0000080
 CR0_PE, CR0_ET, CR0_PG = 1 << 0, 1 << 4, 1 << 31
 CR4_PAE, CR4_LA57 = 1 << 5, 1 << 12
 #: the Accessed and Dirty bits of a paging-structure entry
 _PTE_A, _PTE_D = 1 << 5, 1 << 6
-EFER_LMA = 1 << 10
+EFER_LMA, EFER_NXE = 1 << 10, 1 << 11
+CR0_WP = 1 << 16
+CR4_SMEP = 1 << 20
+#: #PF error-code bits (SDM vol. 3A 4.7)
+PF_P, PF_W, PF_U, PF_RSVD, PF_I = 1, 2, 4, 8, 16
 DESC_P, DESC_TYPE_SHIFT = 1 << 15, 8
 
 #: The system-segment registers at reset, as QEMU's x86_cpu_reset sets them (target/i386/
@@ -89,9 +95,26 @@ class X86Cpu(Cpu):
         for reg, value in RESET_SYSTEM_SEGMENTS.items():
             uc.reg_write(reg, value)
         self._power_on = uc.context_save()
-        uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
-        uc.hook_add(UC_HOOK_INSN_INVALID, self._on_invalid)
         return uc
+
+    def _install_exceptions(self) -> None:
+        assert self.engine is not None
+        if self.engine.available:
+            self.engine.install(lambda _intno: False)
+        else:
+            self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
+            self.uc.hook_add(UC_HOOK_INSN_INVALID, self._on_invalid)
+
+    def fault_for_engine(self) -> tuple[int, int, int]:
+        assert self.fault is not None
+        vector, code, cr2 = self.fault
+        return vector, code, cr2 or 0
+
+    def triple_faulted(self) -> bool:
+        """QEMU's check_exception met a fault while delivering a #DF: it asked for a
+        reset and ended the run, leaving the #DF as the exception in flight."""
+        engine = self.engine
+        return engine is not None and engine.available and engine.old_exception == 8
 
     @property
     def pc(self) -> int:
@@ -161,26 +184,82 @@ class X86Cpu(Cpu):
 
     def translate(self, vaddr: int) -> int | None:
         """Walk the guest's page tables (4- or 5-level long mode, PAE, 32-bit), as a
-        debugger does: nothing in the tables changes."""
+        debugger does: nothing in the tables changes, and access rights do not matter."""
+        if not self.uc.reg_read(X.UC_X86_REG_CR0) & CR0_PG:
+            return vaddr if self._long_mode() else vaddr & 0xFFFFFFFF
         found = self._walk(vaddr, None)
-        return None if found is None else found[0]
+        return None if isinstance(found, int) else found[0]
 
-    def translate_access(self, vaddr: int, write: bool) -> tuple[int, bool] | None:
-        """The walk of a guest access, which sets the Accessed bit (5) of every entry it
-        uses and, for a store, the Dirty bit (6) of the one that maps the page (SDM vol. 3A
-        4.8; QEMU's mmu_translate in target/i386/tcg/sysemu/excp_helper.c). PAE's PDPTEs,
-        loaded with CR3, have neither. A load from a page that is not yet dirty may not
-        store: the first store refills the TLB and marks the page."""
-        return self._walk(vaddr, write)
+    def translate_access(self, vaddr: int, access: int) -> tuple[int, bool] | None:
+        """The walk of a guest access (``access``: ACCESS_READ/WRITE/FETCH), as QEMU's
+        mmu_translate (target/i386/tcg/sysemu/excp_helper.c) and the SDM (vol. 3A 4.6,
+        4.7, 4.8) do it: the Accessed bit (5) of every entry it uses and, for a store, the
+        Dirty bit (6) of the one that maps the page are set; PAE's PDPTEs, loaded with CR3,
+        have neither. A load from a page that is not yet dirty may not store: the first
+        store refills the TLB and marks the page.
 
-    def _walk(self, vaddr: int, write: bool | None) -> tuple[int, bool] | None:
-        """The walk itself; ``write`` None: a debugger's walk, which writes nothing."""
+        None when the access faults; :attr:`fault` then holds (vector, error code, CR2)
+        as the CPU reports it: #PF with P, W/R, U/S, RSVD and I/D (SDM 4.7), or #GP(0)
+        for a non-canonical address."""
+        self.fault = None
+        write, fetch = access == ACCESS_WRITE, access == ACCESS_FETCH
         uc = self.uc
         cr0 = uc.reg_read(X.UC_X86_REG_CR0)
+        long_mode = self._long_mode()
         if not cr0 & CR0_PG:
-            return (vaddr & 0xFFFFFFFF if not self._long_mode() else vaddr), True
+            return (vaddr if long_mode else vaddr & 0xFFFFFFFF), True
+        cr4 = uc.reg_read(X.UC_X86_REG_CR4)
+        if long_mode:
+            bits = 57 if cr4 & CR4_LA57 else 48
+            top = vaddr >> (bits - 1)
+            if top not in (0, (1 << (65 - bits)) - 1):
+                self.fault = (13, 0, None)
+                return None
+        user = self._user_access(vaddr)
+        efer = uc.reg_read(X.UC_X86_REG_MSR, MSR_EFER)
+        nxe = bool(efer & EFER_NXE)
+        found = self._walk(vaddr, write, nxe)
+        if isinstance(found, int):  # not present (0) or a reserved bit (PF_RSVD)
+            code = found
+        else:
+            paddr, dirty, rw, us, nx = found
+            write_protected = bool(user or cr0 & CR0_WP)
+            denied = ((user and not us) or (fetch and nx)
+                      or (write and not rw and write_protected)
+                      or (fetch and not user and us and cr4 & CR4_SMEP))
+            if not denied:
+                return paddr, dirty and (rw or not write_protected)
+            code = PF_P
+        code |= (PF_W if write else 0) | (PF_U if user else 0)
+        if fetch and ((nxe and cr4 & CR4_PAE) or cr4 & CR4_SMEP):
+            code |= PF_I
+        self.fault = (14, code, vaddr)
+        return None
+
+    def _user_access(self, vaddr: int) -> bool:
+        """Whether an access is a user-mode one (QEMU's MMU_USER_IDX): CPL 3, except the
+        CPU's own accesses to the descriptor tables and to the stack of an exception
+        entry, which are supervisor accesses whatever the CPL (SDM vol. 3A 4.6)."""
+        if self.engine is None or not self.engine.available:
+            return (self.uc.reg_read(X.UC_X86_REG_CS) & 3) == 3
+        if self.engine.hflags & 3 != 3 or self.engine.delivering is not None:
+            return False
+        for reg in (X.UC_X86_REG_GDTR, X.UC_X86_REG_IDTR, X.UC_X86_REG_LDTR, X.UC_X86_REG_TR):
+            _sel, base, limit, _flags = self.uc.reg_read(reg)
+            if base <= vaddr <= base + limit:
+                return False
+        return True
+
+    def _walk(self, vaddr: int, write: bool | None,
+              nxe: bool = False) -> tuple[int, bool, bool, bool, bool] | int:
+        """The walk itself; ``write`` None: a debugger's walk, which writes nothing.
+        Returns (paddr, dirty, writable, user, no-execute) with the rights combined over
+        the levels as the SDM 4.6 does, or the #PF error code's P/RSVD bits of a walk that
+        stops (0: an entry not present)."""
+        uc = self.uc
         cr3 = uc.reg_read(X.UC_X86_REG_CR3)
         cr4 = uc.reg_read(X.UC_X86_REG_CR4)
+        rights = [True, True, False]  # writable, user, no-execute
 
         def entry(table: int, index: int, size: int) -> tuple[int, int] | None:
             """(entry, its address), or None where the table is not in memory."""
@@ -190,6 +269,9 @@ class X86Cpu(Cpu):
 
         def mark(e: int, at: int, size: int, leaf: bool) -> int:
             """Set A (and D on the leaf of a store) as the access does; returns the entry."""
+            rights[0] = rights[0] and bool(e & 2)
+            rights[1] = rights[1] and bool(e & 4)
+            rights[2] = rights[2] or bool(nxe and e >> 63)
             if write is None:
                 return e
             bits = _PTE_A | (_PTE_D if leaf and write else 0)
@@ -198,21 +280,22 @@ class X86Cpu(Cpu):
                 self.phys_write(at, e.to_bytes(size, "little"))
             return e
 
-        def leaf(e: int, at: int, size: int, paddr: int) -> tuple[int, bool]:
+        def leaf(e: int, at: int, size: int, paddr: int) -> tuple[int, bool, bool, bool, bool]:
             e = mark(e, at, size, True)
-            return paddr, bool(e & _PTE_D)
+            return paddr, bool(e & _PTE_D), rights[0], rights[1], rights[2]
 
+        reserved = self._reserved_bits(nxe)
         if not cr4 & CR4_PAE:  # 32-bit two-level paging
             found = entry(cr3 & 0xFFFFF000, (vaddr >> 22) & 0x3FF, 4)
             if found is None or not found[0] & 1:
-                return None
+                return 0
             pde, at = found
             if pde & 0x80 and cr4 & 0x10:  # 4 MiB page (PSE)
                 return leaf(pde, at, 4, (pde & 0xFFC00000) | (vaddr & 0x3FFFFF))
             pde = mark(pde, at, 4, False)
             found = entry(pde & 0xFFFFF000, (vaddr >> 12) & 0x3FF, 4)
             if found is None or not found[0] & 1:
-                return None
+                return 0
             pte, at = found
             return leaf(pte, at, 4, (pte & 0xFFFFF000) | (vaddr & 0xFFF))
         addr_mask = 0x000FFFFFFFFFF000
@@ -222,27 +305,39 @@ class X86Cpu(Cpu):
             for shift in levels:
                 found = entry(table, (vaddr >> shift) & 0x1FF, 8)
                 if found is None or not found[0] & 1:
-                    return None
+                    return 0
+                if found[0] & (reserved | 0x80):  # PS is reserved in a PML5E/PML4E
+                    return PF_P | PF_RSVD
                 table = mark(*found, 8, False) & addr_mask
             shifts = [30, 21, 12]
         else:
             found = entry(cr3 & 0xFFFFFFE0, (vaddr >> 30) & 3, 8)  # a PDPTE: no A/D bits
             if found is None or not found[0] & 1:
-                return None
+                return 0
             table = found[0] & addr_mask
             shifts = [21, 12]
         for shift in shifts:
             found = entry(table, (vaddr >> shift) & 0x1FF, 8)
             if found is None or not found[0] & 1:
-                return None
+                return 0
             e, at = found
+            if e & reserved:
+                return PF_P | PF_RSVD
             if shift > 12 and e & 0x80:  # large page
                 size_mask = (1 << shift) - 1
+                if e & (size_mask & 0xFFFFFFFFFFFFE000 & addr_mask):  # reserved low bits
+                    return PF_P | PF_RSVD
                 return leaf(e, at, 8, (e & addr_mask & ~size_mask) | (vaddr & size_mask))
             if shift == 12:
                 return leaf(e, at, 8, (e & addr_mask) | (vaddr & 0xFFF))
             table = mark(e, at, 8, False) & addr_mask
         raise AssertionError("unreachable: the last level is a leaf")
+
+    def _reserved_bits(self, nxe: bool) -> int:
+        """Bits a PAE / long-mode entry must have clear: the address bits above the CPU's
+        physical-address width, and NX (bit 63) without EFER.NXE (QEMU's rsvd_mask)."""
+        mask = ((1 << 52) - 1) & ~((1 << self.phys_bits) - 1)
+        return mask | (0 if nxe else 1 << 63)
 
     # -- state for dumps -------------------------------------------------------------------------
 

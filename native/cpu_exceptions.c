@@ -1,0 +1,373 @@
+/*
+ * cpu_exceptions.c - exception and interrupt entry for Unicorn CPUs, in native code.
+ *
+ * Unicorn runs QEMU's TCG but never enters a guest's exception vectors: where QEMU's
+ * cpu_handle_exception (accel/tcg/cpu-exec.c) calls the CPU's do_interrupt, Unicorn calls
+ * its UC_HOOK_INTR hooks (and UC_HOOK_INSN_INVALID for x86 #UD).  The hooks here put the
+ * call back: they run QEMU's own exception entry, x86_cpu_do_interrupt (target/i386
+ * seg_helper.c: IDT gates, privilege checks, TSS and IST stack switches, error codes,
+ * #DF and triple-fault promotion) and arm_cpu_do_interrupt (target/arm/helper.c: ESR,
+ * FAR, ELR, SPSR, PSTATE and the VBAR offset).
+ *
+ * They must be native code: QEMU's entry code reports a fault it meets while delivering
+ * (a not-present gate, an unmapped stack) by longjmp back into the CPU loop, which would
+ * skip Python frames.  Policy stays in Python: `filter` (a Python callback, called before
+ * any delivery) may take an exception itself (PSCI calls through HVC).
+ *
+ * Page faults are raised the same way.  emu translates guest-virtual addresses itself
+ * (Unicorn's virtual TLB mode: emu/cpu/__init__.py); the TLB-fill hook here asks the
+ * Python walk (`walk`) for each missing page, and when the walk reports a fault it raises
+ * it as QEMU's own walk would (x86: CR2 and raise_exception_err_ra, which also promotes
+ * to #DF or a triple fault; aarch64: FAR/ESR material in env->exception and
+ * raise_exception), from inside QEMU's CPU loop: unicorn_fill_tlb has already restored
+ * the faulting instruction's state, and no Python frame is left on the stack.
+ *
+ * Unicorn also replaces SYSCALL and SYSENTER by hook calls (target/i386/seg_helper.c),
+ * so the x86 instruction hooks here turn each into a pending pseudo-exception
+ * (EMU_EXCP_SYSCALL / EMU_EXCP_SYSENTER, QEMU's user-mode numbering) that the interrupt
+ * hook then carries out as QEMU's helper_syscall and helper_sysenter do.
+ *
+ * The structure offsets are those of the Unicorn release emu pins (2.1.4, LP64 hosts);
+ * emu/cpu/engine.py checks them against the running library before installing anything.
+ */
+#include <stdint.h>
+
+/* CPUState (include/hw/core/cpu.h) */
+#define CS_EXCEPTION_INDEX 0x81a0
+
+/* CPUX86State (target/i386/cpu.h), from the CPUState */
+#define X86_ENV 0x8a50
+#define X86_REGS 0x0
+#define X86_EIP 0x80
+#define X86_EFLAGS 0x88
+#define X86_CC_OP 0xa8
+#define X86_HFLAGS 0xb0
+#define X86_SEGS 0xb8           /* SegmentCache[6]: selector, base, limit, flags */
+#define X86_SEG_SIZE 24
+#define X86_CR0 0x1a8
+#define X86_CR2 0x1b8
+#define X86_EFER 0x250
+#define X86_SYSENTER_CS 0x12c0
+#define X86_SYSENTER_ESP 0x12c8
+#define X86_SYSENTER_EIP 0x12d0
+#define X86_STAR 0x12d8
+#define X86_LSTAR 0x12e8
+#define X86_CSTAR 0x12f0
+#define X86_FMASK 0x12f8
+#define X86_ERROR_CODE 0x1508
+#define X86_EXCEPTION_IS_INT 0x150c
+#define X86_EXCEPTION_NEXT_EIP 0x1510
+
+#define R_ECX 1
+#define R_ESP 4
+#define R_R11 11
+#define R_ES 0
+#define R_CS 1
+#define R_SS 2
+#define R_DS 3
+
+#define HF_CPL_MASK 3u
+#define HF_CS32_MASK (1u << 4)
+#define HF_SS32_MASK (1u << 5)
+#define HF_ADDSEG_MASK (1u << 6)
+#define HF_LMA_MASK (1u << 14)
+#define HF_CS64_MASK (1u << 15)
+
+#define DESC_A_MASK (1u << 8)
+#define DESC_W_MASK (1u << 9)
+#define DESC_R_MASK (1u << 9)
+#define DESC_CS_MASK (1u << 11)
+#define DESC_S_MASK (1u << 12)
+#define DESC_P_MASK (1u << 15)
+#define DESC_L_MASK (1u << 21)
+#define DESC_B_MASK (1u << 22)
+#define DESC_G_MASK (1u << 23)
+#define DESC_DPL_SHIFT 13
+
+#define IF_MASK 0x200u
+#define RF_MASK 0x10000u
+#define VM_MASK 0x20000u
+/* the flags TCG keeps outside env->eflags while it runs (CC_SRC and df) */
+#define LAZY_FLAGS 0xcd5u
+#define DF_MASK 0x400u
+#define CC_OP_EFLAGS 1
+#define CR0_PE_MASK 1u
+#define EFER_SCE 1u
+
+#define EXCP06_ILLOP 6
+#define EXCP0B_NOSEG 11
+#define EXCP0D_GPF 13
+#define EMU_EXCP_SYSCALL 0x100
+#define EMU_EXCP_SYSENTER 0x101
+
+/* CPUARMState's `exception` (target/arm/cpu.h), from the CPUState */
+#define ARM_EXCEPTION_SYNDROME 0xaf20
+#define ARM_EXCEPTION_FSR 0xaf24
+#define ARM_EXCEPTION_VADDRESS 0xaf28
+#define ARM_ENV 0xa350
+
+struct uc_tlb_entry {                           /* include/unicorn/unicorn.h */
+    uint64_t paddr;
+    int perms;
+};
+
+struct emu_cpu_bridge {
+    char *cpu;                                  /* Unicorn's CPUState */
+    void (*do_interrupt)(void *cpu);            /* x86_cpu_do_interrupt / arm_cpu_do_interrupt */
+    void (*cpu_exit)(void *cpu);                /* leave the TB chain at the next block */
+    uint32_t (*read_eflags)(void *env);         /* x86: helper_read_eflags */
+    void (*write_eflags)(void *env, uint32_t value, uint32_t mask);  /* helper_write_eflags */
+    int (*filter)(uint32_t intno);              /* Python: nonzero = emu took it itself */
+    /* Python: the walk of a TLB miss: 1 mapped (entry filled), 0 a guest fault (fault_*
+     * set), -1 emu cannot go on (the run ends with Unicorn's error) */
+    int (*walk)(uint64_t vaddr, int type, struct uc_tlb_entry *entry);
+    void (*raise_x86)(void *env, int vector, int error_code, uintptr_t retaddr);
+    void (*raise_arm)(void *env, uint32_t excp, uint32_t syndrome, uint32_t target_el);
+    int32_t fault_vector;                       /* x86 vector / aarch64 EXCP_* */
+    uint32_t fault_code;                        /* x86 error code / aarch64 syndrome */
+    uint64_t fault_address;                     /* x86 CR2 / aarch64 FAR */
+    uint32_t fault_target_el;
+    int32_t delivering;                         /* vector + 1 while QEMU's entry code runs */
+    int32_t last;                               /* the last exception delivered */
+    int32_t reserved;
+    uint64_t syscall_pc;                        /* x86: where the SYSCALL/SYSENTER was */
+    uint64_t delivered;                         /* exceptions delivered */
+};
+
+#define FIELD(type, base, off) (*(type *)((base) + (off)))
+
+static void load_seg_cache(char *env, int seg, uint32_t selector, uint64_t base,
+                           uint32_t limit, uint32_t flags)
+{
+    /* cpu_x86_load_seg_cache (target/i386/cpu.h) */
+    char *sc = env + X86_SEGS + seg * X86_SEG_SIZE;
+    uint32_t hflags = FIELD(uint32_t, env, X86_HFLAGS);
+    uint32_t new_hflags;
+
+    FIELD(uint32_t, sc, 0) = selector;
+    FIELD(uint64_t, sc, 8) = base;
+    FIELD(uint32_t, sc, 16) = limit;
+    FIELD(uint32_t, sc, 20) = flags;
+    if (seg == R_CS) {
+        if ((hflags & HF_LMA_MASK) && (flags & DESC_L_MASK)) {
+            hflags |= HF_CS32_MASK | HF_SS32_MASK | HF_CS64_MASK;
+            hflags &= ~HF_ADDSEG_MASK;
+        } else {
+            new_hflags = (flags & DESC_B_MASK) >> (22 - 4);
+            hflags = (hflags & ~(HF_CS32_MASK | HF_CS64_MASK)) | new_hflags;
+        }
+    }
+    if (seg == R_SS) {
+        hflags = (hflags & ~HF_CPL_MASK) | ((flags >> DESC_DPL_SHIFT) & 3);
+    }
+    new_hflags = (FIELD(uint32_t, env + X86_SEGS + R_SS * X86_SEG_SIZE, 20) & DESC_B_MASK)
+                 >> (22 - 5);
+    if (hflags & HF_CS64_MASK) {
+        /* zero base assumed for DS, ES and SS in long mode */
+    } else if (!(FIELD(uint64_t, env, X86_CR0) & CR0_PE_MASK) ||
+               (FIELD(uint64_t, env, X86_EFLAGS) & VM_MASK) || !(hflags & HF_CS32_MASK)) {
+        new_hflags |= HF_ADDSEG_MASK;
+    } else {
+        uint64_t bases = FIELD(uint64_t, env + X86_SEGS + R_DS * X86_SEG_SIZE, 8) |
+                         FIELD(uint64_t, env + X86_SEGS + R_ES * X86_SEG_SIZE, 8) |
+                         FIELD(uint64_t, env + X86_SEGS + R_SS * X86_SEG_SIZE, 8);
+        new_hflags |= (bases != 0) ? HF_ADDSEG_MASK : 0;
+    }
+    FIELD(uint32_t, env, X86_HFLAGS) = (hflags & ~(HF_SS32_MASK | HF_ADDSEG_MASK)) | new_hflags;
+}
+
+static void set_flags(struct emu_cpu_bridge *b, char *env, uint32_t eflags)
+{
+    /* the architectural flags, written as helper_write_eflags does after POPF */
+    b->write_eflags(env, eflags, ~(LAZY_FLAGS | DF_MASK | 0x2u));
+    FIELD(int32_t, env, X86_CC_OP) = CC_OP_EFLAGS;
+}
+
+static void deliver(struct emu_cpu_bridge *b, int32_t intno)
+{
+    b->delivering = intno + 1;
+    b->last = intno;
+    b->do_interrupt(b->cpu);
+    b->delivering = 0;
+    b->delivered++;
+}
+
+static void x86_fault_at_syscall(struct emu_cpu_bridge *b, char *env, int32_t vector)
+{
+    FIELD(uint64_t, env, X86_EIP) = b->syscall_pc;
+    FIELD(int32_t, b->cpu, CS_EXCEPTION_INDEX) = vector;
+    FIELD(int32_t, env, X86_ERROR_CODE) = 0;
+    FIELD(int32_t, env, X86_EXCEPTION_IS_INT) = 0;
+    deliver(b, vector);
+}
+
+static void x86_syscall(struct emu_cpu_bridge *b, char *env)
+{
+    /* helper_syscall (QEMU 7.2 target/i386/tcg/seg_helper.c); EIP is already past it */
+    uint64_t *regs = &FIELD(uint64_t, env, X86_REGS);
+    uint64_t next = FIELD(uint64_t, env, X86_EIP);
+    uint32_t selector = (uint32_t)(FIELD(uint64_t, env, X86_STAR) >> 32) & 0xffff;
+    uint32_t hflags = FIELD(uint32_t, env, X86_HFLAGS);
+    uint32_t eflags;
+
+    if (!(FIELD(uint64_t, env, X86_EFER) & EFER_SCE)) {
+        x86_fault_at_syscall(b, env, EXCP06_ILLOP);
+        return;
+    }
+    eflags = b->read_eflags(env);
+    if (hflags & HF_LMA_MASK) {
+        regs[R_ECX] = next;
+        regs[R_R11] = eflags & ~RF_MASK;
+        set_flags(b, env, eflags & ~((uint32_t)FIELD(uint64_t, env, X86_FMASK) | RF_MASK));
+        load_seg_cache(env, R_CS, selector & 0xfffc, 0, 0xffffffff,
+                       DESC_G_MASK | DESC_P_MASK | DESC_S_MASK | DESC_CS_MASK |
+                       DESC_R_MASK | DESC_A_MASK | DESC_L_MASK);
+        load_seg_cache(env, R_SS, (selector + 8) & 0xfffc, 0, 0xffffffff,
+                       DESC_G_MASK | DESC_B_MASK | DESC_P_MASK | DESC_S_MASK |
+                       DESC_W_MASK | DESC_A_MASK);
+        FIELD(uint64_t, env, X86_EIP) = (hflags & HF_CS64_MASK)
+                                        ? FIELD(uint64_t, env, X86_LSTAR)
+                                        : FIELD(uint64_t, env, X86_CSTAR);
+    } else {
+        regs[R_ECX] = (uint32_t)next;
+        set_flags(b, env, eflags & ~(IF_MASK | RF_MASK | VM_MASK));
+        load_seg_cache(env, R_CS, selector & 0xfffc, 0, 0xffffffff,
+                       DESC_G_MASK | DESC_B_MASK | DESC_P_MASK | DESC_S_MASK |
+                       DESC_CS_MASK | DESC_R_MASK | DESC_A_MASK);
+        load_seg_cache(env, R_SS, (selector + 8) & 0xfffc, 0, 0xffffffff,
+                       DESC_G_MASK | DESC_B_MASK | DESC_P_MASK | DESC_S_MASK |
+                       DESC_W_MASK | DESC_A_MASK);
+        FIELD(uint64_t, env, X86_EIP) = (uint32_t)FIELD(uint64_t, env, X86_STAR);
+    }
+}
+
+static void x86_sysenter(struct emu_cpu_bridge *b, char *env)
+{
+    /* helper_sysenter (QEMU 7.2 target/i386/tcg/seg_helper.c) */
+    uint32_t cs = (uint32_t)FIELD(uint64_t, env, X86_SYSENTER_CS);
+    uint32_t flags = DESC_G_MASK | DESC_B_MASK | DESC_P_MASK | DESC_S_MASK | DESC_CS_MASK |
+                     DESC_R_MASK | DESC_A_MASK;
+
+    if (cs == 0) {
+        x86_fault_at_syscall(b, env, EXCP0D_GPF);
+        return;
+    }
+    set_flags(b, env, b->read_eflags(env) & ~(VM_MASK | IF_MASK | RF_MASK));
+    if (FIELD(uint32_t, env, X86_HFLAGS) & HF_LMA_MASK) {
+        flags |= DESC_L_MASK;  /* QEMU 7.2 keeps B set with L */
+    }
+    load_seg_cache(env, R_CS, cs & 0xfffc, 0, 0xffffffff, flags);
+    load_seg_cache(env, R_SS, (cs + 8) & 0xfffc, 0, 0xffffffff,
+                   DESC_G_MASK | DESC_B_MASK | DESC_P_MASK | DESC_S_MASK | DESC_W_MASK |
+                   DESC_A_MASK);
+    FIELD(uint64_t, env, X86_REGS + R_ESP * 8) = FIELD(uint64_t, env, X86_SYSENTER_ESP);
+    FIELD(uint64_t, env, X86_EIP) = FIELD(uint64_t, env, X86_SYSENTER_EIP);
+}
+
+void emu_x86_intr_hook(void *uc, uint32_t intno, void *user_data)
+{
+    struct emu_cpu_bridge *b = user_data;
+    char *env = b->cpu + X86_ENV;
+
+    (void)uc;
+    if (intno == EMU_EXCP_SYSCALL) {
+        x86_syscall(b, env);
+        return;
+    }
+    if (intno == EMU_EXCP_SYSENTER) {
+        x86_sysenter(b, env);
+        return;
+    }
+    if (b->filter && b->filter(intno)) {
+        return;
+    }
+    /* QEMU's do_interrupt64 reports a bad long-mode IDT gate with vector * 16 + 2; the
+     * architecture (SDM vol. 3A 6.13, "Error Code") says vector * 8 + 2 (IDT bit set) */
+    if ((intno == EXCP0D_GPF || intno == EXCP0B_NOSEG) && b->delivering &&
+        (FIELD(uint32_t, env, X86_HFLAGS) & HF_LMA_MASK) &&
+        FIELD(int32_t, env, X86_ERROR_CODE) == (b->delivering - 1) * 16 + 2) {
+        FIELD(int32_t, env, X86_ERROR_CODE) = (b->delivering - 1) * 8 + 2;
+    }
+    deliver(b, (int32_t)intno);
+}
+
+int emu_x86_invalid_hook(void *uc, void *user_data)
+{
+    struct emu_cpu_bridge *b = user_data;
+
+    (void)uc;
+    if (b->filter && b->filter(EXCP06_ILLOP)) {
+        return 1;
+    }
+    deliver(b, EXCP06_ILLOP);
+    return 1;
+}
+
+static void x86_pseudo_exception(struct emu_cpu_bridge *b, int32_t number)
+{
+    char *env = b->cpu + X86_ENV;
+
+    b->syscall_pc = FIELD(uint64_t, env, X86_EIP);
+    FIELD(int32_t, b->cpu, CS_EXCEPTION_INDEX) = number;
+    FIELD(int32_t, env, X86_EXCEPTION_IS_INT) = 0;
+    b->cpu_exit(b->cpu);
+}
+
+void emu_x86_syscall_hook(void *uc, void *user_data)
+{
+    (void)uc;
+    x86_pseudo_exception(user_data, EMU_EXCP_SYSCALL);
+}
+
+void emu_x86_sysenter_hook(void *uc, void *user_data)
+{
+    (void)uc;
+    x86_pseudo_exception(user_data, EMU_EXCP_SYSENTER);
+}
+
+void emu_arm_intr_hook(void *uc, uint32_t intno, void *user_data)
+{
+    struct emu_cpu_bridge *b = user_data;
+
+    (void)uc;
+    if (b->filter && b->filter(intno)) {
+        return;
+    }
+    deliver(b, (int32_t)intno);
+}
+
+int emu_tlb_fill_hook(void *uc, uint64_t vaddr, int type, struct uc_tlb_entry *entry,
+                      void *user_data)
+{
+    struct emu_cpu_bridge *b = user_data;
+    int found = b->walk(vaddr, type, entry);
+
+    (void)uc;
+    if (found != 0) {
+        return found > 0;
+    }
+    if (b->raise_x86) {
+        char *env = b->cpu + X86_ENV;
+        if (b->fault_vector == 14) {
+            FIELD(uint64_t, env, X86_CR2) = b->fault_address;
+        }
+        b->raise_x86(env, b->fault_vector, (int)b->fault_code, 0);
+    } else {
+        FIELD(uint64_t, b->cpu, ARM_EXCEPTION_VADDRESS) = b->fault_address;
+        FIELD(uint32_t, b->cpu, ARM_EXCEPTION_FSR) = 0;
+        b->raise_arm(b->cpu + ARM_ENV, (uint32_t)b->fault_vector, b->fault_code,
+                     b->fault_target_el);
+    }
+    return 0;  /* not reached: both raise by longjmp into the CPU loop */
+}
+
+void emu_block_hook(void *uc, uint64_t address, uint32_t size, void *user_data)
+{
+    struct emu_cpu_bridge *b = user_data;
+
+    /* a block starts: no exception or interrupt entry is under way any more */
+    (void)uc;
+    (void)address;
+    (void)size;
+    b->delivering = 0;
+}
