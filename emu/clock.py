@@ -141,6 +141,13 @@ class Clock:
         head = self._head()
         return head[0] if head is not None else None
 
+    def host_time_of(self, deadline: int) -> int | None:
+        """Realtime mode: the host monotonic time at which guest time reaches ``deadline``;
+        None while stopped or in qtest mode (guest time then moves only when told)."""
+        if self.mode != "realtime" or self._stopped_at is not None:
+            return None
+        return self._base + deadline
+
     def deadline_ns(self) -> int:
         """Nanoseconds until the next deadline: 0 if one has passed, -1 if none is armed
         (QEMU's ``qemu_clock_deadline_ns_all``)."""

@@ -29,12 +29,14 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from unicorn import UC_PROT_ALL, UC_PROT_EXEC, UC_PROT_READ, UcError
 from unicorn.unicorn_const import UC_ERR_FETCH_PROT, UC_ERR_FETCH_UNMAPPED
 
+from emu.alarm import Alarm
 from emu.boards import Board, board_class
 from emu.boards.firmware_config import add_user_files
 from emu.bus import MmioBus, PortBus, Region
@@ -105,6 +107,8 @@ class Machine:
         self.needs_reset = False
         #: the thread that runs the CPU (set by run)
         self._cpu_thread: int | None = None
+        #: brings the CPU back when the next timer is due (emu/alarm.py)
+        self._alarm = Alarm(self._ask_for_the_cpu)
 
         board_cls = board_class(config.machine)
         self.cpu = create_cpu(board_cls.arch, config.cpu)
@@ -417,12 +421,14 @@ class Machine:
                 self.reset()
             if self.exit_status is not None:
                 break
+            self._run_timers()
             if self.runnable:
                 self._run_slice()
             else:
-                self._wakeup.wait(0.2)
+                self._wakeup.wait(self._idle_timeout())
                 self._wakeup.clear()
         self.state = "shutdown"
+        self._alarm.close()
         self._serve_requests()
         return self.exit_status
 
@@ -435,9 +441,25 @@ class Machine:
         if not self._requests.empty():
             self._ask_for_the_cpu()
 
+    def _run_timers(self) -> None:
+        """Fire the timers that are due; wake a halted CPU that has an interrupt to take."""
+        self.clock.run_due()
+        if self.halted and self.cpu.has_work():
+            self.halted = False
+
+    def _idle_timeout(self) -> float:
+        """How long the loop may sleep while the CPU does not run: until the next timer."""
+        deadline = self.clock.next_deadline()
+        at = None if deadline is None else self.clock.host_time_of(deadline)
+        if at is None:
+            return 0.2
+        return max(0.0, min(0.2, (at - time.monotonic_ns()) / 1e9))
+
     def _run_slice(self) -> None:
         cpu = self.cpu
         uc = cpu.uc
+        deadline = self.clock.next_deadline()
+        self._alarm.set(None if deadline is None else self.clock.host_time_of(deadline))
         cpu.stop_request.start_run()
         try:
             uc.emu_start(cpu.pc, self._until)
@@ -497,7 +519,8 @@ class Machine:
             self.dumping -= 1
 
     def close(self) -> None:
-        """Release host resources (output files)."""
+        """Release host resources (output files, the alarm's thread)."""
+        self._alarm.close()
         for backend in self._owned:
             with contextlib.suppress(OSError):
                 backend.close()

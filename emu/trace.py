@@ -20,7 +20,7 @@ from typing import TextIO
 #: every event emu's devices emit (QEMU's names: hw/*/trace-events)
 EVENTS: set[str] = {
     "cmos_ioport_read", "cmos_ioport_write", "rtc_irq",
-    "cpu_triple_fault",
+    "cpu_triple_fault", "x86_cpu_interrupt",
     "debug_exit_write",
     "fw_cfg_add_bytes", "fw_cfg_add_file", "fw_cfg_dma", "fw_cfg_read", "fw_cfg_select",
     "ioapic_clear_remote_irr", "ioapic_eoi_broadcast", "ioapic_eoi_delayed_reassert",

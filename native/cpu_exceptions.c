@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 /* CPUState (include/hw/core/cpu.h) */
+#define CS_INTERRUPT_REQUEST 0x1c
 #define CS_EXCEPTION_INDEX 0x81a0
 
 /* CPUX86State (target/i386/cpu.h), from the CPUState */
@@ -129,7 +130,7 @@ struct emu_cpu_bridge {
     uint32_t fault_target_el;
     int32_t delivering;                         /* vector + 1 while QEMU's entry code runs */
     int32_t last;                               /* the last exception delivered */
-    int32_t reserved;
+    int32_t reassert;                           /* x86: request bits to set at the next block */
     uint64_t syscall_pc;                        /* x86: where the SYSCALL/SYSENTER was */
     uint64_t delivered;                         /* exceptions delivered */
 };
@@ -370,4 +371,11 @@ void emu_block_hook(void *uc, uint64_t address, uint32_t size, void *user_data)
     (void)address;
     (void)size;
     b->delivering = 0;
+    /* x86_cpu_exec_interrupt clears CPU_INTERRUPT_VIRQ after the interrupt entry, even
+     * when the acknowledge left the interrupt controller's output asserted (another
+     * interrupt pending): the machine asks for it again here, before the handler runs */
+    if (b->reassert) {
+        FIELD(uint32_t, b->cpu, CS_INTERRUPT_REQUEST) |= (uint32_t)b->reassert;
+        b->reassert = 0;
+    }
 }

@@ -46,6 +46,7 @@ from emu.boot.pvh import (
 from emu.bus import Region
 from emu.chardev import open_backend
 from emu.config import GiB
+from emu.cpu.x86 import X86Cpu
 from emu.devices.fw_cfg import FwCfg, FwCfgIo
 from emu.devices.uart16550 import Uart16550
 from emu.errors import ConfigError
@@ -165,6 +166,7 @@ class PcBoard(Board):
         self.chipset = PcChipset(m.clock, m.map_port, m.map_mmio)
         self.qom_gpios = self.chipset.qom_gpios  # for qtest's irq_intercept_* / set_irq_in
         self.chipset.init_cmos(m.config, below, above)
+        self._connect_cpu()
         self.fw_cfg = FwCfg(m.address_space, dma=m.config.fw_cfg_dma,
                             file_slots=m.config.fw_cfg_file_slots)
         front = FwCfgIo(self.fw_cfg)
@@ -246,6 +248,18 @@ class PcBoard(Board):
         if above:
             entries.append((self.above_4g_start, above, E820_RAM))
         return entries
+
+    def _connect_cpu(self) -> None:
+        """The chipset's INTR and NMI outputs to the CPU (QEMU's pic_irq_request and the
+        NMI line of x86_cpu), when the CPU can take interrupts."""
+        cpu = self.machine.cpu
+        if cpu.engine is None or not cpu.engine.available:
+            return
+        chipset = self.chipset
+        assert isinstance(cpu, X86Cpu)
+        cpu.attach_interrupts(chipset.get_interrupt, lambda: chipset.intr.level)
+        chipset.intr.connect(cpu.set_irq)
+        chipset.nmi.connect(lambda level: cpu.nmi() if level else None)
 
     def reset(self) -> None:
         self.chipset.reset()

@@ -109,6 +109,8 @@ class PcChipset:
         self._resets = 0
         self._restore_boot: tuple[str, bool] | None = None
         self.pic = PicPair()
+        #: the CPU's NMI input (raise: an NMI is pending)
+        self.nmi = IrqLine("nmi")
         self.ioapic = IoApic(clock, extint=self.pic.acknowledge)
         self.ioapic_inputs = self.ioapic.inputs
         self.gsi = input_lines("gsi", GSI_NUM_PINS, self._gsi_handler)
@@ -145,6 +147,11 @@ class PcChipset:
     def intr(self) -> IrqLine:
         """The CPU's INTR pin (the master 8259's output)."""
         return self.pic.intr
+
+    def get_interrupt(self) -> int:
+        """The CPU's interrupt acknowledge (QEMU's cpu_get_pic_interrupt): the vector of
+        the interrupt it takes, from the 8259s."""
+        return self.pic.acknowledge()
 
     def _gsi_handler(self, n: int, level: int) -> None:
         if tracing.ON:

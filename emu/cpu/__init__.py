@@ -111,6 +111,11 @@ class Cpu:
         (emu/cpu/engine.py), else the subclass's fatal report."""
         raise NotImplementedError
 
+    def has_work(self) -> bool:
+        """Whether a halted CPU (HLT, WFI) would wake up now: an interrupt it takes is
+        pending."""
+        return False
+
     def triple_faulted(self) -> bool:
         """After a run that ended by itself: did the CPU shut down (x86 triple fault)?"""
         return False

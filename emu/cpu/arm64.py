@@ -17,6 +17,7 @@ from unicorn import UC_ARCH_ARM64, UC_HOOK_INTR, UC_MODE_ARM, Uc
 from unicorn import arm64_const as A
 
 from emu.cpu import ACCESS_FETCH, ACCESS_WRITE, Cpu
+from emu.cpu.engine import CPU_INTERRUPT_FIQ, CPU_INTERRUPT_HARD
 
 MODELS = {
     "cortex-a53": A.UC_CPU_ARM64_A53,
@@ -97,6 +98,29 @@ class Arm64Cpu(Cpu):
         excp, syndrome, far = self.fault
         return excp, syndrome, far or 0
 
+    def set_irq(self, level: int) -> None:
+        """The CPU's IRQ input (QEMU's arm_cpu_set_irq): QEMU's arm_cpu_exec_interrupt takes
+        it at the next block boundary where PSTATE.I allows."""
+        self._set_line(CPU_INTERRUPT_HARD, level)
+
+    def set_fiq(self, level: int) -> None:
+        """The CPU's FIQ input."""
+        self._set_line(CPU_INTERRUPT_FIQ, level)
+
+    def _set_line(self, mask: int, level: int) -> None:
+        assert self.engine is not None
+        if level:
+            self.engine.raise_interrupt(mask)
+        else:
+            self.engine.lower_interrupt(mask)
+
+    def has_work(self) -> bool:
+        """Whether WFI ends: an IRQ or FIQ is pending, masked or not (QEMU's
+        arm_cpu_has_work)."""
+        engine = self.engine
+        return bool(engine is not None and engine.available and
+                    engine.interrupt_request & (CPU_INTERRUPT_HARD | CPU_INTERRUPT_FIQ))
+
     def current_el(self) -> int:
         """PSTATE.EL."""
         return (self.uc.reg_read(A.UC_ARM64_REG_PSTATE) >> 2) & 3
@@ -112,6 +136,8 @@ class Arm64Cpu(Cpu):
     def reset(self) -> None:
         self.uc.context_restore(self._power_on)
         self.fatal = None
+        if self.engine is not None and self.engine.available:
+            self.engine.lower_interrupt(0xFFFFFFFF)
 
     @staticmethod
     def _xreg(index: int) -> int:

@@ -84,7 +84,7 @@ class _Bridge(ctypes.Structure):
                 ("raise_arm", ctypes.c_void_p), ("fault_vector", ctypes.c_int32),
                 ("fault_code", ctypes.c_uint32), ("fault_address", ctypes.c_uint64),
                 ("fault_target_el", ctypes.c_uint32), ("delivering", ctypes.c_int32),
-                ("last", ctypes.c_int32), ("reserved", ctypes.c_int32),
+                ("last", ctypes.c_int32), ("reassert", ctypes.c_int32),
                 ("syscall_pc", ctypes.c_uint64), ("delivered", ctypes.c_uint64)]
 
 
@@ -251,8 +251,14 @@ class Engine:
         """The exception whose entry was under way when the run ended, if any."""
         return self._bridge.delivering - 1 if self._bridge.delivering else None
 
-    def clear_delivering(self) -> None:
-        self._bridge.delivering = 0
+    def set_delivering(self, vector: int) -> None:
+        """An interrupt entry starts (the acknowledge of an external interrupt): its
+        accesses are the CPU's own until the handler's first block."""
+        self._bridge.delivering = vector + 1
+
+    def reassert_at_next_block(self, mask: int) -> None:
+        """Set interrupt request bits when the next block starts (see emu_block_hook)."""
+        self._bridge.reassert = mask
 
     @property
     def delivered(self) -> int:

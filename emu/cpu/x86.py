@@ -13,6 +13,7 @@ reported with the vector's name and whether the IDT could have taken it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from unicorn import (
@@ -24,9 +25,16 @@ from unicorn import (
 )
 from unicorn import x86_const as X
 
+from emu import trace as tracing
 from emu.cpu import ACCESS_FETCH, ACCESS_WRITE, Cpu
+from emu.cpu.engine import CPU_INTERRUPT_NMI, CPU_INTERRUPT_VIRQ
+from emu.trace import trace
 
 MSR_EFER = 0xC0000080
+EFLAGS_IF = 1 << 9
+#: the guest-physical page whose read is the INTA cycle (see attach_interrupts): outside
+#: every machine's memory map, next to the machine's ROM write sink
+INTA_PAGE = 0x7FFF_FFFF_E000
 CR0_PE, CR0_ET, CR0_PG = 1 << 0, 1 << 4, 1 << 31
 CR4_PAE, CR4_LA57 = 1 << 5, 1 << 12
 #: the Accessed and Dirty bits of a paging-structure entry
@@ -95,6 +103,8 @@ class X86Cpu(Cpu):
         for reg, value in RESET_SYSTEM_SEGMENTS.items():
             uc.reg_write(reg, value)
         self._power_on = uc.context_save()
+        self._acknowledge: Callable[[], int] | None = None
+        self._intr_level: Callable[[], int] = lambda: 0
         return uc
 
     def _install_exceptions(self) -> None:
@@ -104,6 +114,74 @@ class X86Cpu(Cpu):
         else:
             self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
             self.uc.hook_add(UC_HOOK_INSN_INVALID, self._on_invalid)
+
+    # -- external interrupts ---------------------------------------------------------------
+
+    def attach_interrupts(self, acknowledge: Callable[[], int],
+                          intr_level: Callable[[], int]) -> None:
+        """Connect the CPU's INTR pin to an interrupt controller. ``acknowledge`` is the
+        INTA cycle (QEMU's cpu_get_pic_interrupt): the vector, with the controller's state
+        updated; ``intr_level`` reads the pin.
+
+        QEMU's x86_cpu_exec_interrupt takes an interrupt when the pin is up and the CPU
+        can (EFLAGS.IF, no STI/MOV SS shadow). Unicorn's copy of it has lost the
+        acknowledge for CPU_INTERRUPT_HARD (it always delivers vector 0), but its
+        CPU_INTERRUPT_VIRQ path reads the vector from guest-physical memory at the
+        instruction boundary where the interrupt is taken (the SVM VMCB's int_vector).
+        emu points that VMCB at a page of its own whose read is the INTA cycle, so the
+        controller acknowledges exactly when QEMU's would."""
+        assert self.engine is not None and self.engine.available
+        self._acknowledge = acknowledge
+        self._intr_level = intr_level
+        self.uc.mmio_map(INTA_PAGE, 0x1000, self._inta, None, self._inta_write, None)
+        self.engine.vm_vmcb = INTA_PAGE
+
+    def _inta(self, _uc: Any, _offset: int, _size: int, _ud: Any) -> int:
+        vector = self._acknowledge() & 0xFF
+        engine = self.engine
+        assert engine is not None
+        engine.set_delivering(vector)
+        if self._intr_level():
+            engine.reassert_at_next_block(CPU_INTERRUPT_VIRQ)
+        if tracing.ON:
+            trace("x86_cpu_interrupt", vector=vector)
+        return vector
+
+    def _inta_write(self, _uc: Any, _offset: int, _size: int, _value: int, _ud: Any) -> None:
+        return None
+
+    def set_irq(self, level: int) -> None:
+        """The INTR pin (QEMU's pic_irq_request: cpu_interrupt / cpu_reset_interrupt)."""
+        assert self.engine is not None
+        if level:
+            self.engine.raise_interrupt(CPU_INTERRUPT_VIRQ)
+        else:
+            self.engine.lower_interrupt(CPU_INTERRUPT_VIRQ)
+
+    def nmi(self) -> None:
+        """Raise an NMI (QEMU's cpu_interrupt(CPU_INTERRUPT_NMI)): taken at the next
+        instruction boundary unless NMIs are blocked until an IRET."""
+        assert self.engine is not None
+        self.engine.raise_interrupt(CPU_INTERRUPT_NMI)
+
+    def has_work(self) -> bool:
+        """Whether a halted CPU wakes up (QEMU's x86_cpu_has_work)."""
+        engine = self.engine
+        if engine is None or not engine.available:
+            return False
+        request = engine.interrupt_request
+        if request & CPU_INTERRUPT_NMI:
+            return True
+        return bool(request & CPU_INTERRUPT_VIRQ and
+                    self.uc.reg_read(X.UC_X86_REG_EFLAGS) & EFLAGS_IF)
+
+    def reset(self) -> None:
+        self.uc.context_restore(self._power_on)
+        self.fatal = None
+        if self.engine is not None and self.engine.available:
+            self.engine.lower_interrupt(0xFFFFFFFF)
+            if self._acknowledge is not None:
+                self.engine.vm_vmcb = INTA_PAGE
 
     def fault_for_engine(self) -> tuple[int, int, int]:
         assert self.fault is not None
@@ -123,10 +201,6 @@ class X86Cpu(Cpu):
     @pc.setter
     def pc(self, value: int) -> None:
         self.uc.reg_write(X.UC_X86_REG_RIP, value)
-
-    def reset(self) -> None:
-        self.uc.context_restore(self._power_on)
-        self.fatal = None
 
     def is_halted(self) -> bool:
         return self.read_virt(self.pc - 1, 1) == b"\xf4"
