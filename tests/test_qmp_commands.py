@@ -658,3 +658,19 @@ def test_fd_store_hands_a_named_fd_over() -> None:
         assert fds.take("dumpfd") == fd and fds.take("dumpfd") is None
         os.close(fd)
 
+
+
+def test_inject_nmi_is_taken_by_the_guest_as_in_qemu(machine: str, tmp_path: Path) -> None:
+    """pc: the NMI reaches the halted guest, which has no IDT for it: a #GP, a double and
+    then a triple fault reset the machine, on both (the RESET event). virt has no NMI:
+    QEMU's error."""
+    with pair(machine, tmp_path) as (emu, qemu):
+        replies = [vm.cmd("inject-nmi") for vm in (emu, qemu)]
+        assert replies[0] == replies[1]
+        if machine == "virt":
+            assert replies[0] == {"error": {"class": "GenericError", "desc":
+                                  "this feature or command is not currently supported"}}
+            return
+        assert replies[0] == {"return": {}}
+        ours, theirs = emu.events("RESET")[0], qemu.events("RESET")[0]
+        assert ours["data"] == theirs["data"] == {"guest": True, "reason": "guest-reset"}

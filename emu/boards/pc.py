@@ -261,6 +261,10 @@ class PcBoard(Board):
         chipset.intr.connect(cpu.set_irq)
         chipset.nmi.connect(lambda level: cpu.nmi() if level else None)
 
+    def inject_nmi(self) -> None:
+        """An NMI from outside (QMP inject-nmi, QEMU's x86_nmi)."""
+        self.chipset.nmi.pulse()
+
     def reset(self) -> None:
         self.chipset.reset()
         for uart in self.uarts:

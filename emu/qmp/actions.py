@@ -14,6 +14,8 @@ command line, in the machine's configuration, where the machine reads them at ea
 
 As QEMU, the only errors are those of the arguments (an unknown value names the parameter).
 
+``inject-nmi`` sends the machine an NMI, as QEMU's x86_nmi on pc; virt has none.
+
 ``system_powerdown`` asks the guest to power down: QEMU sends the ``POWERDOWN`` event and
 presses the ACPI power button (or the virt GPIO power key). emu sends the event; it has no
 ACPI and no GPIO controller, so the guest sees nothing and keeps running.
@@ -24,6 +26,7 @@ from __future__ import annotations
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from emu.qmp.commands import QmpError, _on_machine
 from emu.qmp.qapi import Enum, Member, args, command
 from emu.qmp.query import monitor_servers
 
@@ -68,4 +71,15 @@ def system_powerdown(server: QmpServer, a: dict[str, Any]) -> None:
     server.after_reply.append(send)
 
 
-COMMANDS = [set_action, system_powerdown]
+@command("inject-nmi")
+def inject_nmi(server: QmpServer, a: dict[str, Any]) -> None:
+    """QEMU's qmp_inject_nmi (hw/core/nmi.c): the machine's NMI handler, which on pc is
+    x86_nmi (every CPU gets an NMI through its local APIC's LINT1, or straight to the CPU
+    without an APIC); a machine without one (virt) gets QEMU's error."""
+    inject = getattr(server.machine.board, "inject_nmi", None)
+    if inject is None:
+        raise QmpError("this feature or command is not currently supported")
+    _on_machine(server, inject)
+
+
+COMMANDS = [set_action, system_powerdown, inject_nmi]
