@@ -22,7 +22,7 @@ import buildcheck  # tools/buildcheck.py: the build and --check command line
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-IMAGES = ["hello", "spin", "halt", "unmapped", "trap", "pulse", "fwcfg", "fwcfgbench",
+IMAGES = ["hello", "spin", "halt", "unmapped", "trap", "pulse", "storm", "fwcfg", "fwcfgbench",
           "vmcoreinfo", "scenario", "panic"]
 
 # Flags shared by both architectures.
