@@ -362,14 +362,12 @@ int emu_tlb_fill_hook(void *uc, uint64_t vaddr, int type, struct uc_tlb_entry *e
     return 0;  /* not reached: both raise by longjmp into the CPU loop */
 }
 
-void emu_block_hook(void *uc, uint64_t address, uint32_t size, void *user_data)
+void emu_bridge_at_block(void *user_data)
 {
     struct emu_cpu_bridge *b = user_data;
 
-    /* a block starts: no exception or interrupt entry is under way any more */
-    (void)uc;
-    (void)address;
-    (void)size;
+    /* a block starts (called from native/stop_hook.c's block hook): no exception or
+     * interrupt entry is under way any more */
     b->delivering = 0;
     /* x86_cpu_exec_interrupt clears CPU_INTERRUPT_VIRQ after the interrupt entry, even
      * when the acknowledge left the interrupt controller's output asserted (another

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import unicorn
 from unicorn import (
-    UC_HOOK_BLOCK,
     UC_HOOK_INSN,
     UC_HOOK_INSN_INVALID,
     UC_HOOK_INTR,
@@ -204,9 +203,14 @@ class Engine:
             self._add(UC_HOOK_INSN_INVALID, native.emu_x86_invalid_hook)
             self._add(UC_HOOK_INSN, native.emu_x86_syscall_hook, UC_X86_INS_SYSCALL)
             self._add(UC_HOOK_INSN, native.emu_x86_sysenter_hook, UC_X86_INS_SYSENTER)
-            self._add(UC_HOOK_BLOCK, native.emu_block_hook)
         else:
             self._add(UC_HOOK_INTR, native.emu_arm_intr_hook)
+
+    def block_work(self) -> tuple[int, int]:
+        """The native function and argument the CPU's block hook must call at every block
+        start (x86: the end of an interrupt entry; see emu_bridge_at_block)."""
+        fn = ctypes.cast(self._native.emu_bridge_at_block, ctypes.c_void_p).value
+        return fn, ctypes.addressof(self._bridge)
 
     def install_tlb(self, walk: Walk) -> None:
         """Fill the TLB through ``walk`` (Unicorn's virtual TLB mode must be on). A walk
