@@ -227,6 +227,7 @@ class Machine:
             uc.mem_map_ptr(WRITE_SINK, 0x1000, UC_PROT_ALL, self._write_sink.host_address())
             self.cpu.write_sink = WRITE_SINK
             self.cpu.is_rom = lambda paddr: self.rom_at(paddr, 1) is not None
+        self.cpu.is_backed = self._is_backed
         if self.arch == "x86_64":
             self.port_bus.attach(uc)
         self.mmio_bus.attach(uc)
@@ -234,6 +235,11 @@ class Machine:
         # the guests emu boots (the last byte of the first RAM block).
         first = self.address_space.blocks[0]
         self._until = first.end - 1
+
+    def _is_backed(self, paddr: int) -> bool:
+        """Whether RAM, ROM or a device answers at ``paddr`` (the rest is unassigned)."""
+        return (self.address_space.is_ram(paddr, 1) or self.rom_at(paddr, 1) is not None
+                or self.mmio_bus.covers(paddr))
 
     # -- lifecycle --------------------------------------------------------------------------
 

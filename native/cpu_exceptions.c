@@ -16,11 +16,14 @@
  *
  * Page faults are raised the same way.  emu translates guest-virtual addresses itself
  * (Unicorn's virtual TLB mode: emu/cpu/__init__.py); the TLB-fill hook here asks the
- * Python walk (`walk`) for each missing page, and when the walk reports a fault it raises
- * it as QEMU's own walk would (x86: CR2 and raise_exception_err_ra, which also promotes
- * to #DF or a triple fault; aarch64: FAR/ESR material in env->exception and
- * raise_exception), from inside QEMU's CPU loop: unicorn_fill_tlb has already restored
- * the faulting instruction's state, and no Python frame is left on the stack.
+ * Python walk (`walk`) for each missing page.  The hook is given the page, not the
+ * address, so when the walk reports a fault the hook leaves a pseudo-exception
+ * (EMU_EXCP_TLB_FAULT) and refuses the page: Unicorn's raise_mmu_exception then records
+ * the full address in uc->invalid_addr and returns to the CPU loop, which calls the
+ * interrupt hook with the pseudo-exception.  That raises the fault as QEMU's own walk
+ * would (x86: CR2 and raise_exception_err_ra, which also promotes to #DF or a triple
+ * fault; aarch64: FAR in env->exception and raise_exception with the syndrome), with the
+ * faulting instruction's state restored and no Python frame on the stack.
  *
  * Unicorn also replaces SYSCALL and SYSENTER by hook calls (target/i386/seg_helper.c),
  * so the x86 instruction hooks here turn each into a pending pseudo-exception
@@ -100,6 +103,11 @@
 #define EXCP0D_GPF 13
 #define EMU_EXCP_SYSCALL 0x100
 #define EMU_EXCP_SYSENTER 0x101
+#define EMU_EXCP_TLB_FAULT 0x102
+
+/* struct uc_struct (include/uc_priv.h) */
+#define UC_INVALID_ADDR 0x588
+#define UC_INVALID_ERROR 0x590
 
 /* CPUARMState's `exception` (target/arm/cpu.h), from the CPUState */
 #define ARM_EXCEPTION_SYNDROME 0xaf20
@@ -265,12 +273,34 @@ static void x86_sysenter(struct emu_cpu_bridge *b, char *env)
     FIELD(uint64_t, env, X86_EIP) = FIELD(uint64_t, env, X86_SYSENTER_EIP);
 }
 
+static void raise_tlb_fault(struct emu_cpu_bridge *b, char *uc)
+{
+    uint64_t address = FIELD(uint64_t, uc, UC_INVALID_ADDR);
+
+    FIELD(int32_t, uc, UC_INVALID_ERROR) = 0;  /* the run goes on */
+    if (b->raise_x86) {
+        char *env = b->cpu + X86_ENV;
+        if (b->fault_vector == 14) {
+            FIELD(uint64_t, env, X86_CR2) = address;
+        }
+        b->raise_x86(env, b->fault_vector, (int)b->fault_code, 0);
+    } else {
+        FIELD(uint64_t, b->cpu, ARM_EXCEPTION_VADDRESS) = address;
+        FIELD(uint32_t, b->cpu, ARM_EXCEPTION_FSR) = 0;
+        b->raise_arm(b->cpu + ARM_ENV, (uint32_t)b->fault_vector, b->fault_code,
+                     b->fault_target_el);
+    }
+}
+
 void emu_x86_intr_hook(void *uc, uint32_t intno, void *user_data)
 {
     struct emu_cpu_bridge *b = user_data;
     char *env = b->cpu + X86_ENV;
 
-    (void)uc;
+    if (intno == EMU_EXCP_TLB_FAULT) {
+        raise_tlb_fault(b, uc);
+        return;
+    }
     if (intno == EMU_EXCP_SYSCALL) {
         x86_syscall(b, env);
         return;
@@ -330,7 +360,10 @@ void emu_arm_intr_hook(void *uc, uint32_t intno, void *user_data)
 {
     struct emu_cpu_bridge *b = user_data;
 
-    (void)uc;
+    if (intno == EMU_EXCP_TLB_FAULT) {
+        raise_tlb_fault(b, uc);
+        return;
+    }
     if (b->filter && b->filter(intno)) {
         return;
     }
@@ -344,22 +377,15 @@ int emu_tlb_fill_hook(void *uc, uint64_t vaddr, int type, struct uc_tlb_entry *e
     int found = b->walk(vaddr, type, entry);
 
     (void)uc;
-    if (found != 0) {
-        return found > 0;
-    }
-    if (b->raise_x86) {
-        char *env = b->cpu + X86_ENV;
-        if (b->fault_vector == 14) {
-            FIELD(uint64_t, env, X86_CR2) = b->fault_address;
+    if (found == 0) {
+        /* refused: raise_mmu_exception returns to the CPU loop, which takes this (as a
+         * fault: Unicorn moves EIP past a software interrupt before its hooks) */
+        FIELD(int32_t, b->cpu, CS_EXCEPTION_INDEX) = EMU_EXCP_TLB_FAULT;
+        if (b->raise_x86) {
+            FIELD(int32_t, b->cpu + X86_ENV, X86_EXCEPTION_IS_INT) = 0;
         }
-        b->raise_x86(env, b->fault_vector, (int)b->fault_code, 0);
-    } else {
-        FIELD(uint64_t, b->cpu, ARM_EXCEPTION_VADDRESS) = b->fault_address;
-        FIELD(uint32_t, b->cpu, ARM_EXCEPTION_FSR) = 0;
-        b->raise_arm(b->cpu + ARM_ENV, (uint32_t)b->fault_vector, b->fault_code,
-                     b->fault_target_el);
     }
-    return 0;  /* not reached: both raise by longjmp into the CPU loop */
+    return found > 0;
 }
 
 void emu_bridge_at_block(void *user_data)

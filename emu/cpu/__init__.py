@@ -66,6 +66,8 @@ class Cpu:
         #: the page the machine gives stores to it (see _on_tlb_fill)
         self.is_rom: Callable[[int], bool] = lambda _paddr: False
         self.write_sink = 0
+        #: whether anything (RAM, ROM, a device) answers at a guest-physical address
+        self.is_backed: Callable[[int], bool] = lambda _paddr: True
         #: the physical-address width (the walk's reserved bits)
         self.phys_bits = 40
         #: the fault the last refused walk found (architecture-specific tuple)

@@ -45,11 +45,13 @@ CS_HALTED = 0x8198
 CS_EXCEPTION_INDEX = 0x81A0
 #: CPUX86State (target/i386/cpu.h), from the CPUState
 X86_ENV = 0x8A50
+X86_EIP = 0x80
 X86_HFLAGS = 0xB0
 X86_HFLAGS2 = 0xB4
 X86_SEGS = 0xB8
 X86_ERROR_CODE = 0x1508
 X86_EXCEPTION_IS_INT = 0x150C
+X86_EXCEPTION_NEXT_EIP = 0x1510
 X86_OLD_EXCEPTION = 0x1578
 X86_VM_VMCB = 0x1580
 #: CPUARMState (target/arm/cpu.h), from the CPUState: the xregs and ``exception``
@@ -329,6 +331,18 @@ class Engine:
         self.exception_index = vector
         _i32(self.env + X86_ERROR_CODE).value = error_code
         _i32(self.env + X86_EXCEPTION_IS_INT).value = 0
+
+    @property
+    def x86_software_interrupt(self) -> tuple[int, int] | None:
+        """(RIP, RIP after the instruction) of the INT n / INT3 / INTO being delivered, or
+        None for any other exception."""
+        if not _i32(self.env + X86_EXCEPTION_IS_INT).value:
+            return None
+        return _u64(self.env + X86_EIP).value, _u64(self.env + X86_EXCEPTION_NEXT_EIP).value
+
+    def x86_set_rip(self, rip: int) -> None:
+        """Write env->eip (RIP) directly, as QEMU's own code does (no TB flush)."""
+        _u64(self.env + X86_EIP).value = rip
 
     @property
     def old_exception(self) -> int:

@@ -110,10 +110,29 @@ class X86Cpu(Cpu):
     def _install_exceptions(self) -> None:
         assert self.engine is not None
         if self.engine.available:
-            self.engine.install(lambda _intno: False)
+            self.engine.install(self._before_entry)
         else:
             self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
             self.uc.hook_add(UC_HOOK_INSN_INVALID, self._on_invalid)
+
+    def _before_entry(self, intno: int) -> bool:
+        """Before QEMU's entry code runs: put RIP back on a software interrupt.
+
+        Unicorn sets RIP past an INT n / INT3 / INTO before its hooks run (QEMU leaves it
+        on the instruction and pushes exception_next_eip), so a fault while delivering it
+        (a not-present gate, a DPL check) would report the next instruction."""
+        engine = self.engine
+        assert engine is not None
+        soft = engine.x86_software_interrupt
+        if soft is not None:
+            _rip, after = soft
+            raw = self.read_virt(after - 2, 2) if after >= 2 else None
+            if raw is not None:
+                if raw[1] == 0xCC and intno == 3 or raw[1] == 0xCE and intno == 4:
+                    engine.x86_set_rip(after - 1)
+                elif raw[0] == 0xCD and raw[1] == intno:
+                    engine.x86_set_rip(after - 2)
+        return False
 
     # -- external interrupts ---------------------------------------------------------------
 
