@@ -23,7 +23,13 @@ import buildcheck  # tools/buildcheck.py: the build and --check command line
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 IMAGES = ["hello", "spin", "halt", "unmapped", "trap", "pulse", "storm", "fwcfg", "fwcfgbench",
-          "vmcoreinfo", "scenario", "panic"]
+          "vmcoreinfo", "scenario", "panic", "vectors", "user", "paging"]
+
+# The images that take exceptions, run user code and change page tables
+# (lib/traps.h) also link the exception entry code, the descriptor and
+# page table set-up, and have a user area in their linker script.
+TRAP_IMAGES = {"vectors", "user", "paging"}
+TRAP_SOURCES = ["lib/{arch}/entry.S", "lib/{arch}/cpu.c", "lib/mmu.c"]
 
 # Flags shared by both architectures.
 COMMON_FLAGS = [
@@ -47,6 +53,9 @@ ARCHES = {
 def compile_command(arch, image, output):
     """The zig cc command line building one image (run in HERE)."""
     conf = ARCHES[arch]
+    traps = image in TRAP_IMAGES
+    script = "link_user.ld" if traps else "link.ld"
+    extra = [source.format(arch=arch) for source in TRAP_SOURCES] if traps else []
     return (
         [sys.executable, "-m", "ziglang", "cc"]
         + conf["flags"]
@@ -56,10 +65,11 @@ def compile_command(arch, image, output):
             # zig passes its own --entry, so the linker script's ENTRY()
             # is not enough.
             "-Wl,--entry=" + conf["entry"],
-            f"-Wl,-T,lib/{arch}/link.ld",
+            f"-Wl,-T,lib/{arch}/{script}",
             f"lib/{arch}/start.S",
             f"lib/{arch}/arch.c",
             "lib/common.c",
+            *extra,
             f"src/{image}.c",
             "-o",
             output,
