@@ -180,8 +180,10 @@ class PortBus(_Bus):
             return
         self._do_write(self._table[port & 0xFFFF], port, size, value)
 
-    def attach(self, uc: Uc) -> None:
-        """Install the IN/OUT instruction hooks on ``uc``.
+    def attach(self, uc: Uc, route_in: Callable[[Any], None] | None = None) -> None:
+        """Install the IN/OUT instruction hooks on ``uc``. ``route_in``: hand the IN
+        handler (a ctypes function of Unicorn's IN hook type) to the CPU, whose own IN hook
+        checks the I/O permission first and then calls it.
 
         This is the hot path of port I/O (a guest reading fw_cfg byte by byte): the common
         case — a mapped, little-endian, aligned port, nothing pending — is dispatched inline
@@ -211,7 +213,10 @@ class PortBus(_Bus):
             except BaseException as e:
                 _hook_failed(uc, e)
 
-        _add_insn_hook(uc, UC_X86_INS_IN, HOOK_INSN_IN_CFUNC, on_in)
+        if route_in is not None and HOOK_INSN_IN_CFUNC is not None:
+            route_in(HOOK_INSN_IN_CFUNC(on_in))
+        else:
+            _add_insn_hook(uc, UC_X86_INS_IN, HOOK_INSN_IN_CFUNC, on_in)
         _add_insn_hook(uc, UC_X86_INS_OUT, HOOK_INSN_OUT_CFUNC, on_out)
 
 

@@ -229,7 +229,7 @@ class Machine:
             self.cpu.is_rom = lambda paddr: self.rom_at(paddr, 1) is not None
         self.cpu.is_backed = self._is_backed
         if self.arch == "x86_64":
-            self.port_bus.attach(uc)
+            self.port_bus.attach(uc, getattr(self.cpu, "route_port_in", None))
         self.mmio_bus.attach(uc)
         # The run loop's "until" address: mapped, and never a real instruction boundary for
         # the guests emu boots (the last byte of the first RAM block).

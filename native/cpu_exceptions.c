@@ -48,6 +48,7 @@
 #define X86_HFLAGS 0xb0
 #define X86_SEGS 0xb8           /* SegmentCache[6]: selector, base, limit, flags */
 #define X86_SEG_SIZE 24
+#define X86_TR 0x160            /* SegmentCache: selector, base, limit, flags */
 #define X86_CR0 0x1a8
 #define X86_CR2 0x1b8
 #define X86_EFER 0x250
@@ -139,6 +140,13 @@ struct emu_cpu_bridge {
     int32_t delivering;                         /* vector + 1 while QEMU's entry code runs */
     int32_t last;                               /* the last exception delivered */
     int32_t reassert;                           /* x86: request bits to set at the next block */
+    int32_t delivering_software;                /* x86: the event is an INT n / INT3 / INTO */
+    int32_t reserved;
+    /* x86 port I/O: Python's check of the TSS I/O bitmap (1: allowed), and the machine's
+     * IN handler, which this library's IN hook calls once the access is allowed */
+    int (*io_bitmap_allows)(uint32_t port, int size);
+    uint32_t (*in_handler)(void *uc, uint32_t port, int size, void *user_data);
+    void *in_user_data;
     uint64_t syscall_pc;                        /* x86: where the SYSCALL/SYSENTER was */
     uint64_t delivered;                         /* exceptions delivered */
 };
@@ -194,6 +202,9 @@ static void set_flags(struct emu_cpu_bridge *b, char *env, uint32_t eflags)
 
 static void deliver(struct emu_cpu_bridge *b, int32_t intno)
 {
+    if (b->raise_x86) {
+        b->delivering_software = FIELD(int32_t, b->cpu + X86_ENV, X86_EXCEPTION_IS_INT);
+    }
     b->delivering = intno + 1;
     b->last = intno;
     b->do_interrupt(b->cpu);
@@ -312,12 +323,15 @@ void emu_x86_intr_hook(void *uc, uint32_t intno, void *user_data)
     if (b->filter && b->filter(intno)) {
         return;
     }
-    /* QEMU's do_interrupt64 reports a bad long-mode IDT gate with vector * 16 + 2; the
-     * architecture (SDM vol. 3A 6.13, "Error Code") says vector * 8 + 2 (IDT bit set) */
+    /* QEMU's do_interrupt64 reports a bad long-mode IDT gate with vector * 16 + 2 and
+     * never sets EXT; the architecture (SDM vol. 3A 6.13, "Error Code") says vector * 8,
+     * plus IDT (2), plus EXT (1) when the event being delivered is not an INT n, INT3 or
+     * INTO (an exception or an external interrupt) */
     if ((intno == EXCP0D_GPF || intno == EXCP0B_NOSEG) && b->delivering &&
         (FIELD(uint32_t, env, X86_HFLAGS) & HF_LMA_MASK) &&
         FIELD(int32_t, env, X86_ERROR_CODE) == (b->delivering - 1) * 16 + 2) {
-        FIELD(int32_t, env, X86_ERROR_CODE) = (b->delivering - 1) * 8 + 2;
+        FIELD(int32_t, env, X86_ERROR_CODE) = (b->delivering - 1) * 8 + 2 +
+                                              (b->delivering_software ? 0 : 1);
     }
     deliver(b, (int32_t)intno);
 }
@@ -354,6 +368,41 @@ void emu_x86_sysenter_hook(void *uc, void *user_data)
 {
     (void)uc;
     x86_pseudo_exception(user_data, EMU_EXCP_SYSENTER);
+}
+
+static void x86_check_io(struct emu_cpu_bridge *b, uint32_t port, int size)
+{
+    /* QEMU's gen_check_io and helper_check_io (target/i386/tcg/seg_helper.c), which
+     * Unicorn leaves out: in protected mode with CPL > IOPL, or in virtual-8086 mode, the
+     * TSS I/O bitmap decides, else #GP(0).  Unicorn has put EIP on the instruction. */
+    char *env = b->cpu + X86_ENV;
+    uint64_t eflags = FIELD(uint64_t, env, X86_EFLAGS);
+    uint32_t cpl = FIELD(uint32_t, env, X86_HFLAGS) & HF_CPL_MASK;
+    uint32_t iopl = (uint32_t)(eflags >> 12) & 3;
+
+    if (!(FIELD(uint64_t, env, X86_CR0) & CR0_PE_MASK) ||
+        (cpl <= iopl && !(eflags & VM_MASK))) {
+        return;
+    }
+    if (b->io_bitmap_allows && b->io_bitmap_allows(port, size)) {
+        return;
+    }
+    b->raise_x86(env, EXCP0D_GPF, 0, 0);
+}
+
+uint32_t emu_x86_in_hook(void *uc, uint32_t port, int size, void *user_data)
+{
+    struct emu_cpu_bridge *b = user_data;
+
+    x86_check_io(b, port, size);
+    return b->in_handler ? b->in_handler(uc, port, size, b->in_user_data) : 0;
+}
+
+void emu_x86_out_hook(void *uc, uint32_t port, int size, uint32_t value, void *user_data)
+{
+    (void)uc;
+    (void)value;
+    x86_check_io(user_data, port, size);
 }
 
 void emu_arm_intr_hook(void *uc, uint32_t intno, void *user_data)

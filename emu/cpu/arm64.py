@@ -82,13 +82,14 @@ class Arm64Cpu(Cpu):
             return True
         if intno == EXC_UDEF and (insn := self._insn(pc)) is not None and \
                 insn & 0xFFFFF0DF == 0xD50340DF:
-            # MSR DAIFSet/DAIFClr at EL0 without SCTLR_EL1.UMA: QEMU's daif_check raises
-            # the trap with raise_exception_ra, whose state restore then overwrites the
-            # syndrome in QEMU 5.0 (Unicorn); QEMU 7.2 restores first. Put it back.
+            # MSR DAIFSet/DAIFClr at EL0 without SCTLR_EL1.UMA: a trapped MSR (EC 0x18).
+            # QEMU's daif_check raises it with raise_exception_ra, whose state restore
+            # then overwrites the syndrome in QEMU 5.0 (Unicorn). The ISS is the Arm
+            # ARM's (D17.2.37: Op2 in bits 19:17, Op1 in 16:14); QEMU 7.2 swaps the two.
             assert self.engine is not None
-            op = 0x1E | ((insn >> 5) & 1)  # op1:op2 of DAIFSet (0x1e) / DAIFClr (0x1f)
+            op2 = 6 | ((insn >> 5) & 1)  # DAIFSet: 6, DAIFClr: 7 (Op1 is 3)
             imm = (insn >> 8) & 0xF
-            syndrome = (0x18 << 26 | 1 << 25 | (op >> 3) << 17 | (op & 7) << 14 | 4 << 10 |
+            syndrome = (0x18 << 26 | 1 << 25 | op2 << 17 | 3 << 14 | 4 << 10 |
                         0x1F << 5 | imm << 1)
             self.engine.arm_pend_exception(EXC_UDEF, syndrome, 0, 1)
             return False

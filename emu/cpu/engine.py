@@ -86,6 +86,9 @@ class _Bridge(ctypes.Structure):
                 ("fault_code", ctypes.c_uint32), ("fault_address", ctypes.c_uint64),
                 ("fault_target_el", ctypes.c_uint32), ("delivering", ctypes.c_int32),
                 ("last", ctypes.c_int32), ("reassert", ctypes.c_int32),
+                ("delivering_software", ctypes.c_int32), ("reserved", ctypes.c_int32),
+                ("io_bitmap_allows", ctypes.c_void_p), ("in_handler", ctypes.c_void_p),
+                ("in_user_data", ctypes.c_void_p),
                 ("syscall_pc", ctypes.c_uint64), ("delivered", ctypes.c_uint64)]
 
 
@@ -96,6 +99,7 @@ class TlbEntry(ctypes.Structure):
 
 
 _FILTER = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint32)
+_IO_ALLOWS = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint32, ctypes.c_int)
 #: the walk: (vaddr, Unicorn access type, entry) -> 1 mapped, 0 guest fault, -1 fatal
 Walk = Callable[[int, int, "ctypes._Pointer[TlbEntry]"], int]
 _WALK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint64, ctypes.c_int, ctypes.POINTER(TlbEntry))
@@ -199,14 +203,37 @@ class Engine:
         self._keep.append(cfilter)
         self._bridge.filter = ctypes.cast(cfilter, ctypes.c_void_p).value
         if self.arch == "x86_64":
-            from unicorn.x86_const import UC_X86_INS_SYSCALL, UC_X86_INS_SYSENTER
+            from unicorn.x86_const import UC_X86_INS_OUT, UC_X86_INS_SYSCALL, UC_X86_INS_SYSENTER
 
             self._add(UC_HOOK_INTR, native.emu_x86_intr_hook)
             self._add(UC_HOOK_INSN_INVALID, native.emu_x86_invalid_hook)
             self._add(UC_HOOK_INSN, native.emu_x86_syscall_hook, UC_X86_INS_SYSCALL)
             self._add(UC_HOOK_INSN, native.emu_x86_sysenter_hook, UC_X86_INS_SYSENTER)
+            self._add(UC_HOOK_INSN, native.emu_x86_out_hook, UC_X86_INS_OUT)
         else:
             self._add(UC_HOOK_INTR, native.emu_arm_intr_hook)
+
+    def check_port_io(self, bitmap_allows: Callable[[int, int], bool], in_handler: object
+                      ) -> None:
+        """x86: check the I/O permission of IN and OUT as QEMU does (Unicorn does not):
+        the OUT check hook is installed with the others; this adds the IN hook, which
+        checks and then calls ``in_handler`` (a ctypes function of Unicorn's IN hook type:
+        the first IN hook is the only one Unicorn calls). ``bitmap_allows(port, size)`` is
+        asked only when CPL > IOPL."""
+        def allows(port: int, size: int) -> int:
+            try:
+                return 1 if bitmap_allows(port, size) else 0
+            except Exception:  # never let an exception cross into native code
+                return 0
+
+        callback = _IO_ALLOWS(allows)
+        self._keep += [callback, in_handler]
+        b = self._bridge
+        b.io_bitmap_allows = ctypes.cast(callback, ctypes.c_void_p).value
+        b.in_handler = ctypes.cast(in_handler, ctypes.c_void_p).value
+        from unicorn.x86_const import UC_X86_INS_IN
+
+        self._add(UC_HOOK_INSN, self._native.emu_x86_in_hook, UC_X86_INS_IN)
 
     def block_work(self) -> tuple[int, int]:
         """The native function and argument the CPU's block hook must call at every block
@@ -261,6 +288,7 @@ class Engine:
         """An interrupt entry starts (the acknowledge of an external interrupt): its
         accesses are the CPU's own until the handler's first block."""
         self._bridge.delivering = vector + 1
+        self._bridge.delivering_software = 0
 
     def reassert_at_next_block(self, mask: int) -> None:
         """Set interrupt request bits when the next block starts (see emu_block_hook)."""

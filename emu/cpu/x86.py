@@ -128,11 +128,39 @@ class X86Cpu(Cpu):
             _rip, after = soft
             raw = self.read_virt(after - 2, 2) if after >= 2 else None
             if raw is not None:
-                if raw[1] == 0xCC and intno == 3 or raw[1] == 0xCE and intno == 4:
+                if (raw[1] == 0xCC and intno == 3) or (raw[1] == 0xCE and intno == 4):
                     engine.x86_set_rip(after - 1)
                 elif raw[0] == 0xCD and raw[1] == intno:
                     engine.x86_set_rip(after - 2)
         return False
+
+    @property
+    def route_port_in(self) -> Callable[[object], None] | None:
+        """Where the port bus hands its IN handler so that IN and OUT are checked against
+        the I/O permission first (None without the engine)."""
+        engine = self.engine
+        if engine is None or not engine.available:
+            return None
+        return lambda handler: engine.check_port_io(self._io_bitmap_allows, handler)
+
+    def _io_bitmap_allows(self, port: int, size: int) -> bool:
+        """The TSS I/O permission bitmap's answer for ``size`` ports from ``port`` (SDM vol.
+        1 19.5.2; QEMU's check_io): the TSS must be a present 32/64-bit TSS of at least 104
+        bytes, and every bit of the ports, read as 16 bits, clear."""
+        _sel, base, limit, flags = self.uc.reg_read(X.UC_X86_REG_TR)
+        if not flags & DESC_P or (flags >> DESC_TYPE_SHIFT) & 0xF != 9 or limit < 103:
+            return False
+        raw = self.read_virt(base + 0x66, 2)
+        if raw is None:
+            return False
+        offset = int.from_bytes(raw, "little") + (port >> 3)
+        if offset + 1 > limit:
+            return False
+        raw = self.read_virt(base + offset, 2)
+        if raw is None:
+            return False
+        bits = int.from_bytes(raw, "little") >> (port & 7)
+        return not bits & ((1 << size) - 1)
 
     # -- external interrupts ---------------------------------------------------------------
 
