@@ -122,6 +122,7 @@ class PL011:
                                else 1)):
                 self.rx.popleft()
             self.lcr = value & 0xFFFF
+            self.update_irq()
         elif offset in _SIMPLE:
             setattr(self, _SIMPLE[offset], value & 0xFFFF)
             if offset == 0x38:
