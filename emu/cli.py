@@ -280,6 +280,10 @@ def _machine_option(cfg: MachineConfig, value: str) -> str | None:
     for key, v in opts.items():
         if key in ("kernel", "initrd", "append", "firmware"):  # as -kernel, ... -bios
             setattr(cfg, "bios" if key == "firmware" else key, v)
+        elif key == "gic-version" and cfg.machine == "virt":
+            if v not in ("4", "3", "2", "host", "max"):  # hw/arm/virt.c virt_set_gic_version
+                raise ConfigError("Invalid gic-version value\nValid values are 3, 2, host, max.")
+            cfg.gic_version = v
         elif key in _MACHINE_BOOLS and key in _QEMU_MACHINE_PROPERTIES[cfg.machine]:
             try:
                 on = parse_bool(v)

@@ -139,6 +139,9 @@ class MachineConfig:
     no_reboot: bool = False
     no_shutdown: bool = False
     start_paused: bool = False
+    #: -M virt,gic-version=: "2", "3", "4", "host" or "max" as given (QEMU's
+    #: virt_set_gic_version accepts these); the board decides (VirtBoard.gic_version)
+    gic_version: str | None = None
 
     def serial_backends(self) -> list[str]:
         """The serial backends in effect, as QEMU resolves them (vl.c).

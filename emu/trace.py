@@ -22,6 +22,8 @@ EVENTS: set[str] = {
     "cmos_ioport_read", "cmos_ioport_write", "rtc_irq",
     "cpu_triple_fault", "x86_cpu_interrupt",
     "debug_exit_write",
+    "gic_acknowledge_irq", "gic_cpu_read", "gic_cpu_write", "gic_disable_irq", "gic_dist_read",
+    "gic_dist_write", "gic_enable_irq", "gic_set_irq", "gic_update_bestirq", "gic_update_set_irq",
     "fw_cfg_add_bytes", "fw_cfg_add_file", "fw_cfg_dma", "fw_cfg_read", "fw_cfg_select",
     "ioapic_clear_remote_irr", "ioapic_eoi_broadcast", "ioapic_eoi_delayed_reassert",
     "ioapic_mem_read", "ioapic_mem_write", "ioapic_set_irq", "ioapic_set_remote_irr",

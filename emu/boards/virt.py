@@ -11,6 +11,14 @@ as a CFI command; emu models no commands, so a DMA write into the flash complete
 error, as QEMU's does, and leaves what the flash reads unchanged (QEMU's reads change only
 after the few commands that switch it to status, ID or query mode, or program it).
 
+Interrupts (docs/devel/interrupts.md, "aarch64 virt"): a GICv2 (``gic-version=2``, QEMU's
+default under TCG) with its distributor at 0x08000000 and CPU interface at 0x08010000
+(emu/devices/arm_gic.py); the CPU's generic timer (emu/devices/arm_generic_timer.py) drives
+PPIs 14, 11, 10 and 13 and the PL011 SPI 1, as hw/arm/virt.c create_gic and create_uart wire
+them. The GIC's IRQ, FIQ, VIRQ and VFIQ outputs go to the CPU's four interrupt inputs
+(``cpu_inputs``, QEMU's ARM_CPU_IRQ..ARM_CPU_VFIQ GPIO inputs), where the CPU model takes
+them. ``gic-version=3`` (and ``max``, which is 3 under TCG) is refused: emu has no GICv3.
+
 Boot: firmware (emu's ``virt.bin``, or ``-bios FILE``) in read-only flash at 0x0, where the
 CPU starts at EL1 with the MMU off. The firmware reads the ``-kernel`` file, the initrd and
 the device tree through fw_cfg, puts the device tree at the base of RAM (where QEMU puts it
@@ -24,6 +32,8 @@ pointing to the device tree at the base of RAM.
 
 from __future__ import annotations
 
+from unicorn.arm64_const import UC_ARM64_REG_PSTATE
+
 from emu.boards import Board
 from emu.boards.firmware_config import add_virt_items, add_virt_kernel_items
 from emu.boards.virt_fdt import build_virt_fdt
@@ -31,13 +41,33 @@ from emu.boot.elf import read_kernel
 from emu.boot.firmware import VIRT_FLASH_BASE, VIRT_FLASH_SIZE, read_initrd, virt_flash
 from emu.chardev import NullBackend, open_backend
 from emu.config import GiB, MiB
+from emu.cpu.arm64 import MODELS
+from emu.cpu.arm64_sysregs import install_sysreg_hooks, sysreg_table
+from emu.devices.arm_generic_timer import VIRT_TIMER_PPI, GenericTimer
+from emu.devices.arm_gic import GIC_INTERNAL, GIC_NR_SGIS, ArmGic
 from emu.devices.fw_cfg import FwCfg, FwCfgMem
 from emu.devices.pl011 import PL011
 from emu.devices.psci import Psci
 from emu.errors import ConfigError
+from emu.irq import Gpios, IrqLine
 from emu.memory import RamBlock
 
+VIRT_GIC_DIST = 0x08000000
+VIRT_GIC_CPU = 0x08010000
 VIRT_UART = 0x09000000
+#: hw/arm/virt.c a15irqmap: the PL011's SPI
+VIRT_UART_IRQ = 1
+#: include/hw/arm/virt.h NUM_IRQS: the SPIs virt gives its GIC
+NUM_IRQS = 256
+#: the CPU's GPIO inputs (target/arm/cpu.h ARM_CPU_IRQ, _FIQ, _VIRQ, _VFIQ)
+ARM_CPU_IRQ, ARM_CPU_FIQ, ARM_CPU_VIRQ, ARM_CPU_VFIQ = 0, 1, 2, 3
+#: QEMU 7.2's QOM paths of virt's CPU, GIC and PL011 (``info qom-tree``)
+QOM_CPU = "/machine/unattached/device[0]"
+QOM_GIC = "/machine/unattached/device[1]"
+QOM_UART = "/machine/unattached/device[3]"
+#: the QOM type of each -cpu model's CPU object
+CPU_QOM_TYPES = {"cortex-a53": "cortex-a53-arm-cpu", "cortex-a57": "cortex-a57-arm-cpu",
+                 "cortex-a72": "cortex-a72-arm-cpu", "max": "max-arm-cpu"}
 VIRT_FW_CFG = 0x09020000
 VIRT_MEM = 0x40000000
 #: ID_AA64MMFR0.PARange of each -cpu model, as a physical address width (target/arm/cpu64.c;
@@ -62,6 +92,19 @@ def image_load_address(data: memoryview) -> int:
     return VIRT_MEM + offset
 
 
+def finalize_gic_version(value: str | None) -> int:
+    """The GIC version of ``-M virt,gic-version=VALUE`` under TCG, with QEMU's errors
+    (hw/arm/virt.c finalize_gic_version; virt_set_gic_version has checked the spelling)."""
+    if value is None or value == "2":
+        return 2
+    if value == "host":
+        raise ConfigError("gic-version=host requires KVM")
+    if value == "4":  # emu refuses virtualization=on
+        raise ConfigError("gic-version=4 requires virtualization enabled")
+    what = "gic-version=3" if value == "3" else "gic-version=max (a GICv3 under TCG)"
+    raise ConfigError(f"-machine {what}: emu's virt machine does not model the GICv3")
+
+
 def check_virt_address_space(model: str, ram_size: int) -> None:
     """QEMU's refusal of RAM beyond the CPU's physical address range (virt_set_memmap: the
     RAM's end, rounded up to 1 GiB, must not pass 2^PARange), with its message."""
@@ -81,6 +124,7 @@ class VirtBoard(Board):
 
     def build(self) -> None:
         m = self.machine
+        self.gic_version = finalize_gic_version(m.config.gic_version)
         ram = RamBlock.allocate("mach-virt.ram", VIRT_MEM, m.config.ram_size)
         check_virt_address_space(m.cpu.model, m.config.ram_size)
         m.add_ram(ram)
@@ -96,6 +140,7 @@ class VirtBoard(Board):
         backend = open_backend(backends[0]) if backends else NullBackend()
         self.uart = PL011(m.own(backend))
         m.map_mmio(VIRT_UART, self.uart.region)
+        self._build_interrupts()
         self.fw_cfg = FwCfg(m.address_space, dma=m.config.fw_cfg_dma,
                             file_slots=m.config.fw_cfg_file_slots)
         front = FwCfgMem(self.fw_cfg)
@@ -120,7 +165,7 @@ class VirtBoard(Board):
         self.fdt = build_virt_fdt(
             ram_base=VIRT_MEM, ram_size=m.config.ram_size, cpu_model=m.cpu.model,
             uart_base=VIRT_UART, fw_cfg_base=VIRT_FW_CFG, bootargs=m.config.append,
-            initrd=initrd_range)
+            initrd=initrd_range, gic_version=self.gic_version)
         if len(self.fdt) > FDT_MAX and not m.config.direct_boot:
             raise ConfigError(f"-append: the device tree would be {len(self.fdt)} bytes, "
                               f"over the {FDT_MAX} the firmware has room for")
@@ -132,6 +177,36 @@ class VirtBoard(Board):
         if m.config.kernel and not m.config.direct_boot:
             add_virt_kernel_items(self.fw_cfg, kernel_file=kernel_file,
                                   cmdline=m.config.append, initrd=self.initrd)
+
+    def _build_interrupts(self) -> None:
+        """The GIC, the generic timer and their wiring (hw/arm/virt.c create_gic)."""
+        m = self.machine
+        self.gic = ArmGic(num_irq=NUM_IRQS + GIC_INTERNAL, num_cpu=1)
+        m.map_mmio(VIRT_GIC_DIST, self.gic.dist)
+        m.map_mmio(VIRT_GIC_CPU, self.gic.cpu)
+        uc = m.cpu.uc
+        self.generic_timer = GenericTimer(
+            m.clock, current_el=lambda: (uc.reg_read(UC_ARM64_REG_PSTATE) >> 2) & 3)
+        #: the CPU's interrupt inputs, IRQ, FIQ, VIRQ, VFIQ: the CPU model connects their
+        #: sinks (``cpu_inputs[ARM_CPU_IRQ].connect(fn)``)
+        self.cpu_inputs = [IrqLine(f"cpu.{name}") for name in ("irq", "fiq", "virq", "vfiq")]
+        gic = self.gic
+        for line, inp in zip((gic.cpu_irq[0], gic.cpu_fiq[0], gic.cpu_virq[0],
+                              gic.cpu_vfiq[0]), self.cpu_inputs, strict=True):
+            line.connect_to(inp)
+        ppibase = NUM_IRQS + GIC_NR_SGIS  # CPU 0's PPIs
+        for idx, ppi in VIRT_TIMER_PPI.items():
+            self.generic_timer.outputs[idx].connect_to(gic.inputs[ppibase + ppi])
+        self.uart.irq.connect_to(gic.inputs[VIRT_UART_IRQ])
+        self.uart.on_input = lambda: m.call_soon(self.uart.update_irq)
+        #: the MRS/MSR dispatcher (one per engine: add further system registers to it)
+        self.sysregs = install_sysreg_hooks(uc, sysreg_table(self.generic_timer),
+                                            MODELS[m.cpu.model])
+        cpu_gpios = Gpios(CPU_QOM_TYPES.get(m.cpu.model, "arm-cpu"),
+                          inputs={None: self.cpu_inputs},
+                          outputs={None: self.generic_timer.outputs})
+        #: for qtest's irq_intercept_in/out and set_irq_in, under QEMU's paths
+        self.qom_gpios = {QOM_CPU: cpu_gpios, QOM_GIC: gic.gpios, QOM_UART: self.uart.gpios}
 
     def _open_kernel(self, path: str) -> tuple[memoryview, int]:
         """Check ``-kernel PATH``; return the file and the end of what it loads."""
@@ -169,6 +244,8 @@ class VirtBoard(Board):
     def reset(self) -> None:
         self.uart.reset()
         self.fw_cfg.reset()
+        self.gic.reset()
+        self.generic_timer.reset()
 
     def boot(self) -> None:
         if not self.check_bootable():
