@@ -88,6 +88,9 @@ class Clock:
         #: realtime mode: host time at which guest time was 0, and where it stopped
         self._base = source()
         self._stopped_at: int | None = None
+        #: called with the deadline when a timer is armed earlier than every other one (the
+        #: run loop moves its alarm: a guest that re-arms a timer while it runs)
+        self.on_earliest: Callable[[int], None] | None = None
 
     # -- time ---------------------------------------------------------------------------------
 
@@ -124,6 +127,8 @@ class Clock:
                 heapq.heapify(live)
                 self._heap = heap = live
         heapq.heappush(heap, entry)
+        if heap[0] is entry and self.on_earliest is not None:
+            self.on_earliest(deadline)
         return entry
 
     def _head(self) -> _Entry | None:

@@ -109,6 +109,7 @@ class Machine:
         self._cpu_thread: int | None = None
         #: brings the CPU back when the next timer is due (emu/alarm.py)
         self._alarm = Alarm(self._ask_for_the_cpu)
+        self.clock.on_earliest = self._timer_armed
 
         board_cls = board_class(config.machine)
         self.cpu = create_cpu(board_cls.arch, config.cpu)
@@ -446,6 +447,11 @@ class Machine:
             self._requests.get_nowait()()
         if not self._requests.empty():
             self._ask_for_the_cpu()
+
+    def _timer_armed(self, deadline: int) -> None:
+        """A timer now due before all others: bring the CPU back for it (a guest that
+        programs a timer while it runs)."""
+        self._alarm.set(self.clock.host_time_of(deadline))
 
     def _run_timers(self) -> None:
         """Fire the timers that are due; wake a halted CPU that has an interrupt to take."""

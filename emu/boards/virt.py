@@ -41,7 +41,7 @@ from emu.boot.elf import read_kernel
 from emu.boot.firmware import VIRT_FLASH_BASE, VIRT_FLASH_SIZE, read_initrd, virt_flash
 from emu.chardev import NullBackend, open_backend
 from emu.config import GiB, MiB
-from emu.cpu.arm64 import MODELS
+from emu.cpu.arm64 import MODELS, Arm64Cpu
 from emu.cpu.arm64_sysregs import install_sysreg_hooks, sysreg_table
 from emu.devices.arm_generic_timer import VIRT_TIMER_PPI, GenericTimer
 from emu.devices.arm_gic import GIC_INTERNAL, GIC_NR_SGIS, ArmGic
@@ -207,6 +207,11 @@ class VirtBoard(Board):
                           outputs={None: self.generic_timer.outputs})
         #: for qtest's irq_intercept_in/out and set_irq_in, under QEMU's paths
         self.qom_gpios = {QOM_CPU: cpu_gpios, QOM_GIC: gic.gpios, QOM_UART: self.uart.gpios}
+        cpu = m.cpu
+        if cpu.engine is not None and cpu.engine.available:
+            assert isinstance(cpu, Arm64Cpu)
+            self.cpu_inputs[ARM_CPU_IRQ].connect(cpu.set_irq)
+            self.cpu_inputs[ARM_CPU_FIQ].connect(cpu.set_fiq)
 
     def _open_kernel(self, path: str) -> tuple[memoryview, int]:
         """Check ``-kernel PATH``; return the file and the end of what it loads."""
