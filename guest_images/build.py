@@ -23,12 +23,15 @@ import buildcheck  # tools/buildcheck.py: the build and --check command line
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 IMAGES = ["hello", "spin", "halt", "unmapped", "trap", "pulse", "storm", "fwcfg", "fwcfgbench",
-          "vmcoreinfo", "scenario", "panic", "vectors", "user", "paging"]
+          "vmcoreinfo", "scenario", "panic", "vectors", "user", "paging", "gicv3"]
+
+# Images of one architecture only (the others are built for every one).
+ARCH_ONLY = {"gicv3": "aarch64"}
 
 # The images that take exceptions, run user code and change page tables
 # (lib/traps.h) also link the exception entry code, the descriptor and
 # page table set-up, and have a user area in their linker script.
-TRAP_IMAGES = {"vectors", "user", "paging"}
+TRAP_IMAGES = {"vectors", "user", "paging", "gicv3"}
 TRAP_SOURCES = ["lib/{arch}/entry.S", "lib/{arch}/cpu.c", "lib/mmu.c"]
 
 # Flags shared by both architectures.
@@ -84,6 +87,8 @@ def build_all(out_dir):
     for arch in ARCHES:
         os.makedirs(os.path.join(out_dir, arch), exist_ok=True)
         for image in IMAGES:
+            if ARCH_ONLY.get(image, arch) != arch:
+                continue
             rel = f"{arch}/{image}.elf"
             cmd = compile_command(arch, image, os.path.join(out_dir, rel))
             result = subprocess.run(cmd, cwd=HERE)

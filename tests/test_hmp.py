@@ -258,6 +258,21 @@ def test_info_registers_aarch64_matches_qemu(tmp_path: Path) -> None:
         qemu_vm.close()
 
 
+def test_info_mtree_gicv3_regions_match_qemu(vms) -> None:
+    """With ``gic-version=3`` the GIC's regions are QEMU's ``gicv3_dist`` (64 KiB) and
+    ``gicv3_redist_region[0]`` (the two 64 KiB frames of CPU 0); QEMU also has its ITS
+    (``gicv3_its``), which emu does not model."""
+    args = halt_args("virt", "-serial", "null")
+    args[args.index("-M") + 1] = "virt,gic-version=3"
+    emu, qemu = vms("virt", *args)
+    ours, theirs = emu.hmp("info mtree"), qemu.hmp("info mtree")
+    gic = [line for line in ours.split("\r\n") if ": gic" in line]
+    assert gic == ["    0000000008000000-000000000800ffff (prio 0, i/o): gicv3_dist",
+                   "    00000000080a0000-00000000080bffff (prio 0, i/o): gicv3_redist_region[0]"]
+    for line in gic:
+        assert line + "\r\n" in theirs
+
+
 @pytest.mark.parametrize("machine", ["pc", "virt"])
 def test_info_mtree_regions_match_qemu(vms, machine: str) -> None:
     """Every region emu has appears in QEMU's tree with the same line (address range, kind

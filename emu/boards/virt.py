@@ -13,11 +13,13 @@ after the few commands that switch it to status, ID or query mode, or program it
 
 Interrupts (docs/devel/interrupts.md, "aarch64 virt"): a GICv2 (``gic-version=2``, QEMU's
 default under TCG) with its distributor at 0x08000000 and CPU interface at 0x08010000
-(emu/devices/arm_gic.py); the CPU's generic timer (emu/devices/arm_generic_timer.py) drives
-PPIs 14, 11, 10 and 13 and the PL011 SPI 1, as hw/arm/virt.c create_gic and create_uart wire
-them. The GIC's IRQ, FIQ, VIRQ and VFIQ outputs go to the CPU's four interrupt inputs
-(``cpu_inputs``, QEMU's ARM_CPU_IRQ..ARM_CPU_VFIQ GPIO inputs), where the CPU model takes
-them. ``gic-version=3`` (and ``max``, which is 3 under TCG) is refused: emu has no GICv3.
+(emu/devices/arm_gic.py), or a GICv3 (``gic-version=3``, and ``max``, which is 3 under TCG)
+with its distributor at 0x08000000, the redistributor of CPU 0 at 0x080A0000 and the CPU
+interface as ICC_* system registers (emu/devices/arm_gicv3.py); the CPU's generic timer
+(emu/devices/arm_generic_timer.py) drives PPIs 14, 11, 10 and 13 and the PL011 SPI 1, as
+hw/arm/virt.c create_gic and create_uart wire them. The GIC's IRQ, FIQ, VIRQ and VFIQ outputs
+go to the CPU's four interrupt inputs (``cpu_inputs``, QEMU's ARM_CPU_IRQ..ARM_CPU_VFIQ GPIO
+inputs), where the CPU model takes them.
 
 Boot: firmware (emu's ``virt.bin``, or ``-bios FILE``) in read-only flash at 0x0, where the
 CPU starts at EL1 with the MMU off. The firmware reads the ``-kernel`` file, the initrd and
@@ -32,7 +34,7 @@ pointing to the device tree at the base of RAM.
 
 from __future__ import annotations
 
-from unicorn.arm64_const import UC_ARM64_REG_PSTATE
+from unicorn.arm64_const import UC_ARM64_REG_CP_REG, UC_ARM64_REG_PSTATE
 
 from emu.boards import Board
 from emu.boards.firmware_config import add_virt_items, add_virt_kernel_items
@@ -42,9 +44,11 @@ from emu.boot.firmware import VIRT_FLASH_BASE, VIRT_FLASH_SIZE, read_initrd, vir
 from emu.chardev import NullBackend, open_backend
 from emu.config import GiB, MiB
 from emu.cpu.arm64 import MODELS, Arm64Cpu
-from emu.cpu.arm64_sysregs import install_sysreg_hooks, sysreg_table
+from emu.cpu.arm64_sysregs import KeyedSysregHandler, install_sysreg_hooks, sysreg_table
 from emu.devices.arm_generic_timer import VIRT_TIMER_PPI, GenericTimer
 from emu.devices.arm_gic import GIC_INTERNAL, GIC_NR_SGIS, ArmGic
+from emu.devices.arm_gicv3 import ArmGicV3
+from emu.devices.arm_gicv3_cpuif import GicV3CpuInterface, IdAa64Pfr0Gic
 from emu.devices.fw_cfg import FwCfg, FwCfgMem
 from emu.devices.pl011 import PL011
 from emu.devices.psci import Psci
@@ -54,6 +58,7 @@ from emu.memory import RamBlock
 
 VIRT_GIC_DIST = 0x08000000
 VIRT_GIC_CPU = 0x08010000
+VIRT_GIC_REDIST = 0x080A0000
 VIRT_UART = 0x09000000
 #: hw/arm/virt.c a15irqmap: the PL011's SPI
 VIRT_UART_IRQ = 1
@@ -101,8 +106,7 @@ def finalize_gic_version(value: str | None) -> int:
         raise ConfigError("gic-version=host requires KVM")
     if value == "4":  # emu refuses virtualization=on
         raise ConfigError("gic-version=4 requires virtualization enabled")
-    what = "gic-version=3" if value == "3" else "gic-version=max (a GICv3 under TCG)"
-    raise ConfigError(f"-machine {what}: emu's virt machine does not model the GICv3")
+    return 3  # "3", and "max": the highest version TCG emulates without virtualization=on
 
 
 def check_virt_address_space(model: str, ram_size: int) -> None:
@@ -181,12 +185,28 @@ class VirtBoard(Board):
     def _build_interrupts(self) -> None:
         """The GIC, the generic timer and their wiring (hw/arm/virt.c create_gic)."""
         m = self.machine
-        self.gic = ArmGic(num_irq=NUM_IRQS + GIC_INTERNAL, num_cpu=1)
-        m.map_mmio(VIRT_GIC_DIST, self.gic.dist)
-        m.map_mmio(VIRT_GIC_CPU, self.gic.cpu)
         uc = m.cpu.uc
-        self.generic_timer = GenericTimer(
-            m.clock, current_el=lambda: (uc.reg_read(UC_ARM64_REG_PSTATE) >> 2) & 3)
+
+        def current_el() -> int:
+            return (uc.reg_read(UC_ARM64_REG_PSTATE) >> 2) & 3
+
+        self.gic: ArmGic | ArmGicV3
+        #: the GICv3's CPU interface (system registers); None with a GICv2
+        self.gic_cpuif: GicV3CpuInterface | None = None
+        extra_sysregs: list[KeyedSysregHandler] = []
+        if self.gic_version == 3:
+            self.gic = ArmGicV3(num_irq=NUM_IRQS + GIC_INTERNAL, num_cpu=1, lpis=True,
+                                dma=m.address_space)
+            m.map_mmio(VIRT_GIC_DIST, self.gic.dist)
+            m.map_mmio(VIRT_GIC_REDIST, self.gic.redist)
+            self.gic_cpuif = GicV3CpuInterface(self.gic, 0, current_el=current_el)
+            extra_sysregs = [self.gic_cpuif, IdAa64Pfr0Gic(
+                lambda: uc.reg_read(UC_ARM64_REG_CP_REG, (0, 4, 3, 0, 0)), current_el)]
+        else:
+            self.gic = ArmGic(num_irq=NUM_IRQS + GIC_INTERNAL, num_cpu=1)
+            m.map_mmio(VIRT_GIC_DIST, self.gic.dist)
+            m.map_mmio(VIRT_GIC_CPU, self.gic.cpu)
+        self.generic_timer = GenericTimer(m.clock, current_el=current_el)
         #: the CPU's interrupt inputs, IRQ, FIQ, VIRQ, VFIQ: the CPU model connects their
         #: sinks (``cpu_inputs[ARM_CPU_IRQ].connect(fn)``)
         self.cpu_inputs = [IrqLine(f"cpu.{name}") for name in ("irq", "fiq", "virq", "vfiq")]
@@ -200,8 +220,8 @@ class VirtBoard(Board):
         self.uart.irq.connect_to(gic.inputs[VIRT_UART_IRQ])
         self.uart.on_input = lambda: m.call_soon(self.uart.update_irq)
         #: the MRS/MSR dispatcher (one per engine: add further system registers to it)
-        self.sysregs = install_sysreg_hooks(uc, sysreg_table(self.generic_timer),
-                                            MODELS[m.cpu.model])
+        self.sysregs = install_sysreg_hooks(
+            uc, sysreg_table(self.generic_timer, *extra_sysregs), MODELS[m.cpu.model])
         cpu_gpios = Gpios(CPU_QOM_TYPES.get(m.cpu.model, "arm-cpu"),
                           inputs={None: self.cpu_inputs},
                           outputs={None: self.generic_timer.outputs})
@@ -250,6 +270,8 @@ class VirtBoard(Board):
         self.uart.reset()
         self.fw_cfg.reset()
         self.gic.reset()
+        if self.gic_cpuif is not None:
+            self.gic_cpuif.reset()
         self.generic_timer.reset()
 
     def boot(self) -> None:

@@ -3,8 +3,11 @@
  *
  * A timer interrupts the CPU "hz=N" times a second (default 20000): the
  * PIT's counter 0 in mode 2 through the 8259 on x86_64 (vector 0x20),
- * the virtual generic timer through the GIC on aarch64 (PPI 27).  The
- * interrupt handler changes memory too, in place:
+ * the virtual generic timer through the GIC on aarch64 (PPI 27, INTID
+ * 27).  On aarch64 the GIC is found from its ID registers: a GICv2
+ * (virt's default) is driven through its memory-mapped CPU interface, a
+ * GICv3 (-M virt,gic-version=3) through its redistributor and the ICC_*
+ * system registers.  The interrupt handler changes memory too, in place:
  *
  *   ticks += 1;  tick_sum += ticks;  slots[ticks % 64] += ticks;
  *
@@ -149,8 +152,25 @@ static void timer_stop(void)
 #elif defined(__aarch64__)
 
 #define GICD 0x08000000UL
-#define GICC 0x08010000UL
+#define GICC 0x08010000UL            /* GICv2 CPU interface */
+#define GICR 0x080a0000UL            /* GICv3 redistributor of CPU 0: RD_base */
+#define GICR_SGI (GICR + 0x10000)    /* its SGI_base frame */
 #define VTIMER_INTID 27
+
+/* The GIC's architecture version: GICD_PIDR2.ArchRev (bits 7:4).  A
+ * GICv2 distributor is 4 KiB with PIDR2 at 0xfe8; a GICv3 distributor is
+ * 64 KiB with PIDR2 at 0xffe8, and its offset 0xfe8 is reserved (reads
+ * as zero).  On a GICv2 nothing is mapped at 0x0800ffe8, so that offset
+ * is read only once 0xfe8 has not said 2. */
+static int gic_version;
+
+/* GICv3 CPU interface registers, by encoding (the assembler's generic
+ * names need no GIC feature). */
+#define ICC_PMR_EL1     "s3_0_c4_c6_0"
+#define ICC_IAR1_EL1    "s3_0_c12_c12_0"
+#define ICC_EOIR1_EL1   "s3_0_c12_c12_1"
+#define ICC_SRE_EL1     "s3_0_c12_c12_5"
+#define ICC_IGRPEN1_EL1 "s3_0_c12_c12_7"
 
 static uint64_t timer_interval;
 
@@ -164,17 +184,33 @@ static inline uint32_t mmio_read32(uint64_t address)
     return *(volatile uint32_t *)address;
 }
 
+static int gic_detect(void)
+{
+    if (((mmio_read32(GICD + 0xfe8) >> 4) & 0xf) == 2)
+        return 2;
+    return (mmio_read32(GICD + 0xffe8) >> 4) & 0xf;
+}
+
 /* Called from the IRQ vector with the caller-saved registers saved. */
 void storm_irq(void)
 {
-    uint32_t iar = mmio_read32(GICC + 0x0c);    /* GICC_IAR */
+    uint64_t iar;
+
+    if (gic_version == 3)
+        __asm__ volatile("mrs %0, " ICC_IAR1_EL1 : "=r"(iar));
+    else
+        iar = mmio_read32(GICC + 0x0c);         /* GICC_IAR */
 
     if ((iar & 0x3ff) == VTIMER_INTID) {
         __asm__ volatile("msr cntv_tval_el0, %0" : : "r"(timer_interval));
         storm_tick();
     }
-    if ((iar & 0x3ff) < 1020)
-        mmio_write32(GICC + 0x10, iar);         /* GICC_EOIR */
+    if ((iar & 0xffffff) < 1020) {
+        if (gic_version == 3)
+            __asm__ volatile("msr " ICC_EOIR1_EL1 ", %0" : : "r"(iar));
+        else
+            mmio_write32(GICC + 0x10, (uint32_t)iar);   /* GICC_EOIR */
+    }
 }
 
 /* The vector table: only "current EL with SP_ELx, IRQ" (VBAR + 0x280) is
@@ -224,10 +260,29 @@ static void timer_start(uint64_t hz)
     uint64_t freq;
 
     __asm__ volatile("msr vbar_el1, %0; isb" : : "r"(storm_vectors));
-    mmio_write32(GICD + 0x000, 1);                          /* GICD_CTLR: enable */
-    mmio_write32(GICD + 0x100, 1u << VTIMER_INTID);         /* GICD_ISENABLER0 */
-    mmio_write32(GICC + 0x004, 0xff);                       /* GICC_PMR: all */
-    mmio_write32(GICC + 0x000, 1);                          /* GICC_CTLR: enable */
+    gic_version = gic_detect();
+    if (gic_version == 3) {
+        uint64_t sre;
+
+        /* the redistributor: wake it (GICR_WAKER.ProcessorSleep = 0, then
+         * wait for ChildrenAsleep to clear), PPI 27 in Non-secure Group 1
+         * (an IRQ), enabled */
+        mmio_write32(GICR + 0x14, mmio_read32(GICR + 0x14) & ~2u);
+        while (mmio_read32(GICR + 0x14) & 4)
+            ;
+        mmio_write32(GICR_SGI + 0x080, 1u << VTIMER_INTID);   /* GICR_IGROUPR0 */
+        mmio_write32(GICR_SGI + 0x100, 1u << VTIMER_INTID);   /* GICR_ISENABLER0 */
+        mmio_write32(GICD + 0x000, 2);              /* GICD_CTLR: EnableGrp1NS */
+        __asm__ volatile("mrs %0, " ICC_SRE_EL1 : "=r"(sre));
+        __asm__ volatile("msr " ICC_SRE_EL1 ", %0; isb" : : "r"(sre | 1));
+        __asm__ volatile("msr " ICC_PMR_EL1 ", %0" : : "r"((uint64_t)0xff));
+        __asm__ volatile("msr " ICC_IGRPEN1_EL1 ", %0; isb" : : "r"((uint64_t)1));
+    } else {
+        mmio_write32(GICD + 0x000, 1);                      /* GICD_CTLR: enable */
+        mmio_write32(GICD + 0x100, 1u << VTIMER_INTID);     /* GICD_ISENABLER0 */
+        mmio_write32(GICC + 0x004, 0xff);                   /* GICC_PMR: all */
+        mmio_write32(GICC + 0x000, 1);                      /* GICC_CTLR: enable */
+    }
     __asm__ volatile("mrs %0, cntfrq_el0" : "=r"(freq));
     timer_interval = freq / hz;
     __asm__ volatile("msr cntv_tval_el0, %0" : : "r"(timer_interval));
