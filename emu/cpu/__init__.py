@@ -133,8 +133,9 @@ class Cpu:
         paddr, writable = found if found is not None else (None, False)
         if paddr is None:
             if self.fault is None or self.engine is None or not self.engine.available:
-                self.fatal = (f"page fault at virtual address 0x{vaddr:x} "
-                              "(exception delivery is not available)")
+                if self.fatal is None:
+                    self.fatal = (f"page fault at virtual address 0x{vaddr:x} "
+                                  "(exception delivery is not available)")
                 self.uc.emu_stop()
             return False
         entry.paddr = paddr  # vaddr is aligned to Unicorn's page size (1 KiB on arm)

@@ -37,9 +37,6 @@ EXCEPTION_NAMES = {EXC_UDEF: "undefined instruction", EXC_SWI: "SVC", EXC_PREFET
 
 SCR_NS, SCR_RW, HCR_RW = 1 << 0, 1 << 10, 1 << 31
 
-#: the offsets of the 16 entries of an AArch64 vector table from VBAR_ELx
-VECTOR_OFFSETS = frozenset(range(0, 0x800, 0x80))
-
 #: A conduit handler: (conduit "hvc"/"smc", x0..x3) -> value for x0, or None to leave x0.
 PsciHandler = Callable[[str, list[int]], int | None]
 
@@ -101,18 +98,7 @@ class Arm64Cpu(Cpu):
             self.engine.arm_pend_exception(EXC_PREFETCH_ABORT, 0x22 << 26 | 1 << 25, pc,
                                            self.current_el() or 1)
             return False
-        if intno == EXC_PREFETCH_ABORT and self.paddr_unbacked(pc) and \
-                (pc - self.uc.reg_read(A.UC_ARM64_REG_VBAR_EL1)) in VECTOR_OFFSETS:
-            # the vector itself cannot be fetched: QEMU takes the same abort for ever
-            self.fatal = "instruction fetch from unmapped memory"
-            self.uc.emu_stop()
-            return True
         return False
-
-    def paddr_unbacked(self, vaddr: int) -> bool:
-        """Whether ``vaddr`` translates to guest-physical space with no memory."""
-        paddr = self.translate(vaddr)
-        return paddr is None or (self.phys_read(paddr, 4) is None and not self.is_rom(paddr))
 
     def fault_for_engine(self) -> tuple[int, int, int]:
         assert self.fault is not None
@@ -246,6 +232,11 @@ class Arm64Cpu(Cpu):
         else:
             found = self._walk(vaddr)
         if isinstance(found, tuple) and not self.is_backed(found[0]):
+            if fetch:
+                # QEMU takes an external abort and, its vector being code too, usually
+                # loops there for ever; emu stops (docs/devel/exceptions.md)
+                self.fatal = "instruction fetch from unmapped memory"
+                return None
             found = 0b010000  # synchronous external abort: nothing at that address
         if isinstance(found, tuple):
             paddr, ap, xn_el0, xn_el1 = found
