@@ -23,7 +23,7 @@ import buildcheck  # tools/buildcheck.py: the build and --check command line
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 IMAGES = ["hello", "spin", "halt", "unmapped", "trap", "pulse", "fwcfg", "fwcfgbench",
-          "vmcoreinfo", "scenario", "panic"]
+          "vmcoreinfo", "scenario", "panic", "ticks"]
 
 # Flags shared by both architectures.
 COMMON_FLAGS = [

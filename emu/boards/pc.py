@@ -162,7 +162,8 @@ class PcBoard(Board):
             uart = Uart16550(m.own(open_backend(spec)), f"serial{i}")
             m.map_port(COM_PORTS[i], uart.region)
             self.uarts.append(uart)
-        self.chipset = PcChipset(m.clock, m.map_port, m.map_mmio)
+        self.chipset = PcChipset(m.clock, m.map_port, m.map_mmio,
+                                 cpu_access=lambda: m.in_guest)
         self.qom_gpios = self.chipset.qom_gpios  # for qtest's irq_intercept_* / set_irq_in
         self.chipset.init_cmos(m.config, below, above)
         self.fw_cfg = FwCfg(m.address_space, dma=m.config.fw_cfg_dma,
@@ -271,5 +272,6 @@ class PcBoard(Board):
             self.machine.address_space.write(addr, data)
         if self.initrd is not None:
             self.machine.address_space.write(*self.initrd)
+        self.chipset.firmware_apic_setup()
         cpu.enter_protected_mode(GDT_ADDR, len(GDT) - 1, BOOT_CS, BOOT_DS)
         cpu.set_regs(rbx=pvh.start_info, rsp=0, rip=pvh.entry)
