@@ -5,11 +5,12 @@ with its regions below it, sorted by address, one line each::
 
     0000000009000000-0000000009000fff (prio 0, i/o): pl011
 
-The kind is ``ram`` for RAM blocks, ``rom`` for read-only memory that dumps include (QEMU's
-ROM-backed RAM such as the pc BIOS), ``romd`` for ROM devices (the virt flash) and ``i/o``
-for device registers. emu maps each RAM block directly, so there are no alias regions and
-no ``memory-region:`` sections; QEMU's containers for buses emu does not model (pci) are
-absent too.
+The priority is the region's (``Region.priority``: 4096 for the pc's local APIC window, as
+QEMU maps it over everything; 0 for the others). The kind is ``ram`` for RAM blocks, ``rom``
+for read-only memory that dumps include (QEMU's ROM-backed RAM such as the pc BIOS), ``romd``
+for ROM devices (the virt flash) and ``i/o`` for device registers. emu maps each RAM block
+directly, so there are no alias regions and no ``memory-region:`` sections; QEMU's containers
+for buses emu does not model (pci) are absent too.
 """
 
 from __future__ import annotations

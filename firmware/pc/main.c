@@ -70,8 +70,14 @@ uint32_t fw_main(void);
 
 static void apic_setup(void)
 {
-    volatile uint32_t *svr = (volatile uint32_t *)APIC_SVR;
-    *svr = *svr | 0x100;
+    uint32_t svr;
+
+    /* A separate load and store: the compiler would otherwise make one
+     * read-modify-write instruction of them, which emu's MMIO replay
+     * cannot split when it stops the CPU at every device access. */
+    __asm__ volatile("movl (%1), %0" : "=r"(svr) : "r"(APIC_SVR));
+    svr |= 0x100;
+    __asm__ volatile("movl %0, (%1)" : : "r"(svr), "r"(APIC_SVR) : "memory");
     *(volatile uint32_t *)APIC_LINT0 = 0x8700;
     *(volatile uint32_t *)APIC_LINT1 = 0x8400;
 }

@@ -251,6 +251,14 @@ static uint8_t pic_read_isr(uint16_t cmd)
     return inb(cmd);
 }
 
+/* PIT counter 0 in mode 2 (rate generator) at 1193182 / 1193 Hz. */
+static void pit_start(void)
+{
+    outb(0x43, 0x34);
+    outb(0x40, 1193 & 0xff);
+    outb(0x40, 1193 >> 8);
+}
+
 /* ---- RTC ---- */
 
 static uint8_t cmos_read(uint8_t index)
@@ -530,14 +538,14 @@ static int check_apic_registers(void)
     hex32(" version=", apic_read(APIC_VERSION));
     hex32(" tpr=", apic_read(APIC_TPR));
     hex32(" ppr=", apic_read(APIC_PPR));
-    hex32(" ldr=", apic_read(APIC_LDR));
+    hex32("\napic: ldr=", apic_read(APIC_LDR));
     hex32(" dfr=", apic_read(APIC_DFR));
     hex32(" svr=", apic_read(APIC_SVR));
     console_puts("\n");
     hex32("apic: lvt timer=", apic_read(APIC_LVT_TIMER));
     hex32(" thermal=", apic_read(APIC_LVT_THERMAL));
     hex32(" perf=", apic_read(APIC_LVT_PERF));
-    hex32(" lint0=", apic_read(APIC_LVT_LINT0));
+    hex32("\napic: lvt lint0=", apic_read(APIC_LVT_LINT0));
     hex32(" lint1=", apic_read(APIC_LVT_LINT1));
     hex32(" error=", apic_read(APIC_LVT_ERROR));
     console_puts("\n");
@@ -547,7 +555,7 @@ static int check_apic_registers(void)
                apic_read(APIC_IRR + 0x10 * i);
     hex32("apic: isr|tmr|irr=", any);
     hex32(" esr=", apic_read(APIC_ESR));
-    hex32(" tdcr=", apic_read(APIC_TDCR));
+    hex32("\napic: tdcr=", apic_read(APIC_TDCR));
     hex32(" ticr=", apic_read(APIC_TICR));
     hex32(" tccr=", apic_read(APIC_TCCR));
     console_puts("\n");
@@ -574,10 +582,7 @@ static int check_pic_and_pit(void)
     console_put_hex(inb(PIC2_DATA), 2);
     console_puts("\n");
 
-    /* PIT counter 0, mode 2 (rate generator), 1193182 / 1193 Hz. */
-    outb(0x43, 0x34);
-    outb(0x40, 1193 & 0xff);
-    outb(0x40, 1193 >> 8);
+    pit_start();
     pit_eoi_mode = EOI_NONSPECIFIC;
     outb(PIC1_DATA, 0xfe);
     if (!wait_for(&pit_ticks, PIT_TICKS))
@@ -653,7 +658,10 @@ static int check_pic_and_pit(void)
 
 /* Leave the CPU with an interrupt request from an ExtINT of LINT0 that
  * nothing backs any more (QEMU keeps the request while LINT0 is masked):
- * the next acknowledge cycle finds nothing in the 8259. */
+ * the next acknowledge cycle finds nothing in the 8259.  Once IRQ 0 is
+ * requested, the PIT is put in mode 0 with the longest count, so that no
+ * output change of it (55 ms away) can have the APIC look at the 8259
+ * again before the request is taken.  pit_start() restarts it. */
 static int stale_extint(void)
 {
     uint32_t i = 0;
@@ -664,6 +672,9 @@ static int stale_extint(void)
         barrier();
     if (!(inb(PIC1_CMD) & 1))
         return fail("pic: irq0 never requested");
+    outb(0x43, 0x30);               /* counter 0, mode 0 */
+    outb(0x40, 0xff);
+    outb(0x40, 0xff);
     apic_write(APIC_LVT_LINT0, LVT_MASKED | DM_EXTINT | (1u << 15));
     outb(PIC1_DATA, 0xff);
     apic_write(APIC_LVT_LINT0, DM_EXTINT | (1u << 15));
@@ -675,6 +686,7 @@ static int check_spurious_irq7(void)
     if (stale_extint())
         return 1;
     open_window();
+    pit_start();
     console_puts("pic: stale request: spurious irq7 ");
     console_put_dec(spurious7);
     console_puts(", isr=");
@@ -762,13 +774,13 @@ static int check_ioapic(void)
     cmos_write(0x0b, b & ~0x40);
     cmos_read(0x0c);
     ioapic_route(8, (1u << 16) | (1u << 15) | V_IOAPIC_RTC);
-    console_puts("ioapic: rtc on pin 8 (level): remote irr=");
+    console_puts("ioapic: rtc on pin 8 (level): in handler remote irr=");
     console_put_dec(level_remote_irr);
     console_puts(" tmr=");
     console_put_dec(level_tmr);
-    console_puts(" in handler, sent again after an eoi with the line high: ");
-    console_puts(level_redelivered ? "yes" : "no");
-    console_puts(", remote irr now ");
+    console_puts("\nioapic: eoi with the line high: sent again=");
+    console_put_dec(level_redelivered);
+    console_puts(", remote irr after the last eoi=");
     console_put_dec((ioapic_read(0x10 + 2 * 8) >> 14) & 1);
     console_puts("\n");
     return 0;
@@ -810,7 +822,7 @@ static int check_apic_ipis(void)
     console_puts(" isr=");
     console_put_dec(self_isr);
     hex32(" ppr=", self_ppr);
-    console_puts("; after eoi isr=");
+    console_puts("\napic: self-ipi after eoi isr=");
     console_put_dec(self_isr_after_eoi);
     hex32(" icr=", apic_read(APIC_ICR_LO));
     console_puts("\n");
@@ -878,8 +890,9 @@ static int check_apic_ipis(void)
     console_puts(" lowest-priority 3=");
     console_put_dec(ipi_taken(0x03, ICR_LOGICAL | DM_LOWPRI | V_DEST));
     apic_write(APIC_DFR, 0x0fffffff);
-    hex32("; cluster dfr=", apic_read(APIC_DFR));
+    hex32("\napic: cluster dfr=", apic_read(APIC_DFR));
     apic_write(APIC_LDR, 0x21000000);
+    hex32(" ldr=", apic_read(APIC_LDR));
     console_puts(" 0x21=");
     console_put_dec(ipi_taken(0x21, ICR_LOGICAL | V_DEST));
     console_puts(" 0x11=");
@@ -936,14 +949,15 @@ static int check_apic_ipis(void)
     if (stale_extint())
         return 1;
     open_window();
+    pit_start();
     hex32("apic: svr=", apic_read(APIC_SVR));
-    console_puts(" tpr=0x50 + 0x55 + stale request: spurious vector taken ");
+    console_puts(" tpr=0x50, 0x55 and a stale request: vector 0xef ");
     console_put_dec(apic_spurious);
     console_puts(", isr=");
     console_put_dec(apic_bit(APIC_ISR, V_APIC_SPUR));
     apic_write(APIC_TPR, 0);
     open_window();
-    print_order(", tpr=0 taken:");
+    print_order("\napic: tpr=0 taken:");
     apic_write(APIC_SVR, 0x1ff);
     return 0;
 }
