@@ -3,9 +3,10 @@
 Expected values come from QEMU 7.2's source (hw/intc/apic.c, apic_common.c: the reset values
 of ``apic_reset_common`` / ``apic_init_reset``, the ``version`` property 0x14, the timer
 arithmetic of ``apic_next_timer`` / ``apic_get_current_count``, the priority rules of
-``apic_irq_pending`` / ``apic_get_ppr``), from QEMU 7.2 runs (``info lapic`` after SeaBIOS,
-``info mtree``, qtest reads) and from the Intel SDM where QEMU follows it (the divide
-configuration's encoding). Time moves only through a qtest-mode clock.
+``apic_irq_pending`` / ``apic_get_ppr``), from SeaBIOS 1.16's ``smp_scan`` (what firmware
+leaves: LINT0 0x8700, LINT1 0x8400, as QEMU's ``info lapic`` shows after it), from a QEMU 7.2
+qtest run (register reads without a CPU) and from the Intel SDM where QEMU follows it (the
+divide configuration's encoding). Time moves only through a qtest-mode clock.
 """
 
 from __future__ import annotations
