@@ -84,6 +84,9 @@ class Machine:
         self.state = "created"  # created, running, paused, shutdown
         self.halted = False
         self.cpu_powered = True
+        #: True while the CPU executes guest code (a device access then comes from the CPU,
+        #: not from a qtest or monitor request: QEMU's ``current_cpu``)
+        self.in_guest = False
         self.exit_status: int | None = None
         self.exit_reason = ""
         #: event listeners (a QMP server): fn(name, data)
@@ -473,6 +476,7 @@ class Machine:
         deadline = self.clock.next_deadline()
         self._alarm.set(None if deadline is None else self.clock.host_time_of(deadline))
         cpu.stop_request.start_run()
+        self.in_guest = True
         try:
             uc.emu_start(cpu.pc, self._until)
         except UcError as e:
@@ -483,6 +487,8 @@ class Machine:
         except Exception as e:  # a bug in a device or plugin: report it, do not hide it
             self._die(f"internal error in a device callback: {type(e).__name__}: {e}")
             return
+        finally:
+            self.in_guest = False
         if (self.exit_status is not None or self._reset_requested or not self.cpu_powered
                 or self.state != "running"):
             return

@@ -19,6 +19,9 @@ from typing import TextIO
 
 #: every event emu's devices emit (QEMU's names: hw/*/trace-events)
 EVENTS: set[str] = {
+    "apic_deliver_irq", "apic_get_irq_delivered", "apic_local_deliver", "apic_mem_readl",
+    "apic_mem_writel", "apic_report_irq_delivered", "apic_reset_irq_delivered",
+    "cpu_get_apic_base", "cpu_set_apic_base",
     "cmos_ioport_read", "cmos_ioport_write", "rtc_irq",
     "cpu_triple_fault", "x86_cpu_interrupt",
     "debug_exit_write",
@@ -34,7 +37,7 @@ EVENTS: set[str] = {
     "psci_call",
     "pvpanic_write",
     "serial_read", "serial_write",
-    "x86_gsi_interrupt",
+    "x86_gsi_interrupt", "x86_pic_interrupt",
 }
 _patterns: list[str] = []
 _enabled: dict[str, bool] = {}

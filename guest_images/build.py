@@ -23,7 +23,7 @@ import buildcheck  # tools/buildcheck.py: the build and --check command line
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 IMAGES = ["hello", "spin", "halt", "unmapped", "trap", "pulse", "storm", "fwcfg", "fwcfgbench",
-          "vmcoreinfo", "scenario", "panic", "vectors", "user", "paging"]
+          "vmcoreinfo", "scenario", "panic", "vectors", "user", "paging", "ticks"]
 
 # The images that take exceptions, run user code and change page tables
 # (lib/traps.h) also link the exception entry code, the descriptor and
