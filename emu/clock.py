@@ -186,6 +186,17 @@ class Clock:
         if head is not None and head[0] <= self.now_ns():
             self.run_due()
 
+    def settled_now(self) -> int:
+        """The current time, with every timer due by then fired first: a guest that reads a
+        clock never sees a time past a deadline whose timer has not fired yet (the host may
+        deschedule emu between ``catch_up`` and the read)."""
+        while True:
+            now = self.now_ns()
+            head = self._head()
+            if head is None or head[0] > now:
+                return now
+            self.run_due()
+
     # -- qtest --------------------------------------------------------------------------------
 
     def warp_to(self, dest: int) -> int:

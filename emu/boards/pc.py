@@ -259,6 +259,7 @@ class PcBoard(Board):
         chipset = self.chipset
         assert isinstance(cpu, X86Cpu)
         cpu.attach_interrupts(self._acknowledge, lambda: chipset.intr.level)
+        chipset.apic.cr8 = cpu.cr8
         chipset.intr.connect(cpu.set_irq)
         chipset.nmi.connect(self._nmi)
 

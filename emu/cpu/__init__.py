@@ -79,7 +79,7 @@ class Cpu:
         self._install_exceptions()
         #: stops the CPU at its next block boundary, from any thread (emu/cpu/stop_request.py)
         self.stop_request = StopRequest(self.uc)
-        if self.arch == "x86_64" and self.engine.available and self.stop_request.available:
+        if self.engine.available and self.stop_request.available:
             self.stop_request.run_at_block(*self.engine.block_work())
 
     def _install_tlb(self) -> None:

@@ -182,6 +182,7 @@ class X86Cpu(Cpu):
         self._intr_level = intr_level
         self.uc.mmio_map(INTA_PAGE, 0x1000, self._inta, None, self._inta_write, None)
         self.engine.vm_vmcb = INTA_PAGE
+        self.engine.x86_keep_cr8()
 
     def _inta(self, _uc: Any, _offset: int, _size: int, _ud: Any) -> int:
         vector = self._acknowledge() & 0xFF
@@ -204,6 +205,17 @@ class X86Cpu(Cpu):
             self.engine.raise_interrupt(CPU_INTERRUPT_VIRQ)
         else:
             self.engine.lower_interrupt(CPU_INTERRUPT_VIRQ)
+
+    @property
+    def cr8(self) -> tuple[Callable[[], int], Callable[[int], None]]:
+        """(read, write) of CR8 as the CPU holds it, for the local APIC's TPR."""
+        engine = self.engine
+        assert engine is not None
+
+        def write(value: int) -> None:
+            engine.x86_cr8 = value
+
+        return (lambda: engine.x86_cr8), write
 
     def nmi(self) -> None:
         """Raise an NMI (QEMU's cpu_interrupt(CPU_INTERRUPT_NMI)): taken at the next
@@ -229,6 +241,7 @@ class X86Cpu(Cpu):
             self.engine.lower_interrupt(0xFFFFFFFF)
             if self._acknowledge is not None:
                 self.engine.vm_vmcb = INTA_PAGE
+                self.engine.x86_keep_cr8()
 
     def fault_for_engine(self) -> tuple[int, int, int]:
         assert self.fault is not None

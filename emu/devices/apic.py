@@ -255,6 +255,10 @@ class Apic:
         self.region = Region("apic-msi", APIC_SPACE_SIZE, self,
                              priority=APIC_REGION_PRIORITY)
         self.timer = Timer(clock, self._timer_expired)
+        #: the CPU's CR8 (get, set), when the CPU keeps it apart from the APIC: the TPR is
+        #: then synchronised at each APIC access and acknowledge (see :meth:`_pull_cr8`)
+        self.cr8: tuple[Callable[[], int], Callable[[int], None]] | None = None
+        self._cr8_seen = 0
         # x86_cpu_apic_create: enabled at the default address, not yet the BSP
         self.apicbase = APIC_DEFAULT_ADDRESS | MSR_IA32_APICBASE_ENABLE
         self.id = initial_id
@@ -319,6 +323,7 @@ class Apic:
         self.wait_for_sipi = 0 if self.is_bsp else 1
         self.timer.cancel()
         self.timer_expiry = -1
+        self._cr8_seen = 0  # (the CPU's reset clears CR8 too)
 
     def get_base(self) -> int:
         """``cpu_get_apic_base``: the IA32_APIC_BASE MSR (0x1b)."""
@@ -341,6 +346,21 @@ class Apic:
         if not val & MSR_IA32_APICBASE_ENABLE:
             self.apicbase &= ~MSR_IA32_APICBASE_ENABLE
             self.spurious_vec &= ~APIC_SV_ENABLE
+
+    def _pull_cr8(self) -> None:
+        """A MOV to CR8 since the last look sets the TPR (QEMU: cpu_set_apic_tpr at the
+        write; the CPU's CR8 write does not reach emu until then)."""
+        if self.cr8 is not None:
+            value = self.cr8[0]() & 0xF
+            if value != self._cr8_seen:
+                self._cr8_seen = value
+                self.set_tpr(value)
+
+    def _push_cr8(self) -> None:
+        """CR8 reads TPR[7:4]: give the CPU the TPR the APIC holds."""
+        if self.cr8 is not None:
+            self._cr8_seen = self.tpr >> 4
+            self.cr8[1](self._cr8_seen)
 
     def set_tpr(self, val: int) -> None:
         """``apic_set_tpr``: a write of CR8 (TPR = val << 4)."""
@@ -465,6 +485,7 @@ class Apic:
         """``apic_get_interrupt``: the acknowledge cycle. The vector moves from IRR to ISR;
         -1 when the APIC is software-disabled, has nothing, or an 8259 request goes first
         (ExtINT ignores priorities); the spurious vector when the request is masked by PPR."""
+        self._pull_cr8()
         if not self.spurious_vec & APIC_SV_ENABLE:
             return -1
         intno = self.irq_pending()
@@ -574,6 +595,7 @@ class Apic:
         """``apic_mem_read``."""
         if size < 4 or offset & (size - 1) or not self.current():
             return 0
+        self._pull_cr8()
         self.clock.catch_up()
         index = (offset >> 4) & 0xFF
         if index == 0x02:
@@ -623,6 +645,11 @@ class Apic:
         """``apic_mem_write``."""
         if size < 4 or offset & (size - 1):
             return
+        self._pull_cr8()
+        self._write(offset, size, val)
+        self._push_cr8()
+
+    def _write(self, offset: int, size: int, val: int) -> None:
         index = (offset >> 4) & 0xFF
         if offset > 0xFFF or not index:
             # the MSI window shares the address (QEMU: MSI is on the PCI bus, the APIC on
