@@ -113,9 +113,13 @@ class Machine:
         #: brings the CPU back when the next timer is due (emu/alarm.py)
         self._alarm = Alarm(self._ask_for_the_cpu)
         self.clock.on_earliest = self._timer_armed
+        #: -icount sleep=on: host and guest time when the CPU went idle
+        self._idle_since: tuple[int, int] | None = None
 
         board_cls = board_class(config.machine)
         self.cpu = create_cpu(board_cls.arch, config.cpu)
+        if config.icount_shift is not None and self.clock.mode != "qtest":
+            self._use_icount(config.icount_shift)
         self.cpu.phys_read = self.address_space.read
         self.cpu.phys_write = self.address_space.write
         self.board: Board = board_cls(self)
@@ -451,20 +455,55 @@ class Machine:
         if not self._requests.empty():
             self._ask_for_the_cpu()
 
+    def _use_icount(self, shift: int) -> None:
+        """-icount shift=N: guest time is 2^N ns per instruction (emu/clock.py), counted by
+        a native code hook that also asks the CPU to stop at the block where the next timer
+        is due; the x86 time-stamp counter reads guest time too (QEMU's cpu_get_ticks
+        under icount)."""
+        engine = self.cpu.engine
+        if engine is None or not engine.available or not self.cpu.stop_request.available:
+            raise ConfigError("-icount: instruction counting needs emu's native CPU hooks, "
+                              "which this host or Unicorn build does not have")
+        engine.count_instructions(self.cpu.stop_request.flag_address)
+        self.clock.use_instructions(lambda: engine.instructions, shift)
+        self.cpu.read_time_stamp_counter(self.clock.now_ns)
+
     def _timer_armed(self, deadline: int) -> None:
         """A timer now due before all others: bring the CPU back for it (a guest that
         programs a timer while it runs)."""
+        if self.clock.mode == "icount":
+            assert self.cpu.engine is not None
+            self.cpu.engine.icount_deadline = min(self.cpu.engine.icount_deadline,
+                                                  self.clock.instructions_until(deadline))
+            return
         self._alarm.set(self.clock.host_time_of(deadline))
 
     def _run_timers(self) -> None:
-        """Fire the timers that are due; wake a halted CPU that has an interrupt to take."""
-        self.clock.run_due()
+        """Fire the timers that are due; wake a halted CPU that has an interrupt to take.
+        Under -icount an idle CPU executes nothing, so time moves on to the next timer:
+        at once with sleep=off, as fast as host time passes with sleep=on (QEMU's icount
+        warp)."""
+        clock = self.clock
+        if clock.mode == "icount":
+            deadline = clock.next_deadline()
+            if not self.halted or self.cpu.has_work() or deadline is None:
+                self._idle_since = None
+            elif not self.config.icount_sleep:
+                clock.skip_to(deadline)
+            else:
+                if self._idle_since is None:
+                    self._idle_since = (time.monotonic_ns(), clock.now_ns())
+                host, guest = self._idle_since
+                clock.skip_to(min(deadline, guest + time.monotonic_ns() - host))
+        clock.run_due()
         if self.halted and self.cpu.has_work():
             self.halted = False
 
     def _idle_timeout(self) -> float:
         """How long the loop may sleep while the CPU does not run: until the next timer."""
         deadline = self.clock.next_deadline()
+        if self.clock.mode == "icount" and deadline is not None:
+            return max(0.0, min(0.2, (deadline - self.clock.now_ns()) / 1e9))
         at = None if deadline is None else self.clock.host_time_of(deadline)
         if at is None:
             return 0.2
@@ -474,7 +513,12 @@ class Machine:
         cpu = self.cpu
         uc = cpu.uc
         deadline = self.clock.next_deadline()
-        self._alarm.set(None if deadline is None else self.clock.host_time_of(deadline))
+        if self.clock.mode == "icount":
+            assert cpu.engine is not None
+            cpu.engine.icount_deadline = (1 << 64) - 1 if deadline is None else \
+                self.clock.instructions_until(deadline)
+        else:
+            self._alarm.set(None if deadline is None else self.clock.host_time_of(deadline))
         cpu.stop_request.start_run()
         self.in_guest = True
         try:

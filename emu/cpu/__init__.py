@@ -120,6 +120,11 @@ class Cpu:
         pending."""
         return False
 
+    def read_time_stamp_counter(self, now_ns: Callable[[], int]) -> None:
+        """Have the CPU's own time counter read ``now_ns`` (x86 RDTSC/RDTSCP under
+        -icount); aarch64's counter is the generic timer's, already on the clock."""
+        return None
+
     def triple_faulted(self) -> bool:
         """After a run that ended by itself: did the CPU shut down (x86 triple fault)?"""
         return False

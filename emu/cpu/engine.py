@@ -89,6 +89,8 @@ class _Bridge(ctypes.Structure):
                 ("fault_target_el", ctypes.c_uint32), ("delivering", ctypes.c_int32),
                 ("last", ctypes.c_int32), ("reassert", ctypes.c_int32),
                 ("delivering_software", ctypes.c_int32), ("kick", ctypes.c_int32),
+                ("insns", ctypes.c_uint64), ("icount_deadline", ctypes.c_uint64),
+                ("stop_flag", ctypes.c_void_p),
                 ("io_bitmap_allows", ctypes.c_void_p), ("in_handler", ctypes.c_void_p),
                 ("in_user_data", ctypes.c_void_p),
                 ("syscall_pc", ctypes.c_uint64), ("delivered", ctypes.c_uint64)]
@@ -236,6 +238,29 @@ class Engine:
         from unicorn.x86_const import UC_X86_INS_IN
 
         self._add(UC_HOOK_INSN, self._native.emu_x86_in_hook, UC_X86_INS_IN)
+
+    def count_instructions(self, stop_flag: int) -> None:
+        """-icount: count every instruction the CPU starts (a native code hook, which costs
+        a helper call per instruction), and set ``*stop_flag`` (the stop hook's request)
+        when the count reaches :attr:`icount_deadline`."""
+        from unicorn import UC_HOOK_CODE
+
+        self._bridge.stop_flag = stop_flag
+        self._bridge.icount_deadline = (1 << 64) - 1
+        self._add(UC_HOOK_CODE, self._native.emu_icount_hook)
+
+    @property
+    def instructions(self) -> int:
+        """-icount: the instructions the CPU has started."""
+        return self._bridge.insns
+
+    @property
+    def icount_deadline(self) -> int:
+        return self._bridge.icount_deadline
+
+    @icount_deadline.setter
+    def icount_deadline(self, value: int) -> None:
+        self._bridge.icount_deadline = min(value, (1 << 64) - 1)
 
     def block_work(self) -> tuple[int, int]:
         """The native function and argument the CPU's block hook must call at every block

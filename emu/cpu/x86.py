@@ -13,6 +13,7 @@ reported with the vector's name and whether the IDT could have taken it.
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Callable
 from typing import Any
 
@@ -161,6 +162,30 @@ class X86Cpu(Cpu):
             return False
         bits = int.from_bytes(raw, "little") >> (port & 7)
         return not bits & ((1 << size) - 1)
+
+    def read_time_stamp_counter(self, now_ns: Callable[[], int]) -> None:
+        """RDTSC and RDTSCP read guest time in ns, as QEMU's cpu_get_tsc under -icount
+        (cpu_get_ticks is then the instruction counter's clock)."""
+        # (the binding's hook_add has no RDTSC hooks; Unicorn's own take CPUID's prototype)
+        from unicorn import UC_HOOK_INSN
+        from unicorn.unicorn_py3.arch.intel import HOOK_INSN_CPUID_CFUNC
+
+        uc = self.uc
+
+        def rdtsc(_uch: Any, _key: Any) -> int:
+            tsc = now_ns() & 0xFFFFFFFFFFFFFFFF
+            uc.reg_write(X.UC_X86_REG_RAX, tsc & 0xFFFFFFFF)
+            uc.reg_write(X.UC_X86_REG_RDX, tsc >> 32)
+            return 1  # skip Unicorn's own RDTSC
+
+        def rdtscp(uch: Any, key: Any) -> int:
+            uc.reg_write(X.UC_X86_REG_RCX, uc.reg_read(X.UC_X86_REG_MSR, 0xC0000103) &
+                         0xFFFFFFFF)  # IA32_TSC_AUX
+            return rdtsc(uch, key)
+
+        add = uc._Uc__do_hook_add  # type: ignore[attr-defined]
+        for insn, fn in ((X.UC_X86_INS_RDTSC, rdtsc), (X.UC_X86_INS_RDTSCP, rdtscp)):
+            add(UC_HOOK_INSN, HOOK_INSN_CPUID_CFUNC(fn), 1, 0, ctypes.c_int(insn))
 
     # -- external interrupts ---------------------------------------------------------------
 
