@@ -54,6 +54,10 @@ if TYPE_CHECKING:
     from concurrent.futures import Future
 
 EXIT_FATAL = 2
+#: the least host time the CPU runs before a timer may stop it again: a timer that falls
+#: due faster than emu can take its interrupts (each costs a trip through the run loop)
+#: would otherwise leave the guest one block per interrupt, and it would never get on
+MIN_RUN_NS = 200_000
 #: A guest-physical page outside every machine's memory map (below both CPUs' 48-bit
 #: physical address limit), mapped only to swallow stores to ROM
 WRITE_SINK = 0x7FFF_FFFF_F000
@@ -115,6 +119,8 @@ class Machine:
         self.clock.on_earliest = self._timer_armed
         #: -icount sleep=on: host and guest time when the CPU went idle
         self._idle_since: tuple[int, int] | None = None
+        #: host time at which the current run of the CPU started
+        self._run_started = 0
 
         board_cls = board_class(config.machine)
         self.cpu = create_cpu(board_cls.arch, config.cpu)
@@ -476,7 +482,8 @@ class Machine:
             self.cpu.engine.icount_deadline = min(self.cpu.engine.icount_deadline,
                                                   self.clock.instructions_until(deadline))
             return
-        self._alarm.set(self.clock.host_time_of(deadline))
+        at = self.clock.host_time_of(deadline)
+        self._alarm.set(None if at is None else max(at, self._run_started + MIN_RUN_NS))
 
     def _run_timers(self) -> None:
         """Fire the timers that are due; wake a halted CPU that has an interrupt to take.
@@ -518,7 +525,9 @@ class Machine:
             cpu.engine.icount_deadline = (1 << 64) - 1 if deadline is None else \
                 self.clock.instructions_until(deadline)
         else:
-            self._alarm.set(None if deadline is None else self.clock.host_time_of(deadline))
+            self._run_started = time.monotonic_ns()
+            at = None if deadline is None else self.clock.host_time_of(deadline)
+            self._alarm.set(None if at is None else max(at, self._run_started + MIN_RUN_NS))
         cpu.stop_request.start_run()
         self.in_guest = True
         try:

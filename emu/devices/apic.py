@@ -585,9 +585,17 @@ class Apic:
             self.timer.cancel()
 
     def _timer_expired(self) -> None:
-        """``apic_timer``."""
+        """``apic_timer``. A periodic timer the clock has left periods behind (a host too
+        slow for the rate) goes on from the last two periods: the vector is latched in IRR
+        once however many expiries there were, with no guest code between them."""
         self.local_deliver(APIC_LVT_TIMER)
-        self._timer_update(self.next_time)
+        now = self.clock.now_ns()
+        period = (self.initial_count + 1) << self.count_shift
+        if self.lvt[APIC_LVT_TIMER] & APIC_LVT_TIMER_PERIODIC and \
+                now - self.next_time > 4 * period:
+            self._timer_update(now - 2 * period)
+        else:
+            self._timer_update(self.next_time)
 
     # -- registers -----------------------------------------------------------------------------
 
