@@ -16,8 +16,10 @@ from typing import Any
 from unicorn import UC_ARCH_ARM64, UC_HOOK_INTR, UC_MODE_ARM, Uc
 from unicorn import arm64_const as A
 
+from emu import trace as tracing
 from emu.cpu import ACCESS_FETCH, ACCESS_WRITE, Cpu
 from emu.cpu.engine import CPU_INTERRUPT_FIQ, CPU_INTERRUPT_HARD
+from emu.trace import trace
 
 MODELS = {
     "cortex-a53": A.UC_CPU_ARM64_A53,
@@ -70,6 +72,9 @@ class Arm64Cpu(Cpu):
         """Before QEMU's exception entry: the PSCI calls, which the machine's firmware
         interface answers (QEMU's arm_is_psci_call). True: taken here, no entry."""
         pc = self.pc
+        if tracing.ON:
+            assert self.engine is not None
+            trace("arm_cpu_exception", excp=intno, pc=pc, syndrome=self.engine.arm_syndrome)
         if intno == EXC_UDEF and (insn := self._insn(pc)) is not None and \
                 insn & HVC_MASK == HVC_BITS and self.current_el() == 1:
             self._call("hvc", pc + 4)

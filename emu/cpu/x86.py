@@ -28,7 +28,7 @@ from unicorn import x86_const as X
 
 from emu import trace as tracing
 from emu.cpu import ACCESS_FETCH, ACCESS_WRITE, Cpu
-from emu.cpu.engine import CPU_INTERRUPT_NMI, CPU_INTERRUPT_VIRQ
+from emu.cpu.engine import CPU_INTERRUPT_NMI, CPU_INTERRUPT_VIRQ, X86_ERROR_CODE
 from emu.trace import trace
 
 MSR_EFER = 0xC0000080
@@ -124,6 +124,9 @@ class X86Cpu(Cpu):
         (a not-present gate, a DPL check) would report the next instruction."""
         engine = self.engine
         assert engine is not None
+        if tracing.ON and intno < 0x100:
+            trace("x86_cpu_exception", vector=intno, rip=self.pc,
+                  error=engine.x86_field(X86_ERROR_CODE).value)
         soft = engine.x86_software_interrupt
         if soft is not None:
             _rip, after = soft
