@@ -61,12 +61,14 @@ class RegionOps(Protocol):
 
 @dataclass(eq=False)
 class Region:
-    """A device's register window: ``size`` bytes handled by ``ops``."""
+    """A device's register window: ``size`` bytes handled by ``ops``. ``priority`` is the
+    priority QEMU gives the region in its memory tree (``info mtree`` shows it)."""
 
     name: str
     size: int
     ops: RegionOps
     big_endian: bool = False
+    priority: int = 0
 
 
 def _swap(value: int, size: int) -> int:

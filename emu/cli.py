@@ -63,6 +63,9 @@ QEMU-compatible options:
   -qtest unix:PATH|stdio   answer qtest commands (QEMU's device-test protocol)
   -qtest-log FILE          log the qtest conversation
   -accel tcg|qtest         qtest: the CPU never runs, only qtest drives the devices
+  -icount [shift=]N[,sleep=on|off]
+                           deterministic time: 2^N ns of guest time per instruction;
+                           sleep=off: an idle CPU jumps to the next timer at once
   -qmp unix:PATH,server=on,wait=off | tcp:HOST:PORT,server=on,wait=off
                            QMP monitor (wait=on: wait for a client before starting)
 
@@ -86,7 +89,7 @@ _WITH_ARG = {"M", "machine", "m", "cpu", "smp", "kernel", "append", "initrd", "b
              "serial", "device",
              "display", "uuid", "trace", "name", "accel", "fw_cfg", "boot", "global",
              "dump-on-exit", "qmp", "dump-on-panic", "action", "qtest", "qtest-log",
-             "monitor", "rtc"}
+             "monitor", "rtc", "icount"}
 _FLAGS = {"nographic", "nodefaults", "no-reboot", "no-shutdown", "S", "version", "h", "help",
           "direct-boot", "no-fd-bootchk"}
 
@@ -207,6 +210,8 @@ def parse_args(argv: Sequence[str]) -> MachineConfig | str:
             if accel not in ("tcg", "qtest"):
                 raise ConfigError(f"{opt} {value}: emu provides the tcg and qtest accelerators")
             cfg.accel = accel
+        elif name == "icount":
+            cfg.icount_shift, cfg.icount_sleep = _parse_icount(value)
         elif name == "qtest":
             cfg.qtest = value
         elif name == "qtest-log":
@@ -427,6 +432,30 @@ def _parse_rtc(value: str) -> None:
         if (key, v) not in (("base", "utc"), ("clock", "vm"), ("driftfix", "none")):
             raise ConfigError(f"-rtc {value}: emu's RTC offers base=utc, clock=vm and "
                               f"driftfix=none only")
+
+
+def _parse_icount(value: str) -> tuple[int, bool]:
+    """``-icount [shift=]N[,sleep=on|off][,align=on|off]`` (QEMU's icount_configure):
+    virtual time advances 2^N ns per executed instruction. (shift=auto adapts the shift to
+    host time, and rr= records or replays: emu has neither.)"""
+    opts = _keyval(value, "shift")
+    for key in opts:
+        if key not in ("shift", "sleep", "align", "rr", "rrfile", "rrsnapshot"):
+            raise ConfigError(f"-icount {value}: Invalid parameter '{key}'")
+    for key in ("sleep", "align"):
+        if opts.get(key, "on") not in ("on", "off"):
+            raise ConfigError(f"-icount {value}: Parameter '{key}' expects 'on' or 'off'")
+    if "rr" in opts:
+        if "rrfile" not in opts:
+            raise ConfigError(f"-icount {value}: File name not specified for replay")
+        raise ConfigError(f"-icount {value}: emu has no record/replay")
+    shift = opts.get("shift", "")
+    if shift == "auto":
+        raise ConfigError(f"-icount {value}: emu has no adaptive shift (shift=auto): "
+                          "give shift=0..10")
+    if not shift.isdigit() or int(shift) > 10:
+        raise ConfigError(f"-icount {value}: icount: Invalid shift value")
+    return int(shift), opts.get("sleep", "on") == "on"
 
 
 def _parse_smp(value: str) -> tuple[int, int]:

@@ -73,7 +73,7 @@ class Timer:
 class Clock:
     """The virtual clock of one machine (see the module docstring for the modes)."""
 
-    MODES = ("realtime", "qtest")
+    MODES = ("realtime", "qtest", "icount")
 
     def __init__(self, mode: str = "realtime",
                  source: Callable[[], int] = time.monotonic_ns) -> None:
@@ -94,10 +94,32 @@ class Clock:
 
     # -- time ---------------------------------------------------------------------------------
 
+    def use_instructions(self, count: Callable[[], int], shift: int) -> None:
+        """icount mode (``-icount shift=N``): guest time is 2^N ns per instruction the CPU
+        has started (``count``), plus the time idle periods skipped (:meth:`skip_to`)."""
+        self.mode = "icount"
+        self._insn_count = count
+        self.shift = shift
+        self._skipped = 0
+
+    def skip_to(self, deadline: int) -> None:
+        """icount mode: the CPU is idle; move guest time on to ``deadline`` (QEMU's
+        icount_warp: time passes without instructions)."""
+        now = self.now_ns()
+        if deadline > now:
+            self._skipped += deadline - now
+
+    def instructions_until(self, deadline: int) -> int:
+        """icount mode: the instruction count at which guest time reaches ``deadline``."""
+        ahead = deadline - self._skipped
+        return max(0, -(-ahead >> self.shift)) if ahead > 0 else 0
+
     def now_ns(self) -> int:
         """Guest time in nanoseconds."""
         if self.mode == "qtest":
             return self._qtest_now
+        if self.mode == "icount":
+            return (self._insn_count() << self.shift) + self._skipped
         if self._stopped_at is not None:
             return self._stopped_at
         return self._source() - self._base
@@ -184,6 +206,17 @@ class Clock:
         (QEMU fires them from its main loop, asynchronously)."""
         head = self._head()
         if head is not None and head[0] <= self.now_ns():
+            self.run_due()
+
+    def settled_now(self) -> int:
+        """The current time, with every timer due by then fired first: a guest that reads a
+        clock never sees a time past a deadline whose timer has not fired yet (the host may
+        deschedule emu between ``catch_up`` and the read)."""
+        while True:
+            now = self.now_ns()
+            head = self._head()
+            if head is None or head[0] > now:
+                return now
             self.run_due()
 
     # -- qtest --------------------------------------------------------------------------------

@@ -139,6 +139,10 @@ class MachineConfig:
     no_reboot: bool = False
     no_shutdown: bool = False
     start_paused: bool = False
+    #: -icount shift=N: guest time is 2^N ns per executed instruction (None: host time)
+    icount_shift: int | None = None
+    #: -icount sleep=on: an idle CPU waits for the next timer in host time
+    icount_sleep: bool = True
     #: -M virt,gic-version=: "2", "3", "4", "host" or "max" as given (QEMU's
     #: virt_set_gic_version accepts these); the board decides (VirtBoard.gic_version)
     gic_version: str | None = None

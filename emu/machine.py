@@ -54,6 +54,10 @@ if TYPE_CHECKING:
     from concurrent.futures import Future
 
 EXIT_FATAL = 2
+#: the least host time the CPU runs before a timer may stop it again: a timer that falls
+#: due faster than emu can take its interrupts (each costs a trip through the run loop)
+#: would otherwise leave the guest one block per interrupt, and it would never get on
+MIN_RUN_NS = 200_000
 #: A guest-physical page outside every machine's memory map (below both CPUs' 48-bit
 #: physical address limit), mapped only to swallow stores to ROM
 WRITE_SINK = 0x7FFF_FFFF_F000
@@ -84,6 +88,9 @@ class Machine:
         self.state = "created"  # created, running, paused, shutdown
         self.halted = False
         self.cpu_powered = True
+        #: True while the CPU executes guest code (a device access then comes from the CPU,
+        #: not from a qtest or monitor request: QEMU's ``current_cpu``)
+        self.in_guest = False
         self.exit_status: int | None = None
         self.exit_reason = ""
         #: event listeners (a QMP server): fn(name, data)
@@ -110,9 +117,15 @@ class Machine:
         #: brings the CPU back when the next timer is due (emu/alarm.py)
         self._alarm = Alarm(self._ask_for_the_cpu)
         self.clock.on_earliest = self._timer_armed
+        #: -icount sleep=on: host and guest time when the CPU went idle
+        self._idle_since: tuple[int, int] | None = None
+        #: host time at which the current run of the CPU started
+        self._run_started = 0
 
         board_cls = board_class(config.machine)
         self.cpu = create_cpu(board_cls.arch, config.cpu)
+        if config.icount_shift is not None and self.clock.mode != "qtest":
+            self._use_icount(config.icount_shift)
         self.cpu.phys_read = self.address_space.read
         self.cpu.phys_write = self.address_space.write
         self.board: Board = board_cls(self)
@@ -448,20 +461,56 @@ class Machine:
         if not self._requests.empty():
             self._ask_for_the_cpu()
 
+    def _use_icount(self, shift: int) -> None:
+        """-icount shift=N: guest time is 2^N ns per instruction (emu/clock.py), counted by
+        a native code hook that also asks the CPU to stop at the block where the next timer
+        is due; the x86 time-stamp counter reads guest time too (QEMU's cpu_get_ticks
+        under icount)."""
+        engine = self.cpu.engine
+        if engine is None or not engine.available or not self.cpu.stop_request.available:
+            raise ConfigError("-icount: instruction counting needs emu's native CPU hooks, "
+                              "which this host or Unicorn build does not have")
+        engine.count_instructions(self.cpu.stop_request.flag_address)
+        self.clock.use_instructions(lambda: engine.instructions, shift)
+        self.cpu.read_time_stamp_counter(self.clock.now_ns)
+
     def _timer_armed(self, deadline: int) -> None:
         """A timer now due before all others: bring the CPU back for it (a guest that
         programs a timer while it runs)."""
-        self._alarm.set(self.clock.host_time_of(deadline))
+        if self.clock.mode == "icount":
+            assert self.cpu.engine is not None
+            self.cpu.engine.icount_deadline = min(self.cpu.engine.icount_deadline,
+                                                  self.clock.instructions_until(deadline))
+            return
+        at = self.clock.host_time_of(deadline)
+        self._alarm.set(None if at is None else max(at, self._run_started + MIN_RUN_NS))
 
     def _run_timers(self) -> None:
-        """Fire the timers that are due; wake a halted CPU that has an interrupt to take."""
-        self.clock.run_due()
+        """Fire the timers that are due; wake a halted CPU that has an interrupt to take.
+        Under -icount an idle CPU executes nothing, so time moves on to the next timer:
+        at once with sleep=off, as fast as host time passes with sleep=on (QEMU's icount
+        warp)."""
+        clock = self.clock
+        if clock.mode == "icount":
+            deadline = clock.next_deadline()
+            if not self.halted or self.cpu.has_work() or deadline is None:
+                self._idle_since = None
+            elif not self.config.icount_sleep:
+                clock.skip_to(deadline)
+            else:
+                if self._idle_since is None:
+                    self._idle_since = (time.monotonic_ns(), clock.now_ns())
+                host, guest = self._idle_since
+                clock.skip_to(min(deadline, guest + time.monotonic_ns() - host))
+        clock.run_due()
         if self.halted and self.cpu.has_work():
             self.halted = False
 
     def _idle_timeout(self) -> float:
         """How long the loop may sleep while the CPU does not run: until the next timer."""
         deadline = self.clock.next_deadline()
+        if self.clock.mode == "icount" and deadline is not None:
+            return max(0.0, min(0.2, (deadline - self.clock.now_ns()) / 1e9))
         at = None if deadline is None else self.clock.host_time_of(deadline)
         if at is None:
             return 0.2
@@ -471,8 +520,16 @@ class Machine:
         cpu = self.cpu
         uc = cpu.uc
         deadline = self.clock.next_deadline()
-        self._alarm.set(None if deadline is None else self.clock.host_time_of(deadline))
+        if self.clock.mode == "icount":
+            assert cpu.engine is not None
+            cpu.engine.icount_deadline = (1 << 64) - 1 if deadline is None else \
+                self.clock.instructions_until(deadline)
+        else:
+            self._run_started = time.monotonic_ns()
+            at = None if deadline is None else self.clock.host_time_of(deadline)
+            self._alarm.set(None if at is None else max(at, self._run_started + MIN_RUN_NS))
         cpu.stop_request.start_run()
+        self.in_guest = True
         try:
             uc.emu_start(cpu.pc, self._until)
         except UcError as e:
@@ -483,6 +540,8 @@ class Machine:
         except Exception as e:  # a bug in a device or plugin: report it, do not hide it
             self._die(f"internal error in a device callback: {type(e).__name__}: {e}")
             return
+        finally:
+            self.in_guest = False
         if (self.exit_status is not None or self._reset_requested or not self.cpu_powered
                 or self.state != "running"):
             return

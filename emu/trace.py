@@ -19,8 +19,11 @@ from typing import TextIO
 
 #: every event emu's devices emit (QEMU's names: hw/*/trace-events)
 EVENTS: set[str] = {
+    "apic_deliver_irq", "apic_get_irq_delivered", "apic_local_deliver", "apic_mem_readl",
+    "apic_mem_writel", "apic_report_irq_delivered", "apic_reset_irq_delivered",
+    "cpu_get_apic_base", "cpu_set_apic_base",
     "cmos_ioport_read", "cmos_ioport_write", "rtc_irq",
-    "cpu_triple_fault", "x86_cpu_interrupt",
+    "arm_cpu_exception", "cpu_triple_fault", "x86_cpu_exception", "x86_cpu_interrupt",
     "debug_exit_write",
     "gic_acknowledge_irq", "gic_cpu_read", "gic_cpu_write", "gic_disable_irq", "gic_dist_read",
     "gic_dist_write", "gic_enable_irq", "gic_set_irq", "gic_update_bestirq", "gic_update_set_irq",
@@ -43,7 +46,7 @@ EVENTS: set[str] = {
     "psci_call",
     "pvpanic_write",
     "serial_read", "serial_write",
-    "x86_gsi_interrupt",
+    "x86_gsi_interrupt", "x86_pic_interrupt",
 }
 _patterns: list[str] = []
 _enabled: dict[str, bool] = {}

@@ -23,7 +23,7 @@ import buildcheck  # tools/buildcheck.py: the build and --check command line
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 IMAGES = ["hello", "spin", "halt", "unmapped", "trap", "pulse", "storm", "fwcfg", "fwcfgbench",
-          "vmcoreinfo", "scenario", "panic", "vectors", "user", "paging", "gicv3"]
+          "vmcoreinfo", "scenario", "panic", "vectors", "user", "paging", "ticks", "gicv3"]
 
 # Images of one architecture only (the others are built for every one).
 ARCH_ONLY = {"gicv3": "aarch64"}

@@ -37,6 +37,7 @@
 
 /* CPUState (include/hw/core/cpu.h) */
 #define CS_INTERRUPT_REQUEST 0x1c
+#define CS_ICOUNT_DECR_PTR 0x130     /* IcountDecr *: u16.high at +2 */
 #define CS_EXCEPTION_INDEX 0x81a0
 
 /* CPUX86State (target/i386/cpu.h), from the CPUState */
@@ -141,7 +142,12 @@ struct emu_cpu_bridge {
     int32_t last;                               /* the last exception delivered */
     int32_t reassert;                           /* x86: request bits to set at the next block */
     int32_t delivering_software;                /* x86: the event is an INT n / INT3 / INTO */
-    int32_t reserved;
+    int32_t kick;                               /* leave the chain at the next block start */
+    /* -icount: instructions started so far, and the count at which the next timer is due
+     * (the stop hook's flag is then set: the CPU stops at the next block boundary) */
+    uint64_t insns;
+    uint64_t icount_deadline;
+    volatile int32_t *stop_flag;
     /* x86 port I/O: Python's check of the TSS I/O bitmap (1: allowed), and the machine's
      * IN handler, which this library's IN hook calls once the access is allowed */
     int (*io_bitmap_allows)(uint32_t port, int size);
@@ -450,5 +456,27 @@ void emu_bridge_at_block(void *user_data)
     if (b->reassert) {
         FIELD(uint32_t, b->cpu, CS_INTERRUPT_REQUEST) |= (uint32_t)b->reassert;
         b->reassert = 0;
+    }
+    /* an interrupt was requested while the CPU ran (from a device callback): make this
+     * block end at its start check, before any of its instructions, so that QEMU's loop
+     * sees the request, as cpu_interrupt's icount_decr write does in QEMU.  (Setting it
+     * from the callback itself would also end the block after the callback's own memory
+     * access, and Unicorn would then execute that instruction again.) */
+    if (b->kick) {
+        b->kick = 0;
+        FIELD(int16_t, FIELD(char *, b->cpu, CS_ICOUNT_DECR_PTR), 2) = -1;
+    }
+}
+
+void emu_icount_hook(void *uc, uint64_t address, uint32_t size, void *user_data)
+{
+    struct emu_cpu_bridge *b = user_data;
+
+    /* -icount's instruction counter: a code hook runs before each instruction */
+    (void)uc;
+    (void)address;
+    (void)size;
+    if (++b->insns >= b->icount_deadline && b->stop_flag) {
+        *b->stop_flag = 1;
     }
 }

@@ -357,13 +357,20 @@ def test_bios_directory_is_a_one_line_error(tmp_path: Path) -> None:
     assert result.stderr.decode() == f"emu: -bios {tmp_path}: could not open: Is a directory\n"
 
 
-def test_garbage_firmware_is_a_guest_fatal_error(machine: str, tmp_path: Path) -> None:
+def test_garbage_firmware_gets_the_hardware_answer(machine: str, tmp_path: Path) -> None:
+    """0xff bytes are no instruction on either architecture, and the CPU's exception vectors
+    lead nowhere useful: both emulators keep running, printing nothing. (pc: QEMU starts
+    in real mode and runs the zeros the #UD vector points at; emu starts its firmware in
+    protected mode, docs, firmware/README.md, and there #UD without an IDT is a triple
+    fault, a reset, for ever. virt: the undefined instruction's vector is in the same
+    flash, taken for ever.)"""
     path = tmp_path / "garbage.bin"
-    path.write_bytes(b"\xff" * 0x10000)  # not an instruction on either architecture
-    result = run_emu([*boot_args(machine, "hello"), "-bios", str(path)], timeout=30)
-    assert result.returncode == 2
-    lines = result.stderr.decode().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("emu: fatal:"), lines
+    path.write_bytes(b"\xff" * 0x10000)
+    args = [*boot_args(machine, "hello"), "-bios", str(path)]
+    for run in (lambda: run_emu(args, timeout=3), lambda: run_qemu(machine, args, timeout=3)):
+        with pytest.raises(subprocess.TimeoutExpired) as stopped:
+            run()
+        assert not stopped.value.stdout
 
 
 @pytest.mark.parametrize("args, message", [

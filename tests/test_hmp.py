@@ -289,8 +289,8 @@ def test_info_mtree_regions_match_qemu(vms, machine: str) -> None:
         in ours
     regions = [line for line in ours.split("\r\n") if line.startswith("    ")]
     expected = {"pc": {"pc.ram", "pc.bios", "serial", "fwcfg", "fwcfg.dma", "isa-debug-exit",
-                       "elcr", "ioapic", "pic", "pit", "pcspk", "rtc", "vga-lowmem", "pc.rom",
-                       "isa-bios"},
+                       "elcr", "ioapic", "apic-msi", "pic", "pit", "pcspk", "rtc", "vga-lowmem",
+                       "pc.rom", "isa-bios"},
                 "virt": {"mach-virt.ram", "virt.flash0", "virt.flash1", "pl011", "fwcfg.data",
                          "gic_dist", "gic_cpu",
                          "fwcfg.ctl", "fwcfg.dma"}}[machine]

@@ -52,3 +52,35 @@ def test_storm_is_exact_run_after_run(target: str, run: int) -> None:
                            b"storm: handler ticked, tick_sum and slots consistent\n"
                            b"storm: waited for 50 ticks\n"), ours.stderr
     assert ours.returncode == EXIT[target.split(",")[0]]
+
+
+def test_icount_makes_interrupts_land_on_the_same_instructions(target: str) -> None:
+    """-icount shift=N: guest time is the instruction count, so the timer interrupts the
+    same instructions run after run (storm's show=1 prints how many it took and a hash of
+    the addresses they interrupted). Without it they land where host time says."""
+    machine = target.split(",")[0]
+    args = _storm_args(target, "-append", "iters=200000 show=1", "-icount", "shift=2,sleep=off")
+    runs = [run_emu(args, timeout=120) for _ in range(3)]
+    for run in runs:
+        assert run.returncode == EXIT[machine], run.stderr
+        lines = run.stdout.splitlines()
+        assert lines[1:3] == [b"storm: handler ticked, tick_sum and slots consistent",
+                              b"storm: waited for 100 ticks"]
+        assert lines[3].startswith(b"storm: ticks=")
+    assert runs[0].stdout == runs[1].stdout == runs[2].stdout
+
+
+@pytest.mark.parametrize("value, message", [
+    ("shift=abc", "-icount shift=abc: icount: Invalid shift value"),
+    ("shift=11", "-icount shift=11: icount: Invalid shift value"),
+    ("foo=1", "-icount foo=1: Invalid parameter 'foo'"),
+    ("shift=2,sleep=maybe", "-icount shift=2,sleep=maybe: Parameter 'sleep' expects 'on' or 'off'"),
+    ("shift=2,rr=record", "-icount shift=2,rr=record: File name not specified for replay"),
+])
+def test_bad_icount_gets_qemus_line(value: str, message: str) -> None:
+    args = ["-M", "pc", "-display", "none", "-icount", value]
+    qemu = run_qemu("pc", args, timeout=30)
+    ours = run_emu(args, timeout=30)
+    assert qemu.stderr.decode().splitlines()[0].endswith(message)
+    assert ours.stderr.decode() == f"emu: {message}\n"
+    assert ours.returncode == 1 and qemu.returncode == 1

@@ -325,6 +325,7 @@ def test_rtc_in_realtime_mode_catches_up_on_access() -> None:
 
 
 def test_chipset_wiring_pit_and_rtc_reach_the_cpu_through_the_pics() -> None:
+    """With the local APIC in virtual wire mode (LINT0 ExtINT, as firmware leaves it)."""
     clock = Clock("qtest")
     bus = PortBus()
     chipset = PcChipset(clock, bus.map, MmioBus().map)
@@ -334,12 +335,13 @@ def test_chipset_wiring_pit_and_rtc_reach_the_cpu_through_the_pics() -> None:
     for n, line in enumerate(chipset.ioapic_inputs):
         line.tap(lambda level, n=n: ioapic.append((n, level)))
     chipset.reset()
+    chipset.firmware_apic_setup()
     for port, val in ((0x20, 0x11), (0x21, 0x08), (0x21, 0x04), (0x21, 0x01),
                       (0xA0, 0x11), (0xA1, 0x70), (0xA1, 0x02), (0xA1, 0x01)):
         bus.port_write(port, 1, val)
     clock.step()  # the PIT's first output transition: IRQ 0
     assert (0, 1) in ioapic and intr[-1] == 1
-    assert chipset.pic.acknowledge() == 0x08
+    assert chipset.get_interrupt() == 0x08
     bus.port_write(0x20, 1, 0x20)
     bus.port_write(0x21, 1, 0xFF)  # mask the timer
     bus.port_write(0x70, 1, 0x0B)
@@ -349,7 +351,7 @@ def test_chipset_wiring_pit_and_rtc_reach_the_cpu_through_the_pics() -> None:
     assert (8, 1) in ioapic
     assert not chipset.pic.output  # the cascade input 2 is masked too
     bus.port_write(0x21, 1, 0xFB)
-    assert chipset.pic.output and chipset.pic.acknowledge() == 0x70
+    assert chipset.pic.output and intr[-1] == 1 and chipset.get_interrupt() == 0x70
     assert bus.port_read(0x20, 2) == bus.port_read(0x20, 1) | bus.port_read(0x21, 1) << 8
 
 

@@ -190,7 +190,8 @@ def test_guest_images_readme_counts_and_lists_every_image() -> None:
     images = re.findall(r'"(\w+)"', re.search(r"^IMAGES = \[(.*?)\]", build, re.S | re.M)[1])
     text = (ROOT / "guest_images" / "README.md").read_text()
     words = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-             "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen"]
+             "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
+             "seventeen", "eighteen", "nineteen", "twenty"]
     count = re.search(r"^(\w+) small kernels", text, re.M)[1].lower()
     assert count == words[len(images)]
     table = text.split("## The images\n\n", 1)[1].split("\n\n", 1)[0]

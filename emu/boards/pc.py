@@ -163,7 +163,8 @@ class PcBoard(Board):
             uart = Uart16550(m.own(open_backend(spec)), f"serial{i}")
             m.map_port(COM_PORTS[i], uart.region)
             self.uarts.append(uart)
-        self.chipset = PcChipset(m.clock, m.map_port, m.map_mmio)
+        self.chipset = PcChipset(m.clock, m.map_port, m.map_mmio,
+                                 cpu_access=lambda: m.in_guest)
         self.qom_gpios = self.chipset.qom_gpios  # for qtest's irq_intercept_* / set_irq_in
         self.chipset.init_cmos(m.config, below, above)
         self._connect_cpu()
@@ -257,13 +258,30 @@ class PcBoard(Board):
             return
         chipset = self.chipset
         assert isinstance(cpu, X86Cpu)
-        cpu.attach_interrupts(chipset.get_interrupt, lambda: chipset.intr.level)
+        cpu.attach_interrupts(self._acknowledge, lambda: chipset.intr.level)
+        chipset.apic.cr8 = cpu.cr8
         chipset.intr.connect(cpu.set_irq)
-        chipset.nmi.connect(lambda level: cpu.nmi() if level else None)
+        chipset.nmi.connect(self._nmi)
+
+    def _acknowledge(self) -> int:
+        """The CPU takes the external interrupt: its vector. With nothing left to take
+        (QEMU would enter vector -1) the local APIC answers as hardware does, with its
+        spurious vector (SDM vol. 3A 10.9)."""
+        vector = self.chipset.get_interrupt()
+        return vector if vector >= 0 else self.chipset.apic.spurious_vec & 0xFF
+
+    def _nmi(self, level: int) -> None:
+        """The APIC's NMI request: the CPU latches it (CPU_INTERRUPT_NMI), so the line is
+        taken down again at once, ready for the next."""
+        if level:
+            cpu = self.machine.cpu
+            assert isinstance(cpu, X86Cpu)
+            cpu.nmi()
+            self.chipset.nmi.level = 0
 
     def inject_nmi(self) -> None:
-        """An NMI from outside (QMP inject-nmi, QEMU's x86_nmi)."""
-        self.chipset.nmi.pulse()
+        """An NMI from outside (QMP inject-nmi): QEMU's x86_nmi, through LINT1."""
+        self.chipset.inject_nmi()
 
     def reset(self) -> None:
         self.chipset.reset()
@@ -289,5 +307,6 @@ class PcBoard(Board):
             self.machine.address_space.write(addr, data)
         if self.initrd is not None:
             self.machine.address_space.write(*self.initrd)
+        self.chipset.firmware_apic_setup()
         cpu.enter_protected_mode(GDT_ADDR, len(GDT) - 1, BOOT_CS, BOOT_DS)
         cpu.set_regs(rbx=pvh.start_info, rsp=0, rip=pvh.entry)

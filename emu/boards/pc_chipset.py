@@ -6,7 +6,11 @@
   ``x86_gsi_interrupt`` (QEMU's).
 * the IOAPIC at 0xfec00000 (:mod:`emu.devices.ioapic`): its messages go to
   ``ioapic.deliver`` (the local APIC connects there), its ExtINT entries acknowledge the 8259s;
-* the 8259 pair (:mod:`emu.devices.i8259`), whose ``intr`` output is the CPU's INTR pin;
+* the 8259 pair (:mod:`emu.devices.i8259`), whose output goes to the local APIC's LINT0
+  while the APIC accepts 8259 interrupts (QEMU's ``pic_irq_request``), and nowhere otherwise;
+* the local APIC of the CPU at 0xfee00000 (:mod:`emu.devices.apic`), which takes the IOAPIC's
+  messages and drives the CPU's interrupt request ``intr`` and ``nmi``; ``get_interrupt`` is
+  the CPU's interrupt acknowledge (QEMU's ``cpu_get_pic_interrupt``);
 * the 8254 PIT, counter 0 on GSI 0, and port 0x61 (:mod:`emu.devices.pcspk`);
 * the MC146818 RTC on GSI 8, its NVRAM filled as QEMU's ``pc_cmos_init`` fills it
   (:func:`pc_cmos_init`).
@@ -28,9 +32,17 @@ from emu import trace as tracing
 from emu.bus import Region
 from emu.clock import Clock
 from emu.config import KiB, MachineConfig, MiB
+from emu.devices.apic import (
+    APIC_DEFAULT_ADDRESS,
+    APIC_LVT_LINT0,
+    APIC_LVT_LINT1,
+    APIC_SV_ENABLE,
+    Apic,
+    ApicBus,
+)
 from emu.devices.i8254 import PIT_BASE, Pit
 from emu.devices.i8259 import PicPair
-from emu.devices.ioapic import IOAPIC_BASE, IoApic
+from emu.devices.ioapic import IOAPIC_BASE, ApicMessage, IoApic
 from emu.devices.mc146818rtc import RTC_BASE, RTC_ISA_IRQ, MC146818Rtc
 from emu.devices.pcspk import PCSPK_PORT, PcSpeaker
 from emu.errors import ConfigError
@@ -38,6 +50,8 @@ from emu.irq import Gpios, IrqLine, input_lines
 from emu.trace import trace
 
 GSI_NUM_PINS = 24
+#: the LVT LINT0 and LINT1 entries firmware programs: ExtINT and NMI, level-triggered
+FIRMWARE_LINT0, FIRMWARE_LINT1 = 0x8700, 0x8400
 ISA_NUM_IRQS = 16
 PIT_ISA_IRQ = 0
 
@@ -101,17 +115,30 @@ def pc_cmos_init(rtc: MC146818Rtc, below_4g: int, above_4g: int, cpus: int,
 
 
 class PcChipset:
-    """The GSI fabric, 8259s, PIT, port 0x61 and RTC of one pc machine."""
+    """The GSI fabric, 8259s, IOAPIC, local APIC, PIT, port 0x61 and RTC of one pc machine.
+
+    The CPU's side: ``intr`` (the CPU's interrupt request, QEMU's ``CPU_INTERRUPT_HARD``),
+    ``nmi`` (``CPU_INTERRUPT_NMI``: raised for an NMI, lowered by the CPU when it takes it),
+    :meth:`get_interrupt` (the vector of the external interrupt the CPU takes) and ``apic``
+    (IA32_APIC_BASE, CR8, INIT and SIPI). ``cpu_access`` tells whether a register access of
+    the local APIC comes from the CPU (QEMU's ``cpu_get_current_apic``: qtest accesses do not;
+    default: every access does)."""
 
     def __init__(self, clock: Clock, map_port: Callable[[int, Region], None],
-                 map_mmio: Callable[[int, Region], None]) -> None:
+                 map_mmio: Callable[[int, Region], None],
+                 cpu_access: Callable[[], bool] | None = None) -> None:
         self.clock = clock
         self._resets = 0
         self._restore_boot: tuple[str, bool] | None = None
         self.pic = PicPair()
-        #: the CPU's NMI input (raise: an NMI is pending)
-        self.nmi = IrqLine("nmi")
-        self.ioapic = IoApic(clock, extint=self.pic.acknowledge)
+        self.apic_bus = ApicBus()
+        self.ioapic = IoApic(clock, deliver=self._ioapic_message, extint=self.pic.acknowledge)
+        self.apic = Apic(clock, self.apic_bus, 0, pic_output=lambda: self.pic.output,
+                         eoi_broadcast=self.ioapic.eoi_broadcast, current=cpu_access)
+        #: the CPU's interrupt request and NMI request (the local APIC drives them)
+        self.intr: IrqLine = self.apic.intr
+        self.nmi: IrqLine = self.apic.nmi
+        self.pic.intr.connect(self._pic_irq_request)
         self.ioapic_inputs = self.ioapic.inputs
         self.gsi = input_lines("gsi", GSI_NUM_PINS, self._gsi_handler)
         self.pit = Pit(clock)
@@ -124,6 +151,7 @@ class PcChipset:
         map_port(PCSPK_PORT, self.pcspk.region)
         map_port(RTC_BASE, self.rtc.region)
         map_mmio(IOAPIC_BASE, self.ioapic.region)
+        map_mmio(APIC_DEFAULT_ADDRESS, self.apic.region)
         self.qom_gpios: dict[str, Gpios] = {
             QOM_PATHS["pic-master"]: self.pic.master.gpios,
             QOM_PATHS["pic-slave"]: self.pic.slave.gpios,
@@ -143,15 +171,49 @@ class PcChipset:
         pc_cmos_init(self.rtc, below_4g, above_4g, config.smp,
                      config.boot_order if once is None else once, config.fd_bootchk)
 
-    @property
-    def intr(self) -> IrqLine:
-        """The CPU's INTR pin (the master 8259's output)."""
-        return self.pic.intr
+    def _ioapic_message(self, message: ApicMessage) -> None:
+        """The IOAPIC's ``stl_le_phys(ioapic_as, addr, data)``: an MSI write."""
+        self.apic_bus.send_msi(message.address, message.data)
+
+    def _pic_irq_request(self, level: int) -> None:
+        """``pic_irq_request`` (hw/i386/x86.c): the master 8259's output goes to the local
+        APIC's LINT0 when the APIC accepts 8259 interrupts, else nowhere."""
+        if tracing.ON:
+            trace("x86_pic_interrupt", irqn=0, level=level)
+        if self.apic.accept_pic_intr():
+            self.apic.deliver_pic_intr(level)
 
     def get_interrupt(self) -> int:
-        """The CPU's interrupt acknowledge (QEMU's cpu_get_pic_interrupt): the vector of
-        the interrupt it takes, from the 8259s."""
+        """The CPU takes an external interrupt (QEMU's ``x86_cpu_exec_interrupt`` for
+        ``CPU_INTERRUPT_HARD``): the request is cleared, then ``cpu_get_pic_interrupt`` gives
+        the vector: the local APIC's first, then the 8259s' acknowledge cycle if the APIC
+        accepts 8259 interrupts. Both may raise ``intr`` again (another interrupt waits).
+        -1: nothing to take (QEMU goes on with vector -1; the caller should not)."""
+        self.intr.lower()
+        intno = self.apic.get_interrupt()
+        if intno >= 0:
+            return intno
+        if not self.apic.accept_pic_intr():
+            return -1
         return self.pic.acknowledge()
+
+    def firmware_apic_setup(self) -> None:
+        """What firmware leaves in the BSP's local APIC before it starts a kernel (SeaBIOS
+        1.16 ``smp_scan``, emu's pc firmware alike): software-enabled (SVR bit 8), LINT0 in
+        ExtINT mode (the 8259s reach the CPU: virtual wire mode), LINT1 in NMI mode.
+        ``--direct-boot`` calls it in place of the firmware."""
+        apic = self.apic
+        apic.spurious_vec |= APIC_SV_ENABLE
+        apic.update_irq()
+        apic.lvt[APIC_LVT_LINT0] = FIRMWARE_LINT0
+        if apic.check_pic():
+            apic.update_irq()
+        apic.lvt[APIC_LVT_LINT1] = FIRMWARE_LINT1
+
+    def inject_nmi(self) -> None:
+        """QEMU's ``x86_nmi`` (``inject-nmi``, the NMI button): an NMI on the APIC's LINT1,
+        which passes it on as its LVT entry says (unmasked NMI mode after firmware)."""
+        self.apic.external_nmi()
 
     def _gsi_handler(self, n: int, level: int) -> None:
         if tracing.ON:
@@ -161,8 +223,11 @@ class PcChipset:
         self.ioapic_inputs[n].set_level(level)
 
     def reset(self) -> None:
-        """Device reset in QEMU's order of creation: IOAPIC, PICs, RTC, PIT; from the second
-        reset on, the normal boot order after a ``-boot once=``."""
+        """Device reset: the CPU's local APIC (with the CPU, as the BSP), then QEMU's order of
+        creation: IOAPIC, PICs, RTC, PIT; from the second reset on, the normal boot order
+        after a ``-boot once=``."""
+        self.apic.designate_bsp(True)
+        self.apic.reset()
         self.ioapic.reset()
         self.pic.reset()
         self.rtc.reset()

@@ -79,7 +79,7 @@ class Cpu:
         self._install_exceptions()
         #: stops the CPU at its next block boundary, from any thread (emu/cpu/stop_request.py)
         self.stop_request = StopRequest(self.uc)
-        if self.arch == "x86_64" and self.engine.available and self.stop_request.available:
+        if self.engine.available and self.stop_request.available:
             self.stop_request.run_at_block(*self.engine.block_work())
 
     def _install_tlb(self) -> None:
@@ -120,6 +120,11 @@ class Cpu:
         pending."""
         return False
 
+    def read_time_stamp_counter(self, now_ns: Callable[[], int]) -> None:
+        """Have the CPU's own time counter read ``now_ns`` (x86 RDTSC/RDTSCP under
+        -icount); aarch64's counter is the generic timer's, already on the clock."""
+        return None
+
     def triple_faulted(self) -> bool:
         """After a run that ended by itself: did the CPU shut down (x86 triple fault)?"""
         return False
@@ -133,8 +138,9 @@ class Cpu:
         paddr, writable = found if found is not None else (None, False)
         if paddr is None:
             if self.fault is None or self.engine is None or not self.engine.available:
-                self.fatal = (f"page fault at virtual address 0x{vaddr:x} "
-                              "(exception delivery is not available)")
+                if self.fatal is None:
+                    self.fatal = (f"page fault at virtual address 0x{vaddr:x} "
+                                  "(exception delivery is not available)")
                 self.uc.emu_stop()
             return False
         entry.paddr = paddr  # vaddr is aligned to Unicorn's page size (1 KiB on arm)

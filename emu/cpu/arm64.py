@@ -16,8 +16,10 @@ from typing import Any
 from unicorn import UC_ARCH_ARM64, UC_HOOK_INTR, UC_MODE_ARM, Uc
 from unicorn import arm64_const as A
 
+from emu import trace as tracing
 from emu.cpu import ACCESS_FETCH, ACCESS_WRITE, Cpu
 from emu.cpu.engine import CPU_INTERRUPT_FIQ, CPU_INTERRUPT_HARD
+from emu.trace import trace
 
 MODELS = {
     "cortex-a53": A.UC_CPU_ARM64_A53,
@@ -36,9 +38,6 @@ EXCEPTION_NAMES = {EXC_UDEF: "undefined instruction", EXC_SWI: "SVC", EXC_PREFET
                    EXC_SMC: "SMC"}
 
 SCR_NS, SCR_RW, HCR_RW = 1 << 0, 1 << 10, 1 << 31
-
-#: the offsets of the 16 entries of an AArch64 vector table from VBAR_ELx
-VECTOR_OFFSETS = frozenset(range(0, 0x800, 0x80))
 
 #: A conduit handler: (conduit "hvc"/"smc", x0..x3) -> value for x0, or None to leave x0.
 PsciHandler = Callable[[str, list[int]], int | None]
@@ -73,6 +72,9 @@ class Arm64Cpu(Cpu):
         """Before QEMU's exception entry: the PSCI calls, which the machine's firmware
         interface answers (QEMU's arm_is_psci_call). True: taken here, no entry."""
         pc = self.pc
+        if tracing.ON:
+            assert self.engine is not None
+            trace("arm_cpu_exception", excp=intno, pc=pc, syndrome=self.engine.arm_syndrome)
         if intno == EXC_UDEF and (insn := self._insn(pc)) is not None and \
                 insn & HVC_MASK == HVC_BITS and self.current_el() == 1:
             self._call("hvc", pc + 4)
@@ -101,18 +103,7 @@ class Arm64Cpu(Cpu):
             self.engine.arm_pend_exception(EXC_PREFETCH_ABORT, 0x22 << 26 | 1 << 25, pc,
                                            self.current_el() or 1)
             return False
-        if intno == EXC_PREFETCH_ABORT and self.paddr_unbacked(pc) and \
-                (pc - self.uc.reg_read(A.UC_ARM64_REG_VBAR_EL1)) in VECTOR_OFFSETS:
-            # the vector itself cannot be fetched: QEMU takes the same abort for ever
-            self.fatal = "instruction fetch from unmapped memory"
-            self.uc.emu_stop()
-            return True
         return False
-
-    def paddr_unbacked(self, vaddr: int) -> bool:
-        """Whether ``vaddr`` translates to guest-physical space with no memory."""
-        paddr = self.translate(vaddr)
-        return paddr is None or (self.phys_read(paddr, 4) is None and not self.is_rom(paddr))
 
     def fault_for_engine(self) -> tuple[int, int, int]:
         assert self.fault is not None
@@ -246,6 +237,11 @@ class Arm64Cpu(Cpu):
         else:
             found = self._walk(vaddr)
         if isinstance(found, tuple) and not self.is_backed(found[0]):
+            if fetch:
+                # QEMU takes an external abort and, its vector being code too, usually
+                # loops there for ever; emu stops (docs/devel/exceptions.md)
+                self.fatal = "instruction fetch from unmapped memory"
+                return None
             found = 0b010000  # synchronous external abort: nothing at that address
         if isinstance(found, tuple):
             paddr, ap, xn_el0, xn_el1 = found

@@ -53,6 +53,7 @@ X86_ERROR_CODE = 0x1508
 X86_EXCEPTION_IS_INT = 0x150C
 X86_EXCEPTION_NEXT_EIP = 0x1510
 X86_OLD_EXCEPTION = 0x1578
+X86_V_TPR = 0x15B4
 X86_VM_VMCB = 0x1580
 #: CPUARMState (target/arm/cpu.h), from the CPUState: the xregs and ``exception``
 ARM_ENV = 0xA350
@@ -66,8 +67,9 @@ CPU_INTERRUPT_NMI = 0x0200  # CPU_INTERRUPT_TGT_EXT_3 (x86)
 CPU_INTERRUPT_VIRQ = 0x0100  # CPU_INTERRUPT_TGT_INT_0 (x86)
 #: x86 hflags: an interrupt shadow (after STI or MOV SS) is in force
 HF_INHIBIT_IRQ = 1 << 3
-#: x86 hflags2: NMIs blocked until the next IRET
+#: x86 hflags2: NMIs blocked until the next IRET; SVM's V_INTR_MASKING (CR8 is v_tpr)
 HF2_NMI = 1 << 2
+HF2_VINTR = 1 << 3
 
 _MAGIC = (0x6D75_5F65_6E67_696E, 0x5F63_6865_636B_2121)
 
@@ -86,7 +88,9 @@ class _Bridge(ctypes.Structure):
                 ("fault_code", ctypes.c_uint32), ("fault_address", ctypes.c_uint64),
                 ("fault_target_el", ctypes.c_uint32), ("delivering", ctypes.c_int32),
                 ("last", ctypes.c_int32), ("reassert", ctypes.c_int32),
-                ("delivering_software", ctypes.c_int32), ("reserved", ctypes.c_int32),
+                ("delivering_software", ctypes.c_int32), ("kick", ctypes.c_int32),
+                ("insns", ctypes.c_uint64), ("icount_deadline", ctypes.c_uint64),
+                ("stop_flag", ctypes.c_void_p),
                 ("io_bitmap_allows", ctypes.c_void_p), ("in_handler", ctypes.c_void_p),
                 ("in_user_data", ctypes.c_void_p),
                 ("syscall_pc", ctypes.c_uint64), ("delivered", ctypes.c_uint64)]
@@ -235,6 +239,29 @@ class Engine:
 
         self._add(UC_HOOK_INSN, self._native.emu_x86_in_hook, UC_X86_INS_IN)
 
+    def count_instructions(self, stop_flag: int) -> None:
+        """-icount: count every instruction the CPU starts (a native code hook, which costs
+        a helper call per instruction), and set ``*stop_flag`` (the stop hook's request)
+        when the count reaches :attr:`icount_deadline`."""
+        from unicorn import UC_HOOK_CODE
+
+        self._bridge.stop_flag = stop_flag
+        self._bridge.icount_deadline = (1 << 64) - 1
+        self._add(UC_HOOK_CODE, self._native.emu_icount_hook)
+
+    @property
+    def instructions(self) -> int:
+        """-icount: the instructions the CPU has started."""
+        return self._bridge.insns
+
+    @property
+    def icount_deadline(self) -> int:
+        return self._bridge.icount_deadline
+
+    @icount_deadline.setter
+    def icount_deadline(self, value: int) -> None:
+        self._bridge.icount_deadline = min(value, (1 << 64) - 1)
+
     def block_work(self) -> tuple[int, int]:
         """The native function and argument the CPU's block hook must call at every block
         start (x86: the end of an interrupt entry; see emu_bridge_at_block)."""
@@ -323,11 +350,12 @@ class Engine:
 
     def raise_interrupt(self, mask: int) -> None:
         """QEMU's cpu_interrupt: set request bits; a running CPU leaves its chain of
-        translated blocks at the next block and takes them if it can."""
+        translated blocks at the start of the next block and takes them if it can (the
+        block hook's work, see emu_bridge_at_block: never cpu_exit from a device callback,
+        which would make Unicorn execute the accessing instruction again)."""
         cell = _u32(self.cpu + CS_INTERRUPT_REQUEST)
-        if cell.value & mask != mask:
-            cell.value |= mask
-            self._cpu_exit(self.cpu)
+        cell.value |= mask
+        self._bridge.kick = 1
 
     def lower_interrupt(self, mask: int) -> None:
         """QEMU's cpu_reset_interrupt."""
@@ -380,6 +408,21 @@ class Engine:
     @old_exception.setter
     def old_exception(self, value: int) -> None:
         _i32(self.env + X86_OLD_EXCEPTION).value = value
+
+    @property
+    def x86_cr8(self) -> int:
+        """CR8 as the CPU holds it with HF2_VINTR set (env->v_tpr)."""
+        return ctypes.c_uint8.from_address(self.env + X86_V_TPR).value
+
+    @x86_cr8.setter
+    def x86_cr8(self, value: int) -> None:
+        ctypes.c_uint8.from_address(self.env + X86_V_TPR).value = value & 0xF
+
+    def x86_keep_cr8(self) -> None:
+        """Make MOV to and from CR8 use env->v_tpr (SVM's virtual-interrupt flag, which
+        Unicorn's CPU_INTERRUPT_HARD path, unused by emu, is the only other reader of):
+        Unicorn's CR8 is otherwise a constant 0 and its writes are dropped."""
+        _u32(self.env + X86_HFLAGS2).value |= HF2_VINTR
 
     @property
     def vm_vmcb(self) -> int:

@@ -69,6 +69,11 @@ class StopRequest:
         self._request.at_block_arg = arg
         self._request.at_block = fn
 
+    @property
+    def flag_address(self) -> int:
+        """The address of the request flag, for native code that asks for stops itself."""
+        return ctypes.addressof(self._request) + _Request.requested.offset
+
     def request(self) -> None:
         """Stop the CPU at the start of its next block (thread-safe; a no-op if the CPU is
         not running: the request then stops the next run at its first block)."""

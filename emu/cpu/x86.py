@@ -13,6 +13,7 @@ reported with the vector's name and whether the IDT could have taken it.
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Callable
 from typing import Any
 
@@ -27,7 +28,7 @@ from unicorn import x86_const as X
 
 from emu import trace as tracing
 from emu.cpu import ACCESS_FETCH, ACCESS_WRITE, Cpu
-from emu.cpu.engine import CPU_INTERRUPT_NMI, CPU_INTERRUPT_VIRQ
+from emu.cpu.engine import CPU_INTERRUPT_NMI, CPU_INTERRUPT_VIRQ, X86_ERROR_CODE
 from emu.trace import trace
 
 MSR_EFER = 0xC0000080
@@ -123,6 +124,9 @@ class X86Cpu(Cpu):
         (a not-present gate, a DPL check) would report the next instruction."""
         engine = self.engine
         assert engine is not None
+        if tracing.ON and intno < 0x100:
+            trace("x86_cpu_exception", vector=intno, rip=self.pc,
+                  error=engine.x86_field(X86_ERROR_CODE).value)
         soft = engine.x86_software_interrupt
         if soft is not None:
             _rip, after = soft
@@ -162,6 +166,30 @@ class X86Cpu(Cpu):
         bits = int.from_bytes(raw, "little") >> (port & 7)
         return not bits & ((1 << size) - 1)
 
+    def read_time_stamp_counter(self, now_ns: Callable[[], int]) -> None:
+        """RDTSC and RDTSCP read guest time in ns, as QEMU's cpu_get_tsc under -icount
+        (cpu_get_ticks is then the instruction counter's clock)."""
+        # (the binding's hook_add has no RDTSC hooks; Unicorn's own take CPUID's prototype)
+        from unicorn import UC_HOOK_INSN
+        from unicorn.unicorn_py3.arch.intel import HOOK_INSN_CPUID_CFUNC
+
+        uc = self.uc
+
+        def rdtsc(_uch: Any, _key: Any) -> int:
+            tsc = now_ns() & 0xFFFFFFFFFFFFFFFF
+            uc.reg_write(X.UC_X86_REG_RAX, tsc & 0xFFFFFFFF)
+            uc.reg_write(X.UC_X86_REG_RDX, tsc >> 32)
+            return 1  # skip Unicorn's own RDTSC
+
+        def rdtscp(uch: Any, key: Any) -> int:
+            uc.reg_write(X.UC_X86_REG_RCX, uc.reg_read(X.UC_X86_REG_MSR, 0xC0000103) &
+                         0xFFFFFFFF)  # IA32_TSC_AUX
+            return rdtsc(uch, key)
+
+        add = uc._Uc__do_hook_add  # type: ignore[attr-defined]
+        for insn, fn in ((X.UC_X86_INS_RDTSC, rdtsc), (X.UC_X86_INS_RDTSCP, rdtscp)):
+            add(UC_HOOK_INSN, HOOK_INSN_CPUID_CFUNC(fn), 1, 0, ctypes.c_int(insn))
+
     # -- external interrupts ---------------------------------------------------------------
 
     def attach_interrupts(self, acknowledge: Callable[[], int],
@@ -182,6 +210,7 @@ class X86Cpu(Cpu):
         self._intr_level = intr_level
         self.uc.mmio_map(INTA_PAGE, 0x1000, self._inta, None, self._inta_write, None)
         self.engine.vm_vmcb = INTA_PAGE
+        self.engine.x86_keep_cr8()
 
     def _inta(self, _uc: Any, _offset: int, _size: int, _ud: Any) -> int:
         vector = self._acknowledge() & 0xFF
@@ -204,6 +233,17 @@ class X86Cpu(Cpu):
             self.engine.raise_interrupt(CPU_INTERRUPT_VIRQ)
         else:
             self.engine.lower_interrupt(CPU_INTERRUPT_VIRQ)
+
+    @property
+    def cr8(self) -> tuple[Callable[[], int], Callable[[int], None]]:
+        """(read, write) of CR8 as the CPU holds it, for the local APIC's TPR."""
+        engine = self.engine
+        assert engine is not None
+
+        def write(value: int) -> None:
+            engine.x86_cr8 = value
+
+        return (lambda: engine.x86_cr8), write
 
     def nmi(self) -> None:
         """Raise an NMI (QEMU's cpu_interrupt(CPU_INTERRUPT_NMI)): taken at the next
@@ -229,6 +269,7 @@ class X86Cpu(Cpu):
             self.engine.lower_interrupt(0xFFFFFFFF)
             if self._acknowledge is not None:
                 self.engine.vm_vmcb = INTA_PAGE
+                self.engine.x86_keep_cr8()
 
     def fault_for_engine(self) -> tuple[int, int, int]:
         assert self.fault is not None

@@ -190,9 +190,9 @@ class GenericTimer:
         key = (op0, op1, crn, crm, op2)
         if self.current_el() == 0 and not self._el0_allows(key):
             return None
-        self.clock.catch_up()
         if key in (CNTPCT_EL0, CNTVCT_EL0):
-            return self.count()
+            return self.clock.settled_now() // self.period_ns
+        self.clock.catch_up()
         if key == CNTFRQ_EL0:
             return self.cntfrq
         if key == CNTKCTL_EL1:

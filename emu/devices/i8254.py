@@ -127,8 +127,17 @@ class PitChannel:
             self.irq_timer.cancel()
 
     def on_timer(self) -> None:
-        """``pit_irq_timer``: the transition the timer was armed for."""
-        self.irq_timer_update(self.next_transition_time)
+        """``pit_irq_timer``: the transition the timer was armed for. When the clock is
+        already periods past it (a host too slow for the rate: emu's timers fire between
+        runs of the CPU), the transitions before the last two periods are skipped: no guest
+        code runs between them, and the 8259 latches one edge however many there were, so
+        only the cost of replaying them one by one, which could outgrow the time they
+        cover, would change."""
+        t = self.next_transition_time
+        period = self.count * NANOSECONDS_PER_SECOND // PIT_FREQ
+        if self.mode in (2, 3) and period and self.clock.now_ns() - t > 4 * period:
+            t = self.next_transition(self.clock.now_ns() - 2 * period)
+        self.irq_timer_update(t)
 
     def load_count(self, val: int) -> None:
         """``pit_load_count``: a new initial count (0 means 0x10000) starts now."""

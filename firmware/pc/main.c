@@ -60,6 +60,28 @@ extern const uint64_t rom_gdt[4];
 void load_gdt(const struct gdt_desc *desc);
 uint32_t fw_main(void);
 
+/* The local APIC as SeaBIOS leaves it (src/fw/smp.c, smp_scan): software
+ * enabled, LINT0 ExtINT (the 8259s reach the CPU through it) and LINT1
+ * NMI, both level-triggered.  After reset LINT0 is masked, and QEMU's APIC
+ * then passes no 8259 interrupt on. */
+#define APIC_SVR   0xfee000f0u
+#define APIC_LINT0 0xfee00350u
+#define APIC_LINT1 0xfee00360u
+
+static void apic_setup(void)
+{
+    uint32_t svr;
+
+    /* A separate load and store: the compiler would otherwise make one
+     * read-modify-write instruction of them, which emu's MMIO replay
+     * cannot split when it stops the CPU at every device access. */
+    __asm__ volatile("movl (%1), %0" : "=r"(svr) : "r"(APIC_SVR));
+    svr |= 0x100;
+    __asm__ volatile("movl %0, (%1)" : : "r"(svr), "r"(APIC_SVR) : "memory");
+    *(volatile uint32_t *)APIC_LINT0 = 0x8700;
+    *(volatile uint32_t *)APIC_LINT1 = 0x8400;
+}
+
 /* Refuse to load over the firmware's own stack and boot structures. */
 static void check_range(const char *what, uint32_t addr, uint32_t size)
 {
@@ -72,6 +94,7 @@ uint32_t fw_main(void)
     struct fw_cfg fw;
     volatile struct hvm_start_info *info = (struct hvm_start_info *)START_INFO;
 
+    apic_setup();
     fw_cfg_init(&fw);
 
     uint32_t kernel_size = fw_cfg_u32(&fw, FW_CFG_KERNEL_SIZE);

@@ -510,8 +510,8 @@ static void step_eoimode(void)
 }
 
 /* UARTIMSC, alone in a function: the store is the only memory access
- * here, so an implementation that runs it again when the interrupt it
- * raises stops the CPU changes nothing else. */
+ * here (an implementation that ran it again when the interrupt it
+ * raises stops the CPU would change nothing else). */
 __attribute__((noinline)) static void uart_imsc(uint32_t value)
 {
     wr32(UART + 0x38, value);

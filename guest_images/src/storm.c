@@ -23,6 +23,10 @@
  * handler has run "wait=N" more times (default 100): that ends only if
  * interrupts reach a CPU that computes without touching a device.
  *
+ * With "show=1" it also prints how many interrupts it took and a hash of
+ * the addresses they interrupted, which only a deterministic machine
+ * (-icount) repeats run after run.
+ *
  * It prints (the number of ticks depends on time, and is not printed):
  *
  *   storm: iters=2000000 checksum=0x<16 hex digits> counter=2000000
@@ -43,15 +47,20 @@ static volatile uint64_t counter;
 static volatile uint64_t ticks;
 static volatile uint64_t tick_sum;
 static volatile uint64_t slots[TABLE_SIZE];
+static volatile uint64_t where = 0xcbf29ce484222325ULL;
 
-/* The handler's work, called with interrupts masked. */
-void storm_tick(void)
+/* The handler's work, called with interrupts masked; pc: where the
+ * interrupt came. */
+void storm_tick(uint64_t pc);
+
+void storm_tick(uint64_t pc)
 {
     uint64_t t = ticks + 1;
 
     ticks = t;
     tick_sum += t;
     slots[t % TABLE_SIZE] += t;
+    where = (where ^ pc) * 0x100000001b3ULL;
 }
 
 #if defined(__x86_64__)
@@ -75,6 +84,7 @@ __asm__(
     "    pushq %r9\n"
     "    pushq %r10\n"
     "    pushq %r11\n"
+    "    movq 72(%rsp), %rdi\n"    /* the interrupted RIP */
     "    subq $8, %rsp\n"           /* 16-byte alignment for the call */
     "    cld\n"
     "    call storm_tick\n"
@@ -202,8 +212,11 @@ void storm_irq(void)
         iar = mmio_read32(GICC + 0x0c);         /* GICC_IAR */
 
     if ((iar & 0x3ff) == VTIMER_INTID) {
+        uint64_t elr;
+
         __asm__ volatile("msr cntv_tval_el0, %0" : : "r"(timer_interval));
-        storm_tick();
+        __asm__ volatile("mrs %0, elr_el1" : "=r"(elr));
+        storm_tick(elr);
     }
     if ((iar & 0xffffff) < 1020) {
         if (gic_version == 3)
@@ -303,6 +316,7 @@ int main(void)
     uint64_t iters = cmdline_uint("iters", STORM_DEFAULT_ITERS);
     uint64_t hz = cmdline_uint("hz", STORM_DEFAULT_HZ);
     uint64_t wait = cmdline_uint("wait", STORM_DEFAULT_WAIT);
+    uint64_t show = cmdline_uint("show", 0);
     uint64_t x = 0x9e3779b97f4a7c15;
     uint64_t checksum, seen, target, slot_total = 0;
 
@@ -352,5 +366,12 @@ int main(void)
     console_puts("storm: waited for ");
     console_put_dec(wait);
     console_puts(" ticks\n");
+    if (show) {
+        console_puts("storm: ticks=");
+        console_put_dec(ticks);
+        console_puts(" where=");
+        console_put_hex(where, 16);
+        console_putc('\n');
+    }
     return 0;
 }
