@@ -13,7 +13,6 @@ RTC. Time-driven behaviour is tested on emu with QEMU's own rtc-test assertions
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -27,8 +26,6 @@ ARGS = ["-M", "pc", "-m", "128M", "-display", "none", "-nodefaults", "-rtc", "cl
 MASTER, SLAVE = "/machine/unattached/device[6]", "/machine/unattached/device[7]"
 PIT_PATH = "/machine/unattached/device[10]"
 
-pytestmark = pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None,
-                                reason="qemu-system-x86_64 is not installed")
 
 
 @dataclass
@@ -59,10 +56,11 @@ class Pair:
         return got
 
 
-def _pair(*extra: str) -> Iterator[Pair]:
-    emu = QTest.emu(*ARGS, *extra)
+def qtest_pair(machine: str, *args: str) -> Iterator[Pair]:
+    """emu and QEMU's ``machine`` under qtest with the same ``args``, closed afterwards."""
+    emu = QTest.emu(*args)
     try:
-        qemu = QTest.qemu("pc", *ARGS, *extra)
+        qemu = QTest.qemu(machine, *args)
     except BaseException:
         emu.close()
         raise
@@ -71,6 +69,10 @@ def _pair(*extra: str) -> Iterator[Pair]:
     finally:
         emu.close()
         qemu.close()
+
+
+def _pair(*extra: str) -> Iterator[Pair]:
+    return qtest_pair("pc", *ARGS, *extra)
 
 
 @pytest.fixture(scope="module")

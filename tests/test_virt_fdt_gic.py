@@ -8,7 +8,6 @@ front of each other, so the comparison is by name, not by byte offset.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import libfdt
@@ -16,9 +15,6 @@ import pytest
 from conftest import run_emu, run_qemu
 
 from emu.boards.virt_fdt import build_virt_fdt
-
-pytestmark = pytest.mark.skipif(shutil.which("qemu-system-aarch64") is None,
-                                reason="qemu-system-aarch64 is not installed")
 
 BASE = ["-cpu", "cortex-a57", "-m", "128M", "-display", "none", "-nodefaults"]
 

@@ -13,15 +13,12 @@ cannot reach: tests/test_arm_generic_timer.py covers them.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_pc_irq_qtest import Pair
-
-from emu.qtest.client import QTest
+from test_pc_irq_qtest import Pair, qtest_pair
 
 ARGS = ["-M", "virt", "-cpu", "cortex-a57", "-m", "128M", "-display", "none", "-nodefaults",
         "-S"]
@@ -29,22 +26,10 @@ CPU, GIC = "/machine/unattached/device[0]", "/machine/unattached/device[1]"
 D, C = 0x08000000, 0x08010000
 UART = 0x09000000
 
-pytestmark = pytest.mark.skipif(shutil.which("qemu-system-aarch64") is None,
-                                reason="qemu-system-aarch64 is not installed")
 
 
 def _pair(*extra: str) -> Iterator[Pair]:
-    emu = QTest.emu(*ARGS, *extra)
-    try:
-        qemu = QTest.qemu("virt", *ARGS, *extra)
-    except BaseException:
-        emu.close()
-        raise
-    try:
-        yield Pair(emu, qemu)
-    finally:
-        emu.close()
-        qemu.close()
+    return qtest_pair("virt", *ARGS, *extra)
 
 
 @pytest.fixture(scope="module")

@@ -18,15 +18,12 @@ access as two 4-byte ones (emu/bus.py), which for those registers is the same.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_pc_irq_qtest import Pair
-
-from emu.qtest.client import QTest
+from test_pc_irq_qtest import Pair, qtest_pair
 
 ARGS = ["-M", "virt,gic-version=3", "-cpu", "cortex-a57", "-m", "128M", "-display", "none",
         "-nodefaults", "-S"]
@@ -35,22 +32,10 @@ D, R = 0x08000000, 0x080A0000
 S = R + 0x10000
 UART = 0x09000000
 
-pytestmark = pytest.mark.skipif(shutil.which("qemu-system-aarch64") is None,
-                                reason="qemu-system-aarch64 is not installed")
 
 
 def _pair(*args: str) -> Iterator[Pair]:
-    emu = QTest.emu(*args)
-    try:
-        qemu = QTest.qemu("virt", *args)
-    except BaseException:
-        emu.close()
-        raise
-    try:
-        yield Pair(emu, qemu)
-    finally:
-        emu.close()
-        qemu.close()
+    return qtest_pair("virt", *args)
 
 
 @pytest.fixture(scope="module")
