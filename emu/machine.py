@@ -245,10 +245,13 @@ class Machine:
         if self.arch == "x86_64":
             self.port_bus.attach(uc, getattr(self.cpu, "route_port_in", None))
         self.mmio_bus.attach(uc)
-        # The run loop's "until" address: mapped, and never a real instruction boundary for
-        # the guests emu boots (the last byte of the first RAM block).
-        first = self.address_space.blocks[0]
-        self._until = first.end - 1
+        # No "until" address: the CPU comes back only at emu's own stop points. Unicorn looks
+        # up the code page of an emu_start's until address at every start (to invalidate
+        # blocks that would stop there), through the guest's page tables: a kernel's tables
+        # need not map it, and that lookup's fault would end the run. An empty exit list
+        # (UC_CTL_UC_USE_EXITS) makes Unicorn ignore until and look nothing up.
+        uc.ctl_exits_enabled(True)
+        uc.ctl_set_exits([])
 
     def _is_backed(self, paddr: int) -> bool:
         """Whether RAM, ROM or a device answers at ``paddr`` (the rest is unassigned)."""
@@ -531,7 +534,7 @@ class Machine:
         cpu.stop_request.start_run()
         self.in_guest = True
         try:
-            uc.emu_start(cpu.pc, self._until)
+            uc.emu_start(cpu.pc, 0)
         except UcError as e:
             if self.exit_status is not None or self._reset_requested:
                 return
@@ -555,8 +558,6 @@ class Machine:
             return  # a request (served next), or one already served at a device access
         elif cpu.is_halted():
             self.halted = True
-        elif cpu.pc == self._until:
-            self._die("execution reached the end of RAM")
         else:
             self._die("CPU stopped for an unknown reason (triple fault?)")
 
