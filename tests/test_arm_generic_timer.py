@@ -142,7 +142,9 @@ def _run(m: Machine, words: list[int], regs: dict[int, int] | None = None) -> Uc
     m.address_space.write(0x40000000, code)
     for reg, value in (regs or {}).items():
         uc.reg_write(reg, value)
-    uc.emu_start(0x40000000, 0x40000000 + len(code))
+    end = 0x40000000 + len(code)
+    uc.ctl_set_exits([end])  # (the machine runs with an empty exit list, so until is ignored)
+    uc.emu_start(0x40000000, end)
     return uc
 
 

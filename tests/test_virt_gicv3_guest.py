@@ -143,6 +143,7 @@ def test_id_aa64pfr0_gic_field_follows_the_gic(gic: str, pfr0: int) -> None:
     m = Machine(MachineConfig(machine="virt", accel="qtest", gic_version=gic))
     try:
         m.address_space.write(0x40000000, (0xD5380400).to_bytes(4, "little"))
+        m.cpu.uc.ctl_set_exits([0x40000004])  # (the machine's exit list is empty otherwise)
         m.cpu.uc.emu_start(0x40000000, 0x40000004)
         assert m.cpu.uc.reg_read(A.UC_ARM64_REG_X0) == pfr0
     finally:
