@@ -49,6 +49,7 @@ from emu.errors import ConfigError, GuestFatal
 from emu.memory import AddressSpace, Buffer, BusRegion, RamBlock
 from emu.plugins.devices import split_device_spec, take_device_id
 from emu.plugins.manager import PluginManager, default_manager
+from emu.trace import trace
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -552,7 +553,7 @@ class Machine:
         if cpu.fatal:
             self._die(cpu.fatal)
         elif cpu.triple_faulted():
-            self.emit_trace_triple_fault()
+            trace("cpu_triple_fault", pc=cpu.pc)
             self.request_reset(guest=True)  # QEMU: qemu_system_reset_request(GUEST_RESET)
         elif stopped_at_block or self._stopped_for_requests():
             return  # a request (served next), or one already served at a device access
@@ -560,11 +561,6 @@ class Machine:
             self.halted = True
         else:
             self._die("CPU stopped for an unknown reason (triple fault?)")
-
-    def emit_trace_triple_fault(self) -> None:
-        from emu.trace import trace
-
-        trace("cpu_triple_fault", pc=self.cpu.pc)
 
     def _stopped_for_requests(self) -> bool:
         return not self._requests.empty()

@@ -139,7 +139,6 @@ struct emu_cpu_bridge {
     uint64_t fault_address;                     /* x86 CR2 / aarch64 FAR */
     uint32_t fault_target_el;
     int32_t delivering;                         /* vector + 1 while QEMU's entry code runs */
-    int32_t last;                               /* the last exception delivered */
     int32_t reassert;                           /* x86: request bits to set at the next block */
     int32_t delivering_software;                /* x86: the event is an INT n / INT3 / INTO */
     int32_t kick;                               /* leave the chain at the next block start */
@@ -154,7 +153,6 @@ struct emu_cpu_bridge {
     uint32_t (*in_handler)(void *uc, uint32_t port, int size, void *user_data);
     void *in_user_data;
     uint64_t syscall_pc;                        /* x86: where the SYSCALL/SYSENTER was */
-    uint64_t delivered;                         /* exceptions delivered */
 };
 
 #define FIELD(type, base, off) (*(type *)((base) + (off)))
@@ -212,10 +210,8 @@ static void deliver(struct emu_cpu_bridge *b, int32_t intno)
         b->delivering_software = FIELD(int32_t, b->cpu + X86_ENV, X86_EXCEPTION_IS_INT);
     }
     b->delivering = intno + 1;
-    b->last = intno;
     b->do_interrupt(b->cpu);
     b->delivering = 0;
-    b->delivered++;
 }
 
 static void x86_fault_at_syscall(struct emu_cpu_bridge *b, char *env, int32_t vector)

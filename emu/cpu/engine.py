@@ -41,14 +41,12 @@ PINNED_VERSION = "2.1.4"
 UC_CPU = 0x1B8
 #: CPUState fields (include/hw/core/cpu.h)
 CS_INTERRUPT_REQUEST = 0x1C
-CS_HALTED = 0x8198
 CS_EXCEPTION_INDEX = 0x81A0
 #: CPUX86State (target/i386/cpu.h), from the CPUState
 X86_ENV = 0x8A50
 X86_EIP = 0x80
 X86_HFLAGS = 0xB0
 X86_HFLAGS2 = 0xB4
-X86_SEGS = 0xB8
 X86_ERROR_CODE = 0x1508
 X86_EXCEPTION_IS_INT = 0x150C
 X86_EXCEPTION_NEXT_EIP = 0x1510
@@ -67,14 +65,11 @@ CPU_INTERRUPT_NMI = 0x0200  # CPU_INTERRUPT_TGT_EXT_3 (x86)
 CPU_INTERRUPT_VIRQ = 0x0100  # CPU_INTERRUPT_TGT_INT_0 (x86)
 #: x86 hflags: an interrupt shadow (after STI or MOV SS) is in force
 HF_INHIBIT_IRQ = 1 << 3
-#: x86 hflags2: NMIs blocked until the next IRET; SVM's V_INTR_MASKING (CR8 is v_tpr)
-HF2_NMI = 1 << 2
+#: x86 hflags2: SVM's V_INTR_MASKING (CR8 is then env->v_tpr)
 HF2_VINTR = 1 << 3
 
 _MAGIC = (0x6D75_5F65_6E67_696E, 0x5F63_6865_636B_2121)
 
-#: the pseudo-exceptions native/cpu_exceptions.c uses for SYSCALL and SYSENTER
-EMU_EXCP_SYSCALL = 0x100
 
 
 class _Bridge(ctypes.Structure):
@@ -87,13 +82,13 @@ class _Bridge(ctypes.Structure):
                 ("raise_arm", ctypes.c_void_p), ("fault_vector", ctypes.c_int32),
                 ("fault_code", ctypes.c_uint32), ("fault_address", ctypes.c_uint64),
                 ("fault_target_el", ctypes.c_uint32), ("delivering", ctypes.c_int32),
-                ("last", ctypes.c_int32), ("reassert", ctypes.c_int32),
+                ("reassert", ctypes.c_int32),
                 ("delivering_software", ctypes.c_int32), ("kick", ctypes.c_int32),
                 ("insns", ctypes.c_uint64), ("icount_deadline", ctypes.c_uint64),
                 ("stop_flag", ctypes.c_void_p),
                 ("io_bitmap_allows", ctypes.c_void_p), ("in_handler", ctypes.c_void_p),
                 ("in_user_data", ctypes.c_void_p),
-                ("syscall_pc", ctypes.c_uint64), ("delivered", ctypes.c_uint64)]
+                ("syscall_pc", ctypes.c_uint64)]
 
 
 class TlbEntry(ctypes.Structure):
@@ -182,7 +177,6 @@ class Engine:
         else:
             b.raise_arm = ctypes.cast(lib.raise_exception_aarch64, ctypes.c_void_p).value
         self._native = ctypes.CDLL(str(LIBRARY))
-        self._cpu_exit = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(b.cpu_exit)
         self.available = True
 
     # -- hooks ---------------------------------------------------------------------------------
@@ -321,11 +315,6 @@ class Engine:
         """Set interrupt request bits when the next block starts (see emu_block_hook)."""
         self._bridge.reassert = mask
 
-    @property
-    def delivered(self) -> int:
-        """How many exceptions QEMU's entry code has delivered."""
-        return self._bridge.delivered
-
     # -- CPUState ----------------------------------------------------------------------------------
 
     @property
@@ -335,14 +324,6 @@ class Engine:
     @exception_index.setter
     def exception_index(self, value: int) -> None:
         _i32(self.cpu + CS_EXCEPTION_INDEX).value = value
-
-    @property
-    def halted(self) -> bool:
-        return bool(_u32(self.cpu + CS_HALTED).value)
-
-    @halted.setter
-    def halted(self, value: bool) -> None:
-        _u32(self.cpu + CS_HALTED).value = int(value)
 
     @property
     def interrupt_request(self) -> int:
@@ -372,23 +353,6 @@ class Engine:
         return _u32(self.env + X86_HFLAGS).value
 
     @property
-    def hflags2(self) -> int:
-        return _u32(self.env + X86_HFLAGS2).value
-
-    def x86_segment(self, index: int) -> tuple[int, int, int, int]:
-        """(selector, base, limit, flags) of segment register ``index`` (ES, CS, SS, DS,
-        FS, GS) as the CPU holds it, hidden part included."""
-        at = self.env + X86_SEGS + index * 24
-        return (_u32(at).value, _u64(at + 8).value, _u32(at + 16).value, _u32(at + 20).value)
-
-    def x86_pend_exception(self, vector: int, error_code: int) -> None:
-        """Make the next run start by delivering ``vector`` (a fault: the saved RIP is the
-        faulting instruction's), as raise_exception_err leaves the CPU."""
-        self.exception_index = vector
-        _i32(self.env + X86_ERROR_CODE).value = error_code
-        _i32(self.env + X86_EXCEPTION_IS_INT).value = 0
-
-    @property
     def x86_software_interrupt(self) -> tuple[int, int] | None:
         """(RIP, RIP after the instruction) of the INT n / INT3 / INTO being delivered, or
         None for any other exception."""
@@ -404,10 +368,6 @@ class Engine:
     def old_exception(self) -> int:
         """The exception QEMU is delivering, for its #DF / triple-fault promotion."""
         return _i32(self.env + X86_OLD_EXCEPTION).value
-
-    @old_exception.setter
-    def old_exception(self, value: int) -> None:
-        _i32(self.env + X86_OLD_EXCEPTION).value = value
 
     @property
     def x86_cr8(self) -> int:
