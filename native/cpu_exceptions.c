@@ -153,6 +153,31 @@ struct emu_cpu_bridge {
     uint32_t (*in_handler)(void *uc, uint32_t port, int size, void *user_data);
     void *in_user_data;
     uint64_t syscall_pc;                        /* x86: where the SYSCALL/SYSENTER was */
+    /* the softmmu TLB (CPUTLB in CPUNegativeOffsetState, include/exec/cpu-defs.h): its
+     * per-mode descriptors d[] and fast tables f[], and the number of modes */
+    char *tlb_d;
+    char *tlb_f;
+    int32_t tlb_modes;
+    /* the size of the page the last walk mapped (0: the TLB's own page size or smaller),
+     * and the TLB's page size (TARGET_PAGE_SIZE: x86 4 KiB, arm 1 KiB) */
+    uint64_t walk_page_size;
+    uint64_t target_page_size;
+    /* aarch64: tlb_flush_page (accel/tcg/cputlb.c), for the TLBI hook, and the 2 MiB
+     * blocks the TLB may hold pages of (a bit per block, hashed by VA[36:21]) */
+    void (*flush_page)(void *cpu, uint64_t addr);
+    uint64_t blocks[1024];
+};
+
+#define BLOCK_SHIFT 21
+#define BLOCK_BIT(va) (((va) >> BLOCK_SHIFT) & 0xffff)
+
+struct uc_arm64_cp_reg {                        /* include/unicorn/arm64.h */
+    uint32_t crn;
+    uint32_t crm;
+    uint32_t op0;
+    uint32_t op1;
+    uint32_t op2;
+    uint64_t val;
 };
 
 #define FIELD(type, base, off) (*(type *)((base) + (off)))
@@ -421,6 +446,81 @@ void emu_arm_intr_hook(void *uc, uint32_t intno, void *user_data)
     deliver(b, (int32_t)intno);
 }
 
+/* CPUTLBDesc / CPUTLBDescFast / CPUTLBEntry (include/exec/cpu-defs.h; 64-bit target and
+ * host, Unicorn's entry with its paddr field: CPU_TLB_ENTRY_BITS 6) */
+#define TLB_DESC_SIZE 696
+#define TLB_DESC_LARGE_PAGE_ADDR 0
+#define TLB_DESC_LARGE_PAGE_MASK 8
+#define TLB_DESC_VTABLE 48
+#define TLB_VTLB_SIZE 8
+#define TLB_FAST_SIZE 16
+#define TLB_ENTRY_SIZE 64
+#define TLB_ENTRY_ADDR_CODE 16
+#define TLB_ENTRY_PADDR 24
+
+static void add_large_page(char *desc, uint64_t vaddr, uint64_t size)
+{
+    /* tlb_add_large_page (accel/tcg/cputlb.c): a later flush of any page in the region
+     * flushes the whole mode, since the entries of a page larger than the TLB's own are
+     * one per TLB page.  Unicorn's virtual TLB mode registers every page at the TLB's own
+     * size, so that an INVLPG / TLBI of one address of a large page left the rest of it
+     * mapped as before. */
+    uint64_t lp_addr = FIELD(uint64_t, desc, TLB_DESC_LARGE_PAGE_ADDR);
+    uint64_t lp_mask = ~(size - 1);
+
+    if (lp_addr == (uint64_t)-1) {
+        lp_addr = vaddr;
+    } else {
+        lp_mask &= FIELD(uint64_t, desc, TLB_DESC_LARGE_PAGE_MASK);
+        while (((lp_addr ^ vaddr) & lp_mask) != 0) {
+            lp_mask <<= 1;
+        }
+    }
+    FIELD(uint64_t, desc, TLB_DESC_LARGE_PAGE_ADDR) = lp_addr & lp_mask;
+    FIELD(uint64_t, desc, TLB_DESC_LARGE_PAGE_MASK) = lp_mask;
+}
+
+static int forget_if_data(char *entry, uint64_t page)
+{
+    if (FIELD(uint64_t, entry, TLB_ENTRY_ADDR_CODE) == (uint64_t)-1 &&
+        FIELD(uint64_t, entry, TLB_ENTRY_PADDR) != (uint64_t)-1 &&
+        FIELD(uint64_t, entry, TLB_ENTRY_PADDR) >> 12 == page) {
+        for (int i = 0; i < TLB_ENTRY_SIZE; i += 8) {   /* tlb_flush_entry: all -1 */
+            FIELD(uint64_t, entry, i) = (uint64_t)-1;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+int emu_tlb_forget_data(struct emu_cpu_bridge *b, uint64_t page)
+{
+    /* Drop the data entries (no code permission) that map the 4 KiB physical page `page`,
+     * which is about to hold translated code.  QEMU's tlb_protect_code makes every entry of
+     * such a page take the slow path for stores (TLB_NOTDIRTY), which invalidates the
+     * translated blocks the store overwrites.  Unicorn keeps no dirty bitmap: its slow path
+     * marks a data entry clean after the first store, and later stores through it never
+     * reach the invalidation.  The refill of a dropped entry asks the walk again, which
+     * maps a code page's data entries with code permission too, so that they stay on the
+     * slow path (emu/cpu/__init__.py). */
+    int dropped = 0;
+
+    for (int mode = 0; mode < b->tlb_modes; mode++) {
+        char *fast = b->tlb_f + mode * TLB_FAST_SIZE;
+        char *desc = b->tlb_d + mode * TLB_DESC_SIZE;
+        uint64_t n = (FIELD(uint64_t, fast, 0) >> 6) + 1;
+        char *table = FIELD(char *, fast, 8);
+
+        for (uint64_t i = 0; i < n; i++) {
+            dropped += forget_if_data(table + i * TLB_ENTRY_SIZE, page);
+        }
+        for (int i = 0; i < TLB_VTLB_SIZE; i++) {
+            dropped += forget_if_data(desc + TLB_DESC_VTABLE + i * TLB_ENTRY_SIZE, page);
+        }
+    }
+    return dropped;
+}
+
 int emu_tlb_fill_hook(void *uc, uint64_t vaddr, int type, struct uc_tlb_entry *entry,
                       void *user_data)
 {
@@ -436,7 +536,50 @@ int emu_tlb_fill_hook(void *uc, uint64_t vaddr, int type, struct uc_tlb_entry *e
             FIELD(int32_t, b->cpu + X86_ENV, X86_EXCEPTION_IS_INT) = 0;
         }
     }
+    if (found > 0 && b->flush_page && b->walk_page_size == (1u << BLOCK_SHIFT)) {
+        /* aarch64: a 2 MiB block; a TLBI of an address in it flushes all of it (below) */
+        b->blocks[BLOCK_BIT(vaddr) >> 6] |= 1ull << (BLOCK_BIT(vaddr) & 63);
+    } else if (found > 0 && b->walk_page_size > b->target_page_size && b->tlb_d) {
+        for (int mode = 0; mode < b->tlb_modes; mode++) {
+            add_large_page(b->tlb_d + mode * TLB_DESC_SIZE, vaddr, b->walk_page_size);
+        }
+    }
     return found > 0;
+}
+
+uint32_t emu_arm_sys_hook(void *uc, int reg, const struct uc_arm64_cp_reg *cp, void *user_data)
+{
+    struct emu_cpu_bridge *b = user_data;
+
+    /* TLBI VAE1, VAAE1, VALE1, VAALE1 (and their IS/OS forms): op0 1, op1 0, CRn 8,
+     * CRm 7 / 3 / 1, op2 1 / 3 / 5 / 7; Xt holds VA[55:12].  QEMU's helpers flush the TLB
+     * page of that address (tlbi_aa64_vae1_write: sextract64(value << 12, 0, 56)), which
+     * is a quarter of the guest's 4 KiB page: Unicorn's aarch64 TLB has 1 KiB pages, and
+     * its virtual TLB mode does not register the guest's page size as QEMU's walk does
+     * (tlb_add_large_page).  Flush the rest of the page here; the instruction then runs as
+     * QEMU has it.  (Blocks larger than 2 MiB are registered as large pages by the fill
+     * hook.) */
+    (void)uc;
+    (void)reg;
+    if (cp->op0 == 1 && cp->op1 == 0 && cp->crn == 8 &&
+        (cp->crm == 7 || cp->crm == 3 || cp->crm == 1) && (cp->op2 & 1) && b->flush_page) {
+        uint64_t page = (uint64_t)((int64_t)(cp->val << 20) >> 8);   /* sextract64(v << 12, 0, 56) */
+        uint64_t start = page, end = page + 4096;
+
+        if (b->blocks[BLOCK_BIT(page) >> 6] & (1ull << (BLOCK_BIT(page) & 63))) {
+            /* the TLB may hold pages of a 2 MiB block there: the TLBI removes the block
+             * (QEMU's tlb_add_large_page would flush the whole TLB; Linux's linear map
+             * is made of blocks, and flushing just the block keeps the rest) */
+            start = page & ~((1ull << BLOCK_SHIFT) - 1);
+            end = start + (1ull << BLOCK_SHIFT);
+        }
+        for (uint64_t at = start; at < end; at += b->target_page_size) {
+            if (at != page) {
+                b->flush_page(b->cpu, at);
+            }
+        }
+    }
+    return 0;
 }
 
 void emu_bridge_at_block(void *user_data)

@@ -53,6 +53,8 @@ from emu.errors import ConfigError
 from emu.memory import Buffer, BusRegion, RamBlock
 
 COM_PORTS = (0x3F8, 0x2F8, 0x3E8, 0x2E8)
+#: their ISA interrupts (QEMU's isa-serial: 4, 3, 4, 3)
+COM_IRQS = (4, 3, 4, 3)
 VGA_WINDOW, VGA_WINDOW_SIZE = 0xA0000, 0x20000
 PC_ROM, PC_ROM_SIZE = 0xC0000, 0x20000
 ISA_BIOS_MAX = 0x20000
@@ -153,7 +155,7 @@ class PcBoard(Board):
         self._map_low_memory(ram, below, bios)
         if above:
             m.add_ram(ram.slice("pc.ram.above-4g", self.above_4g_start, below, above))
-        self.uarts: list[Uart16550] = []
+        self.uarts: list[tuple[int, Uart16550]] = []
         backends = m.config.serial_backends()
         if len(backends) > len(COM_PORTS):
             raise ConfigError(f"-serial: at most {len(COM_PORTS)} serial ports on pc")
@@ -162,9 +164,12 @@ class PcBoard(Board):
                 continue
             uart = Uart16550(m.own(open_backend(spec)), f"serial{i}")
             m.map_port(COM_PORTS[i], uart.region)
-            self.uarts.append(uart)
+            self.uarts.append((i, uart))
         self.chipset = PcChipset(m.clock, m.map_port, m.map_mmio,
                                  cpu_access=lambda: m.in_guest)
+        for i, uart in self.uarts:
+            uart.irq.connect_to(self.chipset.gsi[COM_IRQS[i]])
+            uart.on_input = (lambda u: lambda: m.call_soon(u.update_irq))(uart)
         self.qom_gpios = self.chipset.qom_gpios  # for qtest's irq_intercept_* / set_irq_in
         self.chipset.init_cmos(m.config, below, above)
         self._connect_cpu()
@@ -285,7 +290,7 @@ class PcBoard(Board):
 
     def reset(self) -> None:
         self.chipset.reset()
-        for uart in self.uarts:
+        for _i, uart in self.uarts:
             uart.reset()
         self.fw_cfg.reset()
 

@@ -72,6 +72,14 @@ class Cpu:
         self.phys_bits = 40
         #: the fault the last refused walk found (architecture-specific tuple)
         self.fault: tuple[int, int, int | None] | None = None
+        #: what the last walk found besides the address: the size of the page that maps it
+        #: (0: not a large page) and whether the CPU may execute there in its current mode
+        self.walk_page_size = 0
+        self.walk_executable = True
+        #: 4 KiB physical pages the CPU has fetched code from, and those it has been given
+        #: writable data entries for (see _on_tlb_fill)
+        self.code_pages: set[int] = set()
+        self.stored_pages: set[int] = set()
         self.engine: Engine | None = None
         self.uc: Uc = self._create(self.models[self.model])
         self.engine = Engine(self.uc, self.arch)
@@ -144,10 +152,24 @@ class Cpu:
                 self.uc.emu_stop()
             return False
         entry.paddr = paddr  # vaddr is aligned to Unicorn's page size (1 KiB on arm)
+        engine = self.engine
+        if engine is not None and engine.available:
+            engine.set_walk_page_size(self.walk_page_size)
         # A data entry must not carry EXEC (nor a code entry WRITE): Unicorn keeps every store
         # to a page whose TLB entry is also a code entry on its slow path.
+        page = paddr >> 12
         if access == UC_MEM_FETCH:
             entry.perms = _FETCH_PERMS
+            # Self-modifying code. Unicorn's slow path for a store invalidates the
+            # translated blocks of the page, then marks a data entry clean, so later stores
+            # through it take the fast path and are not seen. QEMU instead keeps every entry
+            # of a page with translated code on the slow path. So once a page holds code, its
+            # writable data entries are dropped and refilled with code permission too,
+            # which Unicorn never marks clean.
+            if page not in self.code_pages:
+                self.code_pages.add(page)
+                if page in self.stored_pages and engine is not None and engine.available:
+                    engine.forget_data_entries(page)
         elif self.is_rom(paddr):
             # ROM: QEMU drops the guest's stores. A data entry that cannot be written makes
             # Unicorn raise an exception on a store, and a writable one reaches the ROM's
@@ -162,6 +184,12 @@ class Cpu:
             # a page the walk has not marked dirty is mapped for reading only, so that the
             # guest's first store to it comes back here and marks it
             entry.perms = _DATA_PERMS if writable else UC_PROT_READ
+            if writable:
+                self.stored_pages.add(page)
+                if page in self.code_pages and self.walk_executable:
+                    # (a code page's alias that may not be executed keeps a plain data
+                    # entry: a code permission would let the CPU execute there)
+                    entry.perms = _DATA_PERMS | UC_PROT_EXEC
         return True
 
     def translate_access(self, vaddr: int, access: int) -> tuple[int, bool] | None:

@@ -46,6 +46,9 @@ PsciHandler = Callable[[str, list[int]], int | None]
 class Arm64Cpu(Cpu):
     """An AArch64 CPU."""
 
+    #: the size of the page the last walk's leaf entry maps
+    _leaf_size = 0
+
     arch = "aarch64"
     models = MODELS
     default_model = "cortex-a57"
@@ -230,6 +233,7 @@ class Arm64Cpu(Cpu):
         :attr:`fault` to (EXCP_DATA_ABORT or EXCP_PREFETCH_ABORT, ESR syndrome, FAR) as
         QEMU's arm_deliver_fault builds it for a fault taken to EL1."""
         self.fault = None
+        self.walk_page_size, self.walk_executable = 0, True
         write, fetch = access == ACCESS_WRITE, access == ACCESS_FETCH
         el = self.current_el()
         if not self.sysreg(3, 0, 1, 0, 0) & 1:  # SCTLR_EL1.M: the MMU is off
@@ -254,6 +258,12 @@ class Arm64Cpu(Cpu):
                 denied = (write and read_only) or (fetch and (xn_el1 or (user_ok and not
                                                                          read_only)))
             if not denied:
+                if self.sysreg(3, 0, 1, 0, 0) & 1:
+                    # (a 4 KiB page's TLB pages are flushed together by the TLBI hook of
+                    # native/cpu_exceptions.c; a block is registered as a large page)
+                    self.walk_page_size = self._leaf_size if self._leaf_size > 0x1000 else 0
+                    self.walk_executable = not (xn_el0 if el == 0 else
+                                                xn_el1 or (user_ok and not read_only))
                 return paddr, not read_only
             fsc = 0b001100 | self._leaf_level
         else:
@@ -303,6 +313,7 @@ class Arm64Cpu(Cpu):
                 if not desc & (1 << 10):
                     return 0b001000 | lvl  # access flag fault
                 self._leaf_level = lvl
+                self._leaf_size = 1 << shift
                 ap = (desc >> 6) & 3
                 if ap_table & 1:  # APTable[0]: no EL0 access below
                     ap &= ~1

@@ -58,6 +58,17 @@ ARM_ENV = 0xA350
 ARM_XREGS = 0x40
 ARM_EXCEPTION = 0xAF20  # uint32 syndrome, uint32 fsr, uint64 vaddress, uint32 target_el
 
+#: CPUState's ``icount_decr_ptr``: CPUNegativeOffsetState's icount_decr, which follows its
+#: CPUTLB (include/exec/cpu-defs.h): c (32 bytes), d[NB_MMU_MODES] (CPUTLBDesc, 696 bytes
+#: each), f[NB_MMU_MODES] (CPUTLBDescFast: mask, table; 16-byte aligned)
+CS_ICOUNT_DECR_PTR = 0x130
+TLB_COMMON_SIZE = 32
+TLB_DESC_SIZE = 696
+TLB_FAST_SIZE = 16
+#: NB_MMU_MODES (target/*/cpu-param.h) and TARGET_PAGE_SIZE
+TLB_MODES = {"x86_64": 3, "aarch64": 12}
+TARGET_PAGE_SIZE = {"x86_64": 4096, "aarch64": 1024}
+
 #: cpu->interrupt_request bits (include/exec/cpu-all.h, target/*/cpu.h)
 CPU_INTERRUPT_HARD = 0x0002
 CPU_INTERRUPT_FIQ = 0x0010  # CPU_INTERRUPT_TGT_EXT_1 (arm)
@@ -88,7 +99,11 @@ class _Bridge(ctypes.Structure):
                 ("stop_flag", ctypes.c_void_p),
                 ("io_bitmap_allows", ctypes.c_void_p), ("in_handler", ctypes.c_void_p),
                 ("in_user_data", ctypes.c_void_p),
-                ("syscall_pc", ctypes.c_uint64)]
+                ("syscall_pc", ctypes.c_uint64),
+                ("tlb_d", ctypes.c_void_p), ("tlb_f", ctypes.c_void_p),
+                ("tlb_modes", ctypes.c_int32),
+                ("walk_page_size", ctypes.c_uint64), ("target_page_size", ctypes.c_uint64),
+                ("flush_page", ctypes.c_void_p), ("blocks", ctypes.c_uint64 * 1024)]
 
 
 class TlbEntry(ctypes.Structure):
@@ -166,6 +181,9 @@ class Engine:
         self.cpu, self.env = cpu, cpu + env_off
         b = self._bridge
         b.cpu = cpu
+        if not self._locate_tlb():
+            self.why_unavailable = "this Unicorn library's TLB layout is not the expected one"
+            return
         suffix = "x86_64" if self.arch == "x86_64" else "aarch64"
         name = "x86_cpu_do_interrupt" if self.arch == "x86_64" else "arm_cpu_do_interrupt"
         b.do_interrupt = ctypes.cast(getattr(lib, f"{name}_{suffix}"), ctypes.c_void_p).value
@@ -176,8 +194,44 @@ class Engine:
             b.raise_x86 = ctypes.cast(lib.raise_exception_err_ra_x86_64, ctypes.c_void_p).value
         else:
             b.raise_arm = ctypes.cast(lib.raise_exception_aarch64, ctypes.c_void_p).value
+            b.flush_page = ctypes.cast(lib.tlb_flush_page_aarch64, ctypes.c_void_p).value
         self._native = ctypes.CDLL(str(LIBRARY))
         self.available = True
+
+    def _locate_tlb(self) -> bool:
+        """Find the softmmu TLB before the CPU's icount_decr and check it as a fresh CPU
+        has it: every mode's fast table a power of two of 64-byte entries, no large page."""
+        modes = TLB_MODES["x86_64" if self.arch == "x86_64" else "aarch64"]
+        decr = _u64(self.cpu + CS_ICOUNT_DECR_PTR).value
+        if decr == 0:
+            return False
+        fast = decr - modes * TLB_FAST_SIZE
+        desc = fast - ((TLB_COMMON_SIZE + modes * TLB_DESC_SIZE + 15) // 16 * 16) \
+            + TLB_COMMON_SIZE
+        for mode in range(modes):
+            mask = _u64(fast + mode * TLB_FAST_SIZE).value
+            entries = (mask >> 6) + 1
+            if mask & 0x3F or entries & (entries - 1) or \
+                    _u64(fast + mode * TLB_FAST_SIZE + 8).value == 0:
+                return False
+            at = desc + mode * TLB_DESC_SIZE
+            if (_u64(at).value, _u64(at + 8).value) != ((1 << 64) - 1, (1 << 64) - 1):
+                return False
+        b = self._bridge
+        b.tlb_d, b.tlb_f, b.tlb_modes = desc, fast, modes
+        b.target_page_size = TARGET_PAGE_SIZE["x86_64" if self.arch == "x86_64" else "aarch64"]
+        return True
+
+    def forget_data_entries(self, page: int) -> int:
+        """Drop the TLB's data entries that map the 4 KiB physical page ``page`` (a
+        page number), about to hold translated code (see emu_tlb_forget_data)."""
+        return int(self._native.emu_tlb_forget_data(ctypes.byref(self._bridge),
+                                                     ctypes.c_uint64(page)))
+
+    def set_walk_page_size(self, size: int) -> None:
+        """The size of the page the walk of the current TLB miss found (a large page
+        makes a later flush of any address in it flush the whole TLB, as in QEMU)."""
+        self._bridge.walk_page_size = size
 
     # -- hooks ---------------------------------------------------------------------------------
 
@@ -209,7 +263,10 @@ class Engine:
             self._add(UC_HOOK_INSN, native.emu_x86_sysenter_hook, UC_X86_INS_SYSENTER)
             self._add(UC_HOOK_INSN, native.emu_x86_out_hook, UC_X86_INS_OUT)
         else:
+            from unicorn.arm64_const import UC_ARM64_INS_SYS
+
             self._add(UC_HOOK_INTR, native.emu_arm_intr_hook)
+            self._add(UC_HOOK_INSN, native.emu_arm_sys_hook, UC_ARM64_INS_SYS)
 
     def check_port_io(self, bitmap_allows: Callable[[int, int], bool], in_handler: object
                       ) -> None:

@@ -95,6 +95,9 @@ MODELS = {
 class X86Cpu(Cpu):
     """An x86_64 CPU."""
 
+    #: the size of the page the last walk's leaf entry maps
+    _leaf_size = 0
+
     arch = "x86_64"
     models = MODELS
     default_model = "qemu64"
@@ -364,6 +367,7 @@ class X86Cpu(Cpu):
         as the CPU reports it: #PF with P, W/R, U/S, RSVD and I/D (SDM 4.7), or #GP(0)
         for a non-canonical address."""
         self.fault = None
+        self.walk_page_size, self.walk_executable = 0, True
         write, fetch = access == ACCESS_WRITE, access == ACCESS_FETCH
         uc = self.uc
         cr0 = uc.reg_read(X.UC_X86_REG_CR0)
@@ -390,6 +394,9 @@ class X86Cpu(Cpu):
                       or (write and not rw and write_protected)
                       or (fetch and not user and us and cr4 & CR4_SMEP))
             if not denied:
+                self.walk_page_size = self._leaf_size if self._leaf_size > 0x1000 else 0
+                self.walk_executable = not nx and (us if user else
+                                                   not (us and cr4 & CR4_SMEP))
                 return paddr, dirty and (rw or not write_protected)
             code = PF_P
         code |= (PF_W if write else 0) | (PF_U if user else 0)
@@ -442,7 +449,9 @@ class X86Cpu(Cpu):
                 self.phys_write(at, e.to_bytes(size, "little"))
             return e
 
-        def leaf(e: int, at: int, size: int, paddr: int) -> tuple[int, bool, bool, bool, bool]:
+        def leaf(e: int, at: int, size: int, paddr: int,
+                 page_size: int = 0x1000) -> tuple[int, bool, bool, bool, bool]:
+            self._leaf_size = page_size
             e = mark(e, at, size, True)
             return paddr, bool(e & _PTE_D), rights[0], rights[1], rights[2]
 
@@ -453,7 +462,7 @@ class X86Cpu(Cpu):
                 return 0
             pde, at = found
             if pde & 0x80 and cr4 & 0x10:  # 4 MiB page (PSE)
-                return leaf(pde, at, 4, (pde & 0xFFC00000) | (vaddr & 0x3FFFFF))
+                return leaf(pde, at, 4, (pde & 0xFFC00000) | (vaddr & 0x3FFFFF), 1 << 22)
             pde = mark(pde, at, 4, False)
             found = entry(pde & 0xFFFFF000, (vaddr >> 12) & 0x3FF, 4)
             if found is None or not found[0] & 1:
@@ -489,7 +498,8 @@ class X86Cpu(Cpu):
                 size_mask = (1 << shift) - 1
                 if e & (size_mask & 0xFFFFFFFFFFFFE000 & addr_mask):  # reserved low bits
                     return PF_P | PF_RSVD
-                return leaf(e, at, 8, (e & addr_mask & ~size_mask) | (vaddr & size_mask))
+                return leaf(e, at, 8, (e & addr_mask & ~size_mask) | (vaddr & size_mask),
+                            1 << shift)
             if shift == 12:
                 return leaf(e, at, 8, (e & addr_mask) | (vaddr & 0xFFF))
             table = mark(e, at, 8, False) & addr_mask

@@ -10,17 +10,23 @@ outputs. Received bytes wait in a queue that never overruns (host input is held,
 LSR.DR is set while it holds a byte, IIR reports received data when IER enables it (with the
 FIFO on: at its trigger level), and a read of RBR takes the oldest. The FIFO's character
 timeout indication (QEMU's fifo_timeout_int, four character times of virtual time) waits for
-a machine clock, which emu does not have yet: below the trigger level IIR shows no
-interrupt, as QEMU's does while its virtual clock stands still. There are no interrupt
-lines yet, so only polling guests see input.
+a machine clock, which emu does not model: below the trigger level IIR shows no
+interrupt, as QEMU's does while its virtual clock stands still.
+
+The interrupt output (``irq``: ISA IRQ 4 for COM1, 3 for COM2) follows QEMU's
+serial_update_irq: it is high while IIR shows an interrupt. Transmission is instant, so
+THR empties (and, with IER.THRI, interrupts) as soon as a byte is written, which is what
+QEMU's serial_xmit does with a backend that takes the byte at once.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 from emu.bus import Region
 from emu.chardev import CharBackend
+from emu.irq import IrqLine
 from emu.trace import trace
 
 UART_LSR_DR = 0x01
@@ -49,6 +55,10 @@ class Uart16550:
         self.backend = backend
         self.region = Region("serial", 8, self)  # QEMU's region name
         self.rx: deque[int] = deque()
+        self.irq = IrqLine(f"{name}.irq")
+        #: called (on the backend's thread) after host input arrived; the board makes it
+        #: run :meth:`update_irq` on the machine's thread
+        self.on_input: Callable[[], None] | None = None
         self.reset()
         backend.set_receiver(self.receive)
 
@@ -64,10 +74,19 @@ class Uart16550:
         self.scr = 0
         self.thr_ipending = False
         self.rx.clear()
+        self.irq.set_level(0)
 
     def receive(self, data: bytes) -> None:
         """Host input from the backend (any thread: deque appends are atomic)."""
         self.rx.extend(data)
+        if self.on_input is not None:
+            self.on_input()
+
+    def update_irq(self) -> None:
+        """``serial_update_irq``: the output is high while IIR shows an interrupt."""
+        level = 0 if self._iir() & UART_IIR_NO_INT else 1
+        if level != self.irq.level:
+            self.irq.set_level(level)
 
     def _rx_byte(self) -> int:
         """RBR: the oldest received byte (0 when there is none)."""
@@ -87,13 +106,18 @@ class Uart16550:
     def read(self, offset: int, size: int) -> int:
         dlab = self.lcr & UART_LCR_DLAB
         if offset == 0:
-            value = self.divider & 0xFF if dlab else self._rx_byte()
+            if dlab:
+                value = self.divider & 0xFF
+            else:
+                value = self._rx_byte()
+                self.update_irq()
         elif offset == 1:
             value = self.divider >> 8 if dlab else self.ier
         elif offset == 2:
             value = self._iir()
             if value & 0x0F == UART_IIR_THRI:
                 self.thr_ipending = False
+                self.update_irq()
         elif offset == 3:
             value = self.lcr
         elif offset == 4:
@@ -124,20 +148,27 @@ class Uart16550:
                 else:
                     self.backend.write(bytes((value,)))
                 self.thr_ipending = True
+                self.update_irq()
         elif offset == 1:
             if dlab:
                 self.divider = (self.divider & 0x00FF) | value << 8
             else:
-                changed = (self.ier ^ value) & UART_IER_THRI
+                changed = (self.ier ^ value) & 0x0F
                 self.ier = value & 0x0F
-                if changed and self.ier & UART_IER_THRI:
-                    self.thr_ipending = True
+                if changed:
+                    # turning THRI on interrupts at once while THR is empty (QEMU's
+                    # serial_ioport_write: "Windows relies on it")
+                    if self.ier & UART_IER_THRI:
+                        self.thr_ipending = True
+                    self.update_irq()
         elif offset == 2:
             self.fcr = value & 0xC9
+            self.update_irq()
         elif offset == 3:
             self.lcr = value
         elif offset == 4:
             self.mcr = value & 0x1F
+            self.update_irq()
         elif offset == 7:
             self.scr = value
         # LSR (5) and MSR (6) are read-only.
