@@ -68,6 +68,14 @@ EXPECTED = [
     Expect(r"^wait \$!", "status 0", 0, stdout=""),
     Expect(r"^emu dump-info vmcore-virt \| grep OSRELEASE", f"# OSRELEASE={RELEASE}", 0,
            stdout=f"    OSRELEASE={RELEASE}\n"),
+    Expect(r"^python3 tools/linux/build\.py x86_64 arm64", "prints each kernel's cached path",
+           0, stdout_has=("x86_64: ", "arm64: "), stderr=None),
+    Expect(r"^emu -M virt .*print-path arm64.*--dump-on-exit vmcore-linux",
+           '"emu-linux init: fw_cfg etc/vmcoreinfo present"', 0,
+           stdout_has=("emu-linux init: running", "emu-linux init: fw_cfg etc/vmcoreinfo present",
+                       "reboot: Restarting system"), stderr=None),
+    Expect(r"^emu dump-info vmcore-linux \| grep OSRELEASE", "Linux's own note: OSRELEASE=6.1",
+           0, stdout_has=("    OSRELEASE=6.1.",)),
 ]
 
 
@@ -177,7 +185,7 @@ def test_readme_examples_write_only_files_git_ignores(readme_run: ReadmeRun) -> 
     """The examples write the dumps and the console file where they run (in a checkout: files
     .gitignore lists) and nothing else; emu removed its socket when it quit."""
     written = {p.name for p in readme_run.workdir.iterdir() if not p.is_symlink()}
-    assert written == {"vmcore", "vmcore-virt", "console.txt"}
+    assert written == {"vmcore", "vmcore-virt", "console.txt", "vmcore-linux"}
     ignored = (ROOT / ".gitignore").read_text().splitlines()
     for name in (*written, "emu.qmp"):
         assert f"/{name}" in ignored, name

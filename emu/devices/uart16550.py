@@ -6,12 +6,13 @@ The transmitter is always ready: LSR reports THRE|TEMT and every byte written to
 the backend at once. The receiver hears the backend's host input (keys typed on emu's
 terminal, emu.monitor.mux) and the chip's own loopback (MCR.LOOP, which Linux's 8250 driver
 uses to probe the chip): in loopback THR bytes come back through RBR and MSR shows the MCR
-outputs. Received bytes wait in a queue that never overruns (host input is held, not lost);
-LSR.DR is set while it holds a byte, IIR reports received data when IER enables it (with the
-FIFO on: at its trigger level), and a read of RBR takes the oldest. The FIFO's character
-timeout indication (QEMU's fifo_timeout_int, four character times of virtual time) waits for
-a machine clock, which emu does not model: below the trigger level IIR shows no
-interrupt, as QEMU's does while its virtual clock stands still.
+outputs. Received bytes wait in a queue that never overruns (host input is held, not lost,
+until a FIFO flush discards it as QEMU's does); LSR.DR is set while it holds a byte, IIR
+reports received data when IER enables it (with the FIFO on: at its trigger level), and a
+read of RBR takes the oldest (with none: 0 with the FIFO on, the last byte with it off).
+The FIFO's character timeout indication (QEMU's fifo_timeout_int, four character times of
+virtual time) waits for a machine clock, which emu does not model: below the trigger level
+IIR shows no interrupt, as QEMU's does while its virtual clock stands still.
 
 The interrupt output (``irq``: ISA IRQ 4 for COM1, 3 for COM2) follows QEMU's
 serial_update_irq: it is high while IIR shows an interrupt. Transmission is instant, so
@@ -34,6 +35,11 @@ UART_LSR_THRE = 0x20
 UART_LSR_TEMT = 0x40
 UART_IER_RDI = 0x01
 UART_IER_THRI = 0x02
+UART_IER_RLSI = 0x04
+UART_LSR_OE = 0x02
+UART_IIR_RLSI = 0x06
+#: the receive FIFO's depth
+UART_FIFO_LENGTH = 16
 UART_IIR_NO_INT = 0x01
 UART_IIR_THRI = 0x02
 UART_IIR_RDI = 0x04
@@ -41,6 +47,7 @@ UART_IIR_RDI = 0x04
 UART_FIFO_ITL = (1, 4, 8, 14)
 UART_IIR_FE = 0xC0
 UART_FCR_FE = 0x01
+UART_FCR_RFR = 0x02
 UART_LCR_DLAB = 0x80
 UART_MCR_LOOP = 0x10
 UART_MSR_DCD = 0x80
@@ -68,11 +75,13 @@ class Uart16550:
         self.ier = 0
         self.fcr = 0
         self.lcr = 0
-        self.mcr = 0
+        self.mcr = 0x08  # OUT2 (QEMU's serial_reset)
         self.lsr = UART_LSR_TEMT | UART_LSR_THRE
         self.msr = UART_MSR_DCD | UART_MSR_DSR | UART_MSR_CTS
         self.scr = 0
         self.thr_ipending = False
+        self.rbr = 0
+        self.overrun = False
         self.rx.clear()
         self.irq.set_level(0)
 
@@ -82,21 +91,42 @@ class Uart16550:
         if self.on_input is not None:
             self.on_input()
 
+    def _loop_back(self, value: int) -> None:
+        """A byte the transmitter sends to its own receiver (MCR.LOOP), as QEMU's
+        serial_receive1 takes it: into the 16-byte FIFO (dropped with an overrun when full),
+        or, with the FIFO off, into RBR (an overrun when the last byte was not read)."""
+        if self.fcr & UART_FCR_FE:
+            if len(self.rx) < UART_FIFO_LENGTH:
+                self.rx.append(value)
+            else:
+                self.overrun = True
+        else:
+            if self.rx:
+                self.overrun = True
+                self.rx.clear()
+            self.rx.append(value)
+
     def update_irq(self) -> None:
         """``serial_update_irq``: the output is high while IIR shows an interrupt."""
-        level = 0 if self._iir() & UART_IIR_NO_INT else 1
-        if level != self.irq.level:
-            self.irq.set_level(level)
+        self.irq.set_level(0 if self._iir() & UART_IIR_NO_INT else 1)
 
     def _rx_byte(self) -> int:
-        """RBR: the oldest received byte (0 when there is none)."""
-        return self.rx.popleft() if self.rx else 0
+        """RBR: the oldest received byte. With nothing received, QEMU's serial_ioport_read
+        gives 0 with the FIFO on and the last byte received with it off (the register keeps
+        it)."""
+        if self.fcr & UART_FCR_FE:
+            return self.rx.popleft() if self.rx else 0
+        if self.rx:
+            self.rbr = self.rx.popleft()
+        return self.rbr
 
     def _iir(self) -> int:
         """serial_update_irq's priorities: received data (at the FIFO's trigger level),
         then the transmitter."""
         fifo = UART_IIR_FE if self.fcr & UART_FCR_FE else 0
         level = UART_FIFO_ITL[self.fcr >> 6] if fifo else 1
+        if self.ier & UART_IER_RLSI and self.overrun:
+            return fifo | UART_IIR_RLSI
         if self.ier & UART_IER_RDI and len(self.rx) >= level:
             return fifo | UART_IIR_RDI
         if self.ier & UART_IER_THRI and self.thr_ipending:
@@ -123,7 +153,11 @@ class Uart16550:
         elif offset == 4:
             value = self.mcr
         elif offset == 5:
-            value = self.lsr | (UART_LSR_DR if self.rx else 0)
+            value = self.lsr | (UART_LSR_DR if self.rx else 0) | \
+                (UART_LSR_OE if self.overrun else 0)
+            if self.overrun:  # reading LSR clears the overrun error
+                self.overrun = False
+                self.update_irq()
         elif offset == 6:
             if self.mcr & UART_MCR_LOOP:  # outputs wired to inputs (QEMU serial.c)
                 m = self.mcr
@@ -143,8 +177,12 @@ class Uart16550:
             if dlab:
                 self.divider = (self.divider & 0xFF00) | value
             else:
+                # QEMU's THR write: THR full (the interrupt condition goes), then the
+                # transmitter takes the byte and THR is empty again
+                self.thr_ipending = False
+                self.update_irq()
                 if self.mcr & UART_MCR_LOOP:
-                    self.rx.append(value)
+                    self._loop_back(value)
                 else:
                     self.backend.write(bytes((value,)))
                 self.thr_ipending = True
@@ -162,6 +200,10 @@ class Uart16550:
                         self.thr_ipending = True
                     self.update_irq()
         elif offset == 2:
+            # a change of the FIFO enable flushes the FIFOs; RFR flushes the receiver's
+            # (QEMU's serial_ioport_write; the received data is gone, as there)
+            if (value ^ self.fcr) & UART_FCR_FE or value & UART_FCR_RFR:
+                self.rx.clear()
             self.fcr = value & 0xC9
             self.update_irq()
         elif offset == 3:
