@@ -45,11 +45,15 @@ FIRMWARE = {
 }
 
 
+#: the machine-specific sources beyond start.S, arch.c and main.c
+EXTRA_SOURCES = {"pc": ["pc/e820.c", "pc/mptable.c"]}
+
+
 def compile_command(name, output):
     flags, entry, _base, _size = FIRMWARE[name]
     return [sys.executable, "-m", "ziglang", "cc", *flags, *COMMON_FLAGS,
             f"-I{name}", f"-Wl,--entry={entry}", f"-Wl,-T,{name}/link.ld",
-            f"{name}/start.S", f"{name}/arch.c", f"{name}/main.c",
+            f"{name}/start.S", f"{name}/arch.c", f"{name}/main.c", *EXTRA_SOURCES.get(name, []),
             "lib/fw_cfg.c", "lib/util.c", "-o", output]
 
 

@@ -11,10 +11,14 @@
  *   FW_CFG_KERNEL_ENTRY       the PVH entry (Xen note PHYS32_ENTRY)
  *   FW_CFG_CMDLINE_SIZE/DATA  the command line, NUL included
  *   FW_CFG_INITRD_ADDR/SIZE/DATA   the initrd and where it goes
- *   etc/e820                  the memory map
+ *   etc/e820                  the memory map (with SeaBIOS's reservations:
+ *                             e820.c)
+ *
+ * and writes the MP table SeaBIOS writes (mptable.c).
  */
 #include "fw.h"
 #include "boot.h"
+#include "pc.h"
 
 #define HVM_START_MAGIC 0x336ec578
 
@@ -45,7 +49,7 @@ struct hvm_memmap_table_entry {
     uint32_t reserved;
 };
 
-struct e820_entry {     /* etc/e820: packed, little-endian */
+struct etc_e820_entry {     /* etc/e820: packed, little-endian */
     uint64_t address;
     uint64_t length;
     uint32_t type;
@@ -82,6 +86,24 @@ static void apic_setup(void)
     *(volatile uint32_t *)APIC_LINT1 = 0x8400;
 }
 
+/* QEMU's memory map: its RAM and reserved ranges, in SeaBIOS's sorted
+ * list (src/fw/paravirt.c qemu_early_e820 takes no other type). */
+static void read_e820(struct fw_cfg *fw, struct e820_map *m)
+{
+    uint16_t key;
+    uint32_t size;
+    if (!fw_cfg_find_file(fw, "etc/e820", &key, &size))
+        fail("no etc/e820 memory map in fw_cfg");
+    m->count = 0;
+    fw_cfg_select(fw, key);
+    for (uint32_t i = 0; i < size / sizeof(struct etc_e820_entry); i++) {
+        struct etc_e820_entry e;
+        fw_cfg_read(fw, &e, sizeof(e));
+        if (e.type == E820_RAM || e.type == E820_RESERVED)
+            e820_add(m, e.address, e.length, e.type);
+    }
+}
+
 /* Refuse to load over the firmware's own stack and boot structures. */
 static void check_range(const char *what, uint32_t addr, uint32_t size)
 {
@@ -96,6 +118,11 @@ uint32_t fw_main(void)
 
     apic_setup();
     fw_cfg_init(&fw);
+
+    /* The memory map and the MP table, as SeaBIOS makes them. */
+    struct e820_map e820;
+    read_e820(&fw, &e820);
+    mptable_setup(&fw, e820_finish(&e820));
 
     uint32_t kernel_size = fw_cfg_u32(&fw, FW_CFG_KERNEL_SIZE);
     if (!kernel_size)
@@ -132,25 +159,15 @@ uint32_t fw_main(void)
         info->modlist_paddr = MODLIST;
     }
 
-    uint16_t key;
-    uint32_t size;
-    if (!fw_cfg_find_file(&fw, "etc/e820", &key, &size))
-        fail("no etc/e820 memory map in fw_cfg");
-    uint32_t count = size / sizeof(struct e820_entry);
-    if (count > MEMMAP_MAX)
-        count = MEMMAP_MAX;
-    fw_cfg_select(&fw, key);
     volatile struct hvm_memmap_table_entry *map = (struct hvm_memmap_table_entry *)MEMMAP;
-    for (uint32_t i = 0; i < count; i++) {
-        struct e820_entry e;
-        fw_cfg_read(&fw, &e, sizeof(e));
-        map[i].addr = e.address;
-        map[i].size = e.length;
-        map[i].type = e.type;
+    for (int i = 0; i < e820.count; i++) {
+        map[i].addr = e820.e[i].start;
+        map[i].size = e820.e[i].size;
+        map[i].type = e820.e[i].type;
         map[i].reserved = 0;
     }
     info->memmap_paddr = MEMMAP;
-    info->memmap_entries = count;
+    info->memmap_entries = e820.count;
 
     /* The GDT the kernel is entered with: the same one emu's direct
      * boot gives, at the same address. */

@@ -1,0 +1,48 @@
+/*
+ * pc.h - the pc firmware's memory map and MP table (e820.c, mptable.c),
+ * with SeaBIOS 1.16's addresses and sizes (src/config.h).
+ */
+#ifndef PC_H
+#define PC_H
+
+#include <stdint.h>
+
+#define E820_RAM        1
+#define E820_RESERVED   2
+#define E820_MAX        32      /* the PVH memory map's room (boot.h MEMMAP_MAX) */
+
+#define EBDA            0x9fc00     /* the last KiB of base memory */
+#define LOWRAM_END      0xa0000
+#define FSEG            0xf0000
+#define FSEG_SIZE       0x10000
+#define BIOS_AREA       0xfffc0000u /* paravirt.c: 256 KiB reserved below 4 GiB */
+#define BIOS_AREA_SIZE  0x40000
+#define HIGH_ZONE_MAX   0x1000000   /* BUILD_MAX_HIGHTABLE */
+#define HIGH_ZONE_MIN   0x40000     /* BUILD_MIN_HIGHTABLE */
+#define HIGH_ALIGN      16          /* MALLOC_MIN_ALIGN */
+/* What SeaBIOS 1.16 keeps of its high zone on QEMU 7.2's pc (measured:
+ * 128 KiB below the end of RAM under 4 GiB for 128 MiB to 5 GiB). */
+#define HIGH_TABLES     0x20000
+
+struct e820_entry {
+    uint64_t start;
+    uint64_t size;
+    uint32_t type;
+};
+
+struct e820_map {
+    int count;
+    struct e820_entry e[E820_MAX];
+};
+
+void e820_add(struct e820_map *m, uint64_t start, uint64_t size, uint32_t type);
+/* Add SeaBIOS's reservations to the map made from etc/e820; returns the
+ * start of the high tables area (HIGH_TABLES bytes), 0 if there is none. */
+uint32_t e820_finish(struct e820_map *m);
+
+struct fw_cfg;
+/* Write the MP floating pointer at EBDA and its configuration table
+ * after it (or in the high tables area `high` if it does not fit). */
+void mptable_setup(struct fw_cfg *fw, uint32_t high);
+
+#endif
