@@ -3,24 +3,29 @@
 
 Each kernel is Debian's linux-source-6.1 (``apt-get install linux-source-6.1``, which puts
 /usr/src/linux-source-6.1.tar.xz in place) configured by ``make tinyconfig`` plus the
-fragments next to this script (common.config, then ARCH.config), with a built-in initramfs
-that holds /dev/console, /sys and a static /init (init.c). The outputs go to a cache outside
-the repository::
+fragments next to this script (common.config, then ARCH.config). The initramfs the kernels
+boot with (``-initrd init.cpio``) holds /dev/console, /sys, /proc and a static /init
+(init.c, built with zig's C compiler and musl: ``python -m ziglang cc -target
+ARCH-linux-musl``). The outputs go to a cache outside the repository::
 
     ~/.cache/emu-linux/src/linux-source-6.1_VERSION/   the unpacked source (shared)
     ~/.cache/emu-linux/KEY/                            one kernel: vmlinux (x86_64), Image
-                                                       (arm64), vmlinux and System.map for
-                                                       symbols, .config, build.log
+                                                       (arm64), vmlinux (with DWARF) and
+                                                       System.map, config, build.log
+    ~/.cache/emu-linux/init-KEY/ARCH/                  init and init.cpio
 
-KEY is the sha256 of everything that decides the output: the tarball's name and package
-version, the architecture, the fragments, init.c, the compiler's version and this script's
-RECIPE number. A directory that is complete (it has its ``done`` stamp) is reused as it is.
+A kernel's KEY is the sha256 of everything that decides it: the tarball's name and package
+version, the architecture, the fragments, the compiler's version and this script's RECIPE
+number; the initramfs's is that of init.c, the zig version and RECIPE. A directory that is
+complete (it has its ``done`` stamp) is reused as it is.
 
-    python3 tools/linux/build.py x86_64 arm64      # build both (or reuse them)
-    python3 tools/linux/build.py --print-path arm64   # the kernel's path (built if needed)
+    python3 tools/linux/build.py x86_64 arm64           # build both (or reuse them)
+    python3 tools/linux/build.py --print-path arm64     # the kernel's path (built if needed)
+    python3 tools/linux/build.py --print-initrd arm64   # the initramfs's path
 
-Needs make, gcc, flex, bison, bc, libelf-dev and cpio, and gcc-aarch64-linux-gnu for arm64
-(``apt-get install -y linux-source-6.1 flex bison bc libelf-dev cpio gcc-aarch64-linux-gnu``).
+Needs make, gcc, flex, bison, bc, libelf-dev, and gcc-aarch64-linux-gnu for arm64
+(``apt-get install -y linux-source-6.1 flex bison bc libelf-dev gcc-aarch64-linux-gnu``),
+and the ``ziglang`` package for /init (emu's dev extra).
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ PACKAGE = "linux-source-6.1"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "emu-linux"
 JOBS = 2  # the machine is shared; never more
 # Bump when the way a kernel is built changes in a way the other inputs do not show.
-RECIPE = 1
+RECIPE = 2
 
 
 @dataclass(frozen=True)
@@ -52,12 +57,13 @@ class Arch:
     target: str           # the make target
     image: str            # what `target` produces, relative to the build directory
     output: str           # its name in the cache directory
+    zig_target: str       # /init's target
 
 
 ARCHES = {
-    "x86_64": Arch("x86_64", "x86", "", "vmlinux", "vmlinux", "vmlinux"),
+    "x86_64": Arch("x86_64", "x86", "", "vmlinux", "vmlinux", "vmlinux", "x86_64-linux-musl"),
     "arm64": Arch("arm64", "arm64", "aarch64-linux-gnu-", "Image", "arch/arm64/boot/Image",
-                  "Image"),
+                  "Image", "aarch64-linux-musl"),
 }
 
 
@@ -89,8 +95,7 @@ def fragment(arch: Arch) -> bytes:
 def cache_key(arch: Arch, version: str) -> str:
     h = hashlib.sha256()
     for part in (TARBALL.name.encode(), version.encode(), arch.name.encode(), fragment(arch),
-                 (HERE / "init.c").read_bytes(), compiler_version(arch).encode(),
-                 str(RECIPE).encode()):
+                 compiler_version(arch).encode(), str(RECIPE).encode()):
         h.update(len(part).to_bytes(8, "little") + part)
     return h.hexdigest()
 
@@ -124,21 +129,50 @@ def parse_config(text: str) -> dict[str, str]:
     return out
 
 
-def build_init(arch: Arch, work: Path) -> Path:
-    """/init and the initramfs list (usr/gen_init_cpio's format) that holds it."""
-    init = work / "init"
-    subprocess.run([f"{arch.cross}gcc", "-Os", "-static", "-nostdlib", "-ffreestanding",
-                    "-fno-pie", "-no-pie", "-fno-stack-protector",
-                    "-fno-asynchronous-unwind-tables",
-                    "-Wl,--build-id=none", "-s", "-o", str(init), str(HERE / "init.c")],
-                   check=True)
-    cpio_list = work / "initramfs.list"
-    cpio_list.write_text(
-        "dir /dev 0755 0 0\n"
-        "nod /dev/console 0600 0 0 c 5 1\n"
-        "dir /sys 0755 0 0\n"
-        f"file /init {init} 0755 0 0\n")
-    return cpio_list
+def zig_version() -> str:
+    out = subprocess.run([sys.executable, "-m", "ziglang", "version"], capture_output=True,
+                         text=True)
+    if out.returncode != 0:
+        sys.exit("build.py: zig is missing (pip install ziglang; emu's dev extra has it)")
+    return out.stdout.strip()
+
+
+def newc(entries: list[tuple[str, int, bytes, int]]) -> bytes:
+    """A cpio archive in the "newc" format the kernel unpacks (Documentation/driver-api/
+    early-userspace/buffer-format.rst): (name, mode, data, rdev) each, then the trailer."""
+    out = bytearray()
+    for ino, (name, mode, data, rdev) in enumerate([*entries, ("TRAILER!!!", 0, b"", 0)],
+                                                    start=1):
+        raw = name.encode() + b"\0"
+        fields = (ino, mode, 0, 0, 1, 0, len(data), 0, 0, rdev >> 8, rdev & 0xFF,
+                  len(raw), 0)
+        out += b"070701" + b"".join(b"%08X" % f for f in fields) + raw
+        out += bytes(-len(out) % 4) + data
+        out += bytes(-len(out) % 4)
+    return bytes(out)
+
+
+def initrd_path(name: str) -> Path:
+    """/init for that architecture and the initramfs holding it (built if missing)."""
+    arch = ARCHES[name]
+    h = hashlib.sha256()
+    for part in ((HERE / "init.c").read_bytes(), zig_version().encode(), str(RECIPE).encode()):
+        h.update(len(part).to_bytes(8, "little") + part)
+    out = CACHE / f"init-{h.hexdigest()}" / arch.name
+    if (out / "done").exists():
+        return out / "init.cpio"
+    out.mkdir(parents=True, exist_ok=True)
+    init = out / "init"
+    subprocess.run([sys.executable, "-m", "ziglang", "cc", "-target", arch.zig_target,
+                    "-static", "-Os", "-s", "-Wall", "-Werror", "-o", str(init),
+                    str(HERE / "init.c")], check=True)
+    console = (5 << 8) | 1
+    (out / "init.cpio").write_bytes(newc([
+        ("dev", 0o40755, b"", 0), ("dev/console", 0o20600, b"", console),
+        ("sys", 0o40755, b"", 0), ("proc", 0o40755, b"", 0),
+        ("init", 0o100755, init.read_bytes(), 0)]))
+    (out / "done").write_text("\n")
+    return out / "init.cpio"
 
 
 def build(arch: Arch, version: str, out: Path) -> None:
@@ -160,15 +194,13 @@ def build(arch: Arch, version: str, out: Path) -> None:
             sys.exit(f"build.py: make {' '.join(args)} failed; see {work / 'build.log'}")
 
     t0 = time.monotonic()
-    cpio_list = build_init(arch, work)
     run("tinyconfig")
     frag = fragment(arch).decode()
-    extra = f'CONFIG_INITRAMFS_SOURCE="{cpio_list}"\n'
     config = bdir / ".config"
-    config.write_text(config.read_text() + frag + extra)
+    config.write_text(config.read_text() + frag)
     run("olddefconfig")
     got = parse_config(config.read_text())
-    wanted = parse_config(frag + extra)
+    wanted = parse_config(frag)
     wrong = {k: (v, got.get(k, "n")) for k, v in wanted.items() if got.get(k, "n") != v}
     if wrong:
         for k, (v, g) in sorted(wrong.items()):
@@ -204,10 +236,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("arch", nargs="+", choices=sorted(ARCHES))
     p.add_argument("--print-path", action="store_true",
                    help="print each kernel's path (building the ones not cached)")
+    p.add_argument("--print-initrd", action="store_true",
+                   help="print each initramfs's path (building the ones not cached)")
     args = p.parse_args(argv)
     for name in args.arch:
+        if args.print_initrd:
+            print(initrd_path(name))
+            continue
         path = kernel_path(name)
-        print(path if args.print_path else f"{name}: {path}")
+        initrd = initrd_path(name)
+        print(path if args.print_path else f"{name}: {path} (initrd {initrd})")
     return 0
 
 

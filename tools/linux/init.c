@@ -1,76 +1,75 @@
-/* The test kernels' /init: a static, freestanding program (no libc) that shows it runs,
- * mounts sysfs, reports whether Linux's fw_cfg driver found the etc/vmcoreinfo file (the
- * driver writes the VMCOREINFO note's address there when it registers the file) and
- * restarts the machine, so that `-no-reboot` ends the run. Built by tools/linux/build.py. */
+/* The test kernels' /init (static, musl; built by tools/linux/build.py with zig's C
+ * compiler). It shows what Linux and its fw_cfg driver see, then crashes the kernel the way
+ * a user provokes a dump: through /proc/sysrq-trigger.
+ *
+ *   emu-linux init: uname: SYSNAME RELEASE VERSION MACHINE
+ *   emu-linux init: fw_cfg opt/emu/test: CONTENTS        (-fw_cfg name=opt/emu/test,...)
+ *   emu-linux init: fw_cfg etc/vmcoreinfo size: N         (-device vmcoreinfo)
+ *   emu-linux init: crashing the kernel through /proc/sysrq-trigger
+ *
+ * A missing item prints "absent". With the word "restart" on the kernel command line (the
+ * kernel passes it to init as an argument), init restarts the machine instead of crashing
+ * it, so that -no-reboot ends the run. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/utsname.h>
+#include <unistd.h>
 
-typedef unsigned long word;
+#define FW_CFG "/sys/firmware/qemu_fw_cfg/by_name/"
 
-#if defined(__x86_64__)
-enum { SYS_write = 1, SYS_openat = 257, SYS_close = 3, SYS_mount = 165, SYS_reboot = 169 };
-static word sys(word n, word a, word b, word c, word d, word e)
+/* The whole file at path (NUL-terminated, a final newline dropped), or NULL. */
+static const char *slurp(const char *path, char *buf, size_t size)
 {
-	register word r10 __asm__("r10") = d;
-	register word r8 __asm__("r8") = e;
-	word ret;
-	__asm__ volatile("syscall" : "=a"(ret) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8)
-			 : "rcx", "r11", "memory");
-	return ret;
-}
-#elif defined(__aarch64__)
-enum { SYS_write = 64, SYS_openat = 56, SYS_close = 57, SYS_mount = 40, SYS_reboot = 142 };
-static word sys(word n, word a, word b, word c, word d, word e)
-{
-	register word x8 __asm__("x8") = n;
-	register word x0 __asm__("x0") = a;
-	register word x1 __asm__("x1") = b;
-	register word x2 __asm__("x2") = c;
-	register word x3 __asm__("x3") = d;
-	register word x4 __asm__("x4") = e;
-	__asm__ volatile("svc #0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4) : "memory");
-	return x0;
-}
-#else
-#error "x86_64 or aarch64 only"
-#endif
-
-#define AT_FDCWD ((word)-100)
-
-static word len(const char *s)
-{
-	word n = 0;
-	while (s[n])
-		n++;
-	return n;
-}
-
-static void say(const char *s)
-{
-	sys(SYS_write, 1, (word)s, len(s), 0, 0);
-}
-
-static int exists(const char *path)
-{
-	long fd = (long)sys(SYS_openat, AT_FDCWD, (word)path, 0, 0, 0);
+	int fd = open(path, O_RDONLY);
 	if (fd < 0)
-		return 0;
-	sys(SYS_close, (word)fd, 0, 0, 0, 0);
-	return 1;
+		return NULL;
+	ssize_t n = read(fd, buf, size - 1);
+	close(fd);
+	if (n < 0)
+		return NULL;
+	buf[n] = '\0';
+	if (n > 0 && buf[n - 1] == '\n')
+		buf[n - 1] = '\0';
+	return buf;
 }
 
-void _start(void)
+static void report(const char *what, const char *path)
 {
-	say("emu-linux init: running\n");
-	if ((long)sys(SYS_mount, (word)"sysfs", (word)"/sys", (word)"sysfs", 0, 0) < 0)
-		say("emu-linux init: mounting sysfs failed\n");
-	else if (exists("/sys/firmware/qemu_fw_cfg/by_name/etc/vmcoreinfo/raw"))
-		say("emu-linux init: fw_cfg etc/vmcoreinfo present\n");
-	else if (exists("/sys/firmware/qemu_fw_cfg/rev"))
-		say("emu-linux init: fw_cfg present, no etc/vmcoreinfo\n");
-	else
-		say("emu-linux init: no fw_cfg device\n");
-	say("emu-linux init: restarting\n");
-	/* reboot(LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2, LINUX_REBOOT_CMD_RESTART) */
-	sys(SYS_reboot, 0xfee1dead, 672274793, 0x01234567, 0, 0);
+	char buf[256];
+	const char *value = slurp(path, buf, sizeof(buf));
+	printf("emu-linux init: %s: %s\n", what, value ? value : "absent");
+}
+
+int main(int argc, char **argv)
+{
+	struct utsname u;
+	int restart = 0;
+
+	setvbuf(stdout, NULL, _IONBF, 0);
+	for (int i = 1; i < argc; i++)
+		restart |= strcmp(argv[i], "restart") == 0;
+	if (uname(&u) == 0)
+		printf("emu-linux init: uname: %s %s %s %s\n", u.sysname, u.release, u.version,
+		       u.machine);
+	if (mount("sysfs", "/sys", "sysfs", 0, NULL) != 0)
+		printf("emu-linux init: mounting sysfs failed\n");
+	if (mount("proc", "/proc", "proc", 0, NULL) != 0)
+		printf("emu-linux init: mounting proc failed\n");
+	report("fw_cfg opt/emu/test", FW_CFG "opt/emu/test/raw");
+	report("fw_cfg etc/vmcoreinfo size", FW_CFG "etc/vmcoreinfo/size");
+	if (restart) {
+		printf("emu-linux init: restarting\n");
+		reboot(RB_AUTOBOOT);
+	} else {
+		printf("emu-linux init: crashing the kernel through /proc/sysrq-trigger\n");
+		int fd = open("/proc/sysrq-trigger", O_WRONLY);
+		if (fd >= 0)
+			write(fd, "c", 1);
+		printf("emu-linux init: the kernel did not crash\n");
+	}
 	for (;;)
-		;
+		pause();
 }

@@ -1,0 +1,113 @@
+"""Booting the Linux test kernels (tools/linux/build.py) on emu and on QEMU the same way:
+shared by the Linux tests."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from conftest import ROOT, emu_cmd
+from qemu.qmp.legacy import QEMUMonitorProtocol
+
+#: machine -> (tools/linux/build.py architecture, QEMU binary, machine options, console)
+BOOTS = {
+    "pc": ("x86_64", "qemu-system-x86_64", ["-M", "pc"], "ttyS0"),
+    "virt": ("arm64", "qemu-system-aarch64", ["-M", "virt", "-cpu", "cortex-a57"], "ttyAMA0"),
+}
+#: the x86_64 test kernel has no ACPI: the fw_cfg device is named on its command line
+PC_FW_CFG = "qemu_fw_cfg.ioport=0xc@0x510"
+FW_CFG_ITEM = ("opt/emu/test", "hello from the host")
+PANIC = b"Kernel panic - not syncing: sysrq triggered crash"
+PANIC_END = b"---[ end Kernel panic - not syncing: sysrq triggered crash ]---"
+
+
+def built(arch: str, what: str = "--print-path") -> str:
+    """A test kernel's (or with ``--print-initrd``, its initramfs's) cached path, built if
+    missing."""
+    out = subprocess.run([sys.executable, str(ROOT / "tools/linux/build.py"), what, arch],
+                         capture_output=True, text=True, timeout=3600)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def vmlinux(arch: str) -> str:
+    """The kernel's ELF with symbols and DWARF (next to the Image on arm64)."""
+    return str(Path(built(arch)).with_name("vmlinux"))
+
+
+def linux_args(machine: str, *append: str) -> list[str]:
+    """The options of the issue's end-to-end boot, the same for emu and QEMU."""
+    arch, _qemu, options, console = BOOTS[machine]
+    cmdline = " ".join([f"console={console}", *([PC_FW_CFG] if machine == "pc" else []),
+                        *append])
+    return [*options, "-m", "256M", "-display", "none", "-serial", "stdio",
+            "-kernel", built(arch), "-initrd", built(arch, "--print-initrd"),
+            "-append", cmdline, "-device", "vmcoreinfo",
+            "-fw_cfg", f"name={FW_CFG_ITEM[0]},string={FW_CFG_ITEM[1]}"]
+
+
+def command(emulator: str, machine: str) -> list[str]:
+    if emulator == "emu":
+        return emu_cmd()
+    binary = shutil.which(BOOTS[machine][1])
+    assert binary, f"{BOOTS[machine][1]} is not installed (the test command installs it)"
+    return [binary]
+
+
+@dataclass
+class Crash:
+    """A boot that ended in the init's sysrq crash, and the dump taken after it."""
+
+    console: str
+    dump: Path
+
+
+def boot_to_panic(emulator: str, machine: str, workdir: Path, *extra: str,
+                  timeout: float = 240) -> Crash:
+    """Boot, wait for the kernel's panic to be printed in full, then dump through QMP
+    (``dump-guest-memory``, no paging) and quit. Fails with the console on a timeout."""
+    sock, dump = workdir / f"{emulator}-{machine}.qmp", workdir / f"{emulator}-{machine}.core"
+    args = [*command(emulator, machine), *linux_args(machine), *extra,
+            "-qmp", f"unix:{sock},server=on,wait=off"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, cwd=ROOT)
+    out = b""
+    try:
+        deadline = time.monotonic() + timeout
+        assert proc.stdout is not None
+        while PANIC_END not in out:
+            chunk = proc.stdout.read1(65536)
+            assert chunk and time.monotonic() < deadline, out.decode(errors="replace")[-3000:]
+            out += chunk
+        qmp = QEMUMonitorProtocol(str(sock))
+        qmp.connect()
+        reply = qmp.cmd_obj({"execute": "dump-guest-memory",
+                             "arguments": {"paging": False, "protocol": f"file:{dump}"}})
+        assert reply == {"return": {}}, reply
+        qmp.cmd_obj({"execute": "quit"})
+        qmp.close()
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            out += proc.stdout.read()
+    return Crash(out.decode(errors="replace"), dump)
+
+
+_STAMP = re.compile(r"^\[ *\d+\.\d+\] ")
+
+
+def kernel_log(console: str) -> list[str]:
+    """The console's lines with the kernel's timestamps taken off."""
+    return [_STAMP.sub("", line.rstrip("\r")) for line in console.splitlines()]
+
+
+def init_lines(console: str) -> list[str]:
+    return [line for line in kernel_log(console) if line.startswith("emu-linux init:")]
