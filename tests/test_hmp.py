@@ -290,7 +290,7 @@ def test_info_mtree_regions_match_qemu(vms, machine: str) -> None:
     regions = [line for line in ours.split("\r\n") if line.startswith("    ")]
     expected = {"pc": {"pc.ram", "pc.bios", "serial", "fwcfg", "fwcfg.dma", "isa-debug-exit",
                        "elcr", "ioapic", "apic-msi", "pic", "pit", "pcspk", "rtc", "vga-lowmem",
-                       "pc.rom", "isa-bios"},
+                       "pc.rom", "isa-bios", "i8042-data", "i8042-cmd"},
                 "virt": {"mach-virt.ram", "virt.flash0", "virt.flash1", "pl011", "fwcfg.data",
                          "gic_dist", "gic_cpu",
                          "fwcfg.ctl", "fwcfg.dma"}}[machine]

@@ -8,9 +8,11 @@ RAM the CPU cannot address is refused with QEMU's message, and ``etc/e820`` rese
 HyperTransport range for AMD models with 40 address bits (qemu64, the default, among them).
 
 Devices: the 8259 PICs, 8254 PIT, port 0x61, MC146818 RTC and IOAPIC with QEMU's wiring
-(emu/boards/pc_chipset.py), COM1 16550 at 0x3f8 (only when a serial backend exists, as
-QEMU), fw_cfg at I/O ports 0x510 (selector/data) and 0x514 (DMA), and whatever ``-device``
-adds (isa-debug-exit...).
+(emu/boards/pc_chipset.py), the i8042 keyboard controller with its PS/2 keyboard and mouse
+at ports 0x60 / 0x64 on ISA IRQs 1 and 12 (part of the board, kept by ``-nodefaults``, as
+QEMU's ``pc_superio_init`` creates it), COM1 16550 at 0x3f8 (only when a serial backend
+exists, as QEMU), fw_cfg at I/O ports 0x510 (selector/data) and 0x514 (DMA), and whatever
+``-device`` adds (isa-debug-exit...).
 
 Boot: firmware (emu's ``pc.bin``, or ``-bios FILE``) in a read-only ROM that ends at 4 GiB.
 The CPU starts at the reset vector 0xfffffff0, in 32-bit protected mode with flat segments
@@ -48,6 +50,13 @@ from emu.chardev import open_backend
 from emu.config import GiB
 from emu.cpu.x86 import X86Cpu
 from emu.devices.fw_cfg import FwCfg, FwCfgIo
+from emu.devices.pckbd import (
+    I8042,
+    I8042_CMD_PORT,
+    I8042_DATA_PORT,
+    I8042_KBD_ISA_IRQ,
+    I8042_MOUSE_ISA_IRQ,
+)
 from emu.devices.uart16550 import Uart16550
 from emu.errors import ConfigError
 from emu.memory import Buffer, BusRegion, RamBlock
@@ -66,6 +75,8 @@ RESET_VECTOR = 0xFFFFFFF0
 #: QEMU's pc-i440fx-7.2 acpi_data_size (hw/i386/pc_piix.c): kept free below the initrd
 ACPI_DATA_SIZE = 0x20000 + 0x8000
 SETUP_HEADER_SIZE = 8192
+#: QEMU 7.2's QOM path of the i8042 on ``-M pc`` (``info qom-tree``), and its PS/2 devices'
+QOM_I8042 = "/machine/unattached/device[13]"
 
 
 #: hw/i386/pc.c: the AMD HyperTransport range below 1 TiB, reserved in the E820 map of AMD CPUs
@@ -170,7 +181,15 @@ class PcBoard(Board):
         for i, uart in self.uarts:
             uart.irq.connect_to(self.chipset.gsi[COM_IRQS[i]])
             uart.on_input = (lambda u: lambda: m.call_soon(u.update_irq))(uart)
-        self.qom_gpios = self.chipset.qom_gpios  # for qtest's irq_intercept_* / set_irq_in
+        self.i8042 = I8042(reset_request=lambda: m.request_reset(guest=True))
+        m.map_port(I8042_DATA_PORT, self.i8042.data_region)
+        m.map_port(I8042_CMD_PORT, self.i8042.cmd_region)
+        self.i8042.irq_kbd.connect_to(self.chipset.gsi[I8042_KBD_ISA_IRQ])
+        self.i8042.irq_mouse.connect_to(self.chipset.gsi[I8042_MOUSE_ISA_IRQ])
+        # for qtest's irq_intercept_* / set_irq_in
+        self.qom_gpios = {**self.chipset.qom_gpios, QOM_I8042: self.i8042.gpios,
+                          f"{QOM_I8042}/ps2kbd": self.i8042.kbd.gpios,
+                          f"{QOM_I8042}/ps2mouse": self.i8042.mouse.gpios}
         self.chipset.init_cmos(m.config, below, above)
         self._connect_cpu()
         self.fw_cfg = FwCfg(m.address_space, dma=m.config.fw_cfg_dma,
@@ -290,6 +309,7 @@ class PcBoard(Board):
 
     def reset(self) -> None:
         self.chipset.reset()
+        self.i8042.reset()
         for _i, uart in self.uarts:
             uart.reset()
         self.fw_cfg.reset()
@@ -313,5 +333,6 @@ class PcBoard(Board):
         if self.initrd is not None:
             self.machine.address_space.write(*self.initrd)
         self.chipset.firmware_apic_setup()
+        self.i8042.firmware_setup()
         cpu.enter_protected_mode(GDT_ADDR, len(GDT) - 1, BOOT_CS, BOOT_DS)
         cpu.set_regs(rbx=pvh.start_info, rsp=0, rip=pvh.entry)

@@ -63,6 +63,7 @@ struct gdt_desc {
 extern const uint64_t rom_gdt[4];
 void load_gdt(const struct gdt_desc *desc);
 uint32_t fw_main(void);
+void arch_kbd_setup(void);   /* arch.c: the i8042 as SeaBIOS leaves it */
 
 /* The local APIC as SeaBIOS leaves it (src/fw/smp.c, smp_scan): software
  * enabled, LINT0 ExtINT (the 8259s reach the CPU through it) and LINT1
@@ -117,6 +118,7 @@ uint32_t fw_main(void)
     volatile struct hvm_start_info *info = (struct hvm_start_info *)START_INFO;
 
     apic_setup();
+    arch_kbd_setup();
     fw_cfg_init(&fw);
 
     /* The memory map and the MP table, as SeaBIOS makes them. */
