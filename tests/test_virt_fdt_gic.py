@@ -60,10 +60,16 @@ def test_interrupt_nodes_match_qemu(tmp_path: Path, gic: str | None, version: in
     qemu, emu = _qemu_dtb(tmp_path, gic), _emu_dtb(version)
     assert _props(emu, "/")["interrupt-parent"] == _props(qemu, "/")["interrupt-parent"]
     assert _props(emu, "/intc@8000000") == _props(qemu, "/intc@8000000")
-    # QEMU's MSI frame (v2m / ITS) is the only child, and emu has no MSI frame
+    # QEMU's MSI frame (v2m / ITS) is the only child: emu has the GICv2m, not the ITS
     assert _subnodes(qemu, "/intc@8000000") == ["v2m@8020000" if version == 2
                                                   else "its@8080000"]
-    assert _subnodes(emu, "/intc@8000000") == []
+    if version == 2:
+        assert _subnodes(emu, "/intc@8000000") == ["v2m@8020000"]
+        assert _props(emu, "/intc@8000000/v2m@8020000") == \
+            _props(qemu, "/intc@8000000/v2m@8020000")
+    else:
+        assert _subnodes(emu, "/intc@8000000") == []
+    assert emu.totalsize() == qemu.totalsize() == len(emu.as_bytearray()) == 0x100000
     assert _props(emu, "/timer") == _props(qemu, "/timer")
     assert _props(emu, "/pl011@9000000") == _props(qemu, "/pl011@9000000")
 
@@ -78,6 +84,8 @@ def test_the_board_writes_the_gicv2_tree(tmp_path: Path) -> None:
         tree = libfdt.Fdt(m.board.fdt)
         qemu = _qemu_dtb(tmp_path, None)
         assert _props(tree, "/intc@8000000") == _props(qemu, "/intc@8000000")
+        assert _props(tree, "/intc@8000000/v2m@8020000") == \
+            _props(qemu, "/intc@8000000/v2m@8020000")
         assert _props(tree, "/timer") == _props(qemu, "/timer")
     finally:
         m.close()

@@ -118,16 +118,18 @@ def add_pc_kernel_items(fw: FwCfg, *, load_addr: int, size: int, image: Buffer, 
 
 
 def add_virt_kernel_items(fw: FwCfg, *, kernel_file: Buffer, cmdline: str,
-                          initrd: tuple[int, Buffer] | None) -> None:
+                          initrd: tuple[int, Buffer] | None, initrd_addr: int) -> None:
     """What QEMU's virt publishes when firmware boots the ``-kernel``
     (hw/arm/boot.c arm_setup_firmware_boot): the files as they are, and the command line.
 
-    emu adds FW_CFG_INITRD_ADDR, the address its device tree gives the initrd in /chosen.
+    emu adds FW_CFG_INITRD_ADDR, QEMU's initrd_start: where the initrd goes (the address its
+    device tree gives the initrd in /chosen), and, with or without an initrd, where the
+    firmware puts an arm64 Image's device tree after it (2 MiB aligned), as QEMU's
+    ``-kernel`` boot does.
     """
     fw.add_i32(FW_CFG_KERNEL_SIZE, len(kernel_file))
     fw.add_bytes(FW_CFG_KERNEL_DATA, kernel_file)
-    if initrd is not None:
-        fw.add_i32(FW_CFG_INITRD_ADDR, initrd[0])
+    fw.add_i32(FW_CFG_INITRD_ADDR, initrd_addr)
     data = initrd[1] if initrd is not None else b""
     fw.add_i32(FW_CFG_INITRD_SIZE, len(data))
     fw.add_bytes(FW_CFG_INITRD_DATA, data)

@@ -12,12 +12,19 @@ arm_load_dtb fills it):
 - ``/intc@8000000``: the GIC, ``arm,cortex-a15-gic`` (GICv2: distributor and CPU interface)
   or ``arm,gic-v3`` (distributor and one redistributor region), with QEMU's phandle 0x8002
   (QEMU allocates 0x8000 to the clock, 0x8001 to the CPU for its cpu-map, then the GIC's);
-  QEMU's MSI frame child (``v2m@8020000`` or ``its@8080000``) is left out: emu has neither;
+  with a GICv2 its child ``v2m@8020000``, the GICv2m MSI frame (``arm,gic-v2m-frame``,
+  ``msi-controller``, QEMU's next phandle 0x8003; hw/arm/virt.c fdt_add_v2m_gic_node); the
+  GICv3's ITS child (``its@8080000``) is left out: emu has no ITS;
 - ``/timer``: the generic timer's four PPIs (secure, non-secure physical, virtual,
   hypervisor) as level-high, with the CPU mask of a GICv2 in bits 8-15;
 - ``/apb-pclk`` and ``/pl011@9000000``: the console, on SPI 1;
 - ``/fw-cfg@9020000``: ``qemu,fw-cfg-mmio``, ``dma-coherent``;
 - ``/chosen``: ``bootargs`` from ``-append``, ``stdout-path``, and the ``-initrd`` range.
+
+The blob's ``totalsize`` is QEMU's: 1 MiB (softmmu/device_tree.c create_device_tree makes
+the tree in an FDT_MAX_SIZE buffer and virt never packs it), the free space after the
+strings block; Linux reserves the whole ``totalsize`` in memblock, so the size shows in its
+"Memory:" line.
 
 Properties are written in QEMU's values; QEMU's libfdt calls add each property and node in
 front of the earlier ones, so its DTB lists them in the reverse order (the tests compare the
@@ -36,9 +43,14 @@ PSCI_0_2_FN64_MIGRATE = 0xC4000005
 CLOCK_PHANDLE = 0x8000
 #: QEMU's third phandle (qemu_fdt_alloc_phandle after the clock's and the CPU's)
 GIC_PHANDLE = 0x8002
+#: the fourth (create_v2m allocates it after fdt_add_gic_node)
+V2M_PHANDLE = 0x8003
+#: softmmu/device_tree.c FDT_MAX_SIZE: the totalsize of QEMU's virt device tree
+FDT_MAX_SIZE = 0x100000
 GIC_DIST = (0x08000000, 0x10000)
 GIC_CPU = (0x08010000, 0x10000)
 GIC_REDIST = (0x080A0000, 0xF60000)
+GIC_V2M = (0x08020000, 0x1000)
 UART_SPI = 1
 #: include/hw/arm/fdt.h
 GIC_FDT_IRQ_TYPE_SPI, GIC_FDT_IRQ_TYPE_PPI = 0, 1
@@ -83,6 +95,12 @@ def _add_gic(sw: libfdt.FdtSw, gic_version: int) -> None:
             sw.property_u32("#redistributor-regions", 1)
             sw.property("reg", _reg(GIC_DIST, GIC_REDIST))
         sw.property_u32("phandle", GIC_PHANDLE)
+        if gic_version == 2:
+            with sw.add_node(f"v2m@{GIC_V2M[0]:x}"):
+                sw.property_string("compatible", "arm,gic-v2m-frame")
+                sw.property("msi-controller", b"")
+                sw.property("reg", _reg(GIC_V2M))
+                sw.property_u32("phandle", V2M_PHANDLE)
 
 
 def _add_timer(sw: libfdt.FdtSw, gic_version: int, cpus: int = 1) -> None:
@@ -102,7 +120,8 @@ def _add_timer(sw: libfdt.FdtSw, gic_version: int, cpus: int = 1) -> None:
 def build_virt_fdt(*, ram_base: int, ram_size: int, cpu_model: str, uart_base: int,
                    fw_cfg_base: int, bootargs: str,
                    initrd: tuple[int, int] | None = None, gic_version: int = 2) -> bytes:
-    """The flattened device tree (DTB) of a virt machine; ``initrd`` is (start, end)."""
+    """The flattened device tree (DTB) of a virt machine; ``initrd`` is (start, end).
+    Its ``totalsize`` is QEMU's 1 MiB; ValueError if the tree does not fit in it."""
     sw = libfdt.FdtSw()
     sw.finish_reservemap()
     with sw.add_node(""):
@@ -164,4 +183,8 @@ def build_virt_fdt(*, ram_base: int, ram_size: int, cpu_model: str, uart_base: i
                 sw.property_u64("linux,initrd-end", initrd[1])
     fdt = sw.as_fdt()
     fdt.pack()
+    if fdt.totalsize() > FDT_MAX_SIZE:
+        raise ValueError(f"the device tree would be {fdt.totalsize()} bytes, over QEMU's "
+                         f"{FDT_MAX_SIZE}")
+    fdt.resize(FDT_MAX_SIZE)
     return bytes(fdt.as_bytearray())

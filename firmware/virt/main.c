@@ -2,17 +2,21 @@
  * main.c - the virt firmware: load the kernel QEMU's virt machine hands
  * to firmware (hw/arm/boot.c, arm_setup_firmware_boot: the -kernel file
  * as it is in FW_CFG_KERNEL_SIZE/DATA, FW_CFG_INITRD_SIZE/DATA,
- * FW_CFG_CMDLINE_SIZE/DATA), put the device tree at the base of RAM and
- * enter the kernel at EL1 with x0 pointing to it.
+ * FW_CFG_CMDLINE_SIZE/DATA), put the device tree where QEMU's -kernel
+ * boot puts it and enter the kernel at EL1 with x0 pointing to it.
  *
  * Kernels: an aarch64 ELF executable (its PT_LOAD segments go to their
  * physical addresses; each is read with one DMA transfer after a skip to
  * its file offset, and its .bss zeroed by another, fw_cfg_zero), or an arm64 Linux Image (Documentation/arm64/
- * booting.rst), placed 2 MiB into RAM plus its text_offset as QEMU's
+ * booting.rst), placed at RAM base + text_offset (2 MiB higher if that
+ * is in QEMU's boot stub; 0x80000 without image_size) as QEMU's
  * load_aarch64_image places it.
  *
- * Device tree: the fw_cfg file etc/fdt (emu's virt publishes it);
- * without it, the one QEMU has already put at the base of RAM.
+ * Device tree: the fw_cfg file etc/fdt (emu's virt publishes it): an
+ * ELF kernel's at the base of RAM (its used part: the stack is in its
+ * free space), an Image's after the initrd at FW_CFG_INITRD_ADDR, 2 MiB
+ * aligned, as QEMU's arm_setup_direct_kernel_boot places it. Without
+ * etc/fdt, the one QEMU has already put at the base of RAM.
  * Initrd: emu publishes FW_CFG_INITRD_ADDR, and the device tree's
  * /chosen already names that range.
  */
@@ -102,8 +106,8 @@ static uint64_t load_elf(struct fw_cfg *fw, const struct elf64_ehdr *eh)
 static uint64_t load_image(struct fw_cfg *fw, const struct arm64_image_header *h,
                            uint32_t size)
 {
-    uint64_t offset = h->image_size ? h->text_offset : 0x80000;
-    if (offset < FW_AREA_END - RAM_BASE)
+    uint64_t offset = h->image_size ? h->text_offset : KERNEL64_LOAD_ADDR;
+    if (h->image_size && offset < BOOTLOADER_MAX_SIZE)
         offset += 0x200000;
     uint64_t addr = RAM_BASE + offset;
     fw_cfg_select(fw, FW_CFG_KERNEL_DATA);
@@ -129,28 +133,43 @@ void fw_main(void)
     fw_cfg_read(&fw, &h, sizeof(h));
 
     uint64_t entry;
+    int is_image = 0;
     if (h.elf.ident[0] == 0x7f && h.elf.ident[1] == 'E' && h.elf.ident[2] == 'L'
         && h.elf.ident[3] == 'F')
         entry = load_elf(&fw, &h.elf);
-    else if (h.image.magic == ARM64_MAGIC)
+    else if (h.image.magic == ARM64_MAGIC) {
         entry = load_image(&fw, &h.image, kernel_size);
+        is_image = 1;
+    }
     else
         fail("the kernel is neither an ELF file nor an arm64 Image");
+
+    uint32_t initrd_size = fw_cfg_u32(&fw, FW_CFG_INITRD_SIZE);
+    uint32_t initrd_addr = fw_cfg_u32(&fw, FW_CFG_INITRD_ADDR);
 
     uint16_t key;
     uint32_t size;
     uint64_t dtb = DTB_ADDR;
     if (fw_cfg_find_file(&fw, "etc/fdt", &key, &size)) {
-        if (size > DTB_MAX)
-            fail_at("etc/fdt is larger than the firmware's room for it:", size);
+        if (is_image && initrd_addr) {
+            dtb = ((uint64_t)initrd_addr + initrd_size + DTB_ALIGN - 1) & ~(DTB_ALIGN - 1);
+        } else {
+            /* the header's off_dt_strings + size_dt_strings: the used part */
+            uint32_t hdr[10];
+            if (size < sizeof(hdr))
+                fail("etc/fdt is not a device tree");
+            fw_cfg_select(&fw, key);
+            fw_cfg_read(&fw, hdr, sizeof(hdr));
+            size = __builtin_bswap32(hdr[3]) + __builtin_bswap32(hdr[8]);
+            if (size > DTB_USED_MAX)
+                fail_at("etc/fdt is larger than the firmware's room for it:", size);
+        }
         fw_cfg_select(&fw, key);
-        fw_cfg_read(&fw, (void *)DTB_ADDR, size);
+        fw_cfg_read(&fw, (void *)(uintptr_t)dtb, size);
     } else if (__builtin_bswap32(*(volatile uint32_t *)DTB_ADDR) != FDT_MAGIC) {
         dtb = 0;
     }
 
-    uint32_t initrd_size = fw_cfg_u32(&fw, FW_CFG_INITRD_SIZE);
-    uint32_t initrd_addr = fw_cfg_u32(&fw, FW_CFG_INITRD_ADDR);
     if (initrd_size && initrd_addr) {
         check_range("the initrd overlaps the firmware's area at", initrd_addr);
         fw_cfg_select(&fw, FW_CFG_INITRD_DATA);
