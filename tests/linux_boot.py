@@ -40,12 +40,13 @@ def vmlinux(arch: str) -> str:
     return str(Path(built(arch)).with_name("vmlinux"))
 
 
-def linux_args(machine: str, *append: str) -> list[str]:
-    """The options of the issue's end-to-end boot, the same for emu and QEMU."""
+def linux_args(machine: str, *append: str, memory: str = "256M") -> list[str]:
+    """The options that boot the test kernel with its initramfs, the same for emu and QEMU
+    (``append``: more of the kernel command line; "restart" makes /init restart)."""
     arch, _qemu, options, console = BOOTS[machine]
     cmdline = " ".join([f"console={console}", *([PC_FW_CFG] if machine == "pc" else []),
                         *append])
-    return [*options, "-m", "256M", "-display", "none", "-serial", "stdio",
+    return [*options, "-m", memory, "-display", "none", "-serial", "stdio",
             "-kernel", built(arch), "-initrd", built(arch, "--print-initrd"),
             "-append", cmdline, "-device", "vmcoreinfo",
             "-fw_cfg", f"name={FW_CFG_ITEM[0]},string={FW_CFG_ITEM[1]}"]

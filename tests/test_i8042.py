@@ -12,14 +12,13 @@ under ``-no-reboot``.
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_emu, run_qemu
+from conftest import run_emu, run_qemu
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from linux_boot import linux_args
 from test_pc_irq_qtest import Pair
 
 from emu.devices.ps2 import Ps2Keyboard, Ps2Mouse
@@ -288,16 +287,7 @@ def test_mouse_packets() -> None:
 
 # -- Linux -------------------------------------------------------------------------------------
 
-LINUX_APPEND = "console=ttyS0 qemu_fw_cfg.ioport=0xc@0x510"
 _I8042_LINE = re.compile(r"^(serio: i8042 .*|input: .*i8042.*|i8042: .*)$")
-
-
-def _linux_kernel() -> str:
-    out = subprocess.run(["python3", str(ROOT / "tools" / "linux" / "build.py"), "--print-path",
-                          "x86_64"], capture_output=True, text=True, check=True, timeout=600)
-    path = out.stdout.strip()
-    assert Path(path).is_file(), out.stderr
-    return path
 
 
 def _i8042_lines(console: bytes) -> list[str]:
@@ -311,8 +301,7 @@ def test_linux_finds_the_keyboard_and_mouse(extra: list[str]) -> None:
     """Linux 6.1 on emu prints QEMU's serio and input lines (an AT keyboard translated by the
     controller as the firmware leaves it, an Explorer mouse) and its restart through the
     i8042 ends emu with status 0 under -no-reboot, as it ends QEMU."""
-    args = ["-M", "pc", "-m", "256M", "-display", "none", "-serial", "stdio", "-no-reboot",
-            "-device", "vmcoreinfo", "-kernel", _linux_kernel(), "-append", LINUX_APPEND]
+    args = [*linux_args("pc", "restart"), "-no-reboot"]
     qemu = run_qemu("pc", args, timeout=300)
     assert qemu.returncode == 0, qemu.stderr
     want = _i8042_lines(qemu.stdout)

@@ -10,9 +10,8 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from linux_boot import BOOTS, FW_CFG_ITEM, command, init_lines, linux_args
-
 from conftest import ROOT
+from linux_boot import BOOTS, FW_CFG_ITEM, command, init_lines, linux_args
 
 
 def boot(emulator: str, machine: str) -> tuple[int, str]:

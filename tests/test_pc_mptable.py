@@ -16,12 +16,12 @@ from __future__ import annotations
 import re
 import struct
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_emu, run_qemu
+from conftest import run_emu, run_qemu
+from linux_boot import linux_args
 from test_qmp import Vm
 
 MP_FLOATING = struct.Struct("<4sIBBB5s")
@@ -136,17 +136,8 @@ def test_mp_table_entries_match_qemu(tmp_path: Path) -> None:
         assert cpus[0][4] & (1 << 9)  # CPUID.1:EDX.APIC
 
 
-def linux_kernel() -> str:
-    result = subprocess.run([sys.executable, str(ROOT / "tools" / "linux" / "build.py"),
-                             "--print-path", "x86_64"], capture_output=True, text=True,
-                            check=True)
-    return result.stdout.strip().splitlines()[-1]
-
-
-def linux_args(mem: str) -> list[str]:
-    return ["-M", "pc", "-m", mem, "-display", "none", "-serial", "stdio", "-no-reboot",
-            "-device", "vmcoreinfo", "-kernel", linux_kernel(), "-append",
-            "console=ttyS0 qemu_fw_cfg.ioport=0xc@0x510"]
+def pc_linux_args(mem: str) -> list[str]:
+    return [*linux_args("pc", "restart", memory=mem), "-no-reboot"]
 
 
 def kernel_log(result: subprocess.CompletedProcess) -> list[str]:
@@ -161,8 +152,8 @@ MP_LINES = ("Intel MultiProcessor", "MPTABLE:", "Processor #", "IOAPIC[", "Proce
 
 @pytest.mark.parametrize("mem", ["128M", "256M", "1G", "5G"])
 def test_linux_sees_qemu_memory_map_and_mp_table(mem: str) -> None:
-    ours = kernel_log(run_emu(linux_args(mem), timeout=300))
-    theirs = kernel_log(run_qemu("pc", linux_args(mem), timeout=120))
+    ours = kernel_log(run_emu(pc_linux_args(mem), timeout=300))
+    theirs = kernel_log(run_qemu("pc", pc_linux_args(mem), timeout=120))
     e820 = [line for line in theirs if line.startswith("BIOS-e820:")]
     assert e820 == [line for line in ours if line.startswith("BIOS-e820:")]
     assert "BIOS-e820: [mem 0x000000000009fc00-0x00000000000fffff] reserved" in e820

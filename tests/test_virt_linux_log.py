@@ -13,36 +13,23 @@ numbers). The rest of that line (the 1 MiB device tree's reservation included) m
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_emu, run_qemu
+from conftest import run_emu, run_qemu
+from linux_boot import linux_args
 
 #: the device tree size difference above, in KiB, on the available and reserved amounts
 DT_UNFLATTEN_KIB = 32
 MEMORY = re.compile(r"Memory: (\d+)K/(\d+)K available \((.*), (\d+)K reserved, (.*)\)")
 
 
-def _kernel() -> str:
-    out = subprocess.run([sys.executable, str(ROOT / "tools/linux/build.py"), "--print-path",
-                          "arm64"], capture_output=True, text=True, check=True)
-    path = out.stdout.strip()
-    assert Path(path).is_file(), out.stderr
-    return path
-
-
 def _log(stdout: bytes) -> list[str]:
     return [re.sub(r"^\[ *[0-9.]*\] ", "", line) for line in stdout.decode().splitlines()]
 
 
-@pytest.mark.parametrize("append", ["console=ttyAMA0",
-                                    "console=ttyAMA0 earlycon=pl011,0x9000000 loglevel=8"])
-def test_boot_log_matches_qemu(append: str) -> None:
-    args = ["-M", "virt", "-cpu", "cortex-a57", "-m", "256M", "-display", "none", "-serial",
-            "stdio", "-no-reboot", "-device", "vmcoreinfo", "-kernel", _kernel(),
-            "-append", append]
+@pytest.mark.parametrize("append", [[], ["earlycon=pl011,0x9000000", "loglevel=8"]])
+def test_boot_log_matches_qemu(append: list[str]) -> None:
+    args = [*linux_args("virt", *append, "restart"), "-no-reboot"]
     qemu, emu = run_qemu("virt", args, timeout=120), run_emu(args, timeout=300)
     assert qemu.returncode == emu.returncode == 0, emu.stderr
     ours, theirs = _log(emu.stdout), _log(qemu.stdout)
