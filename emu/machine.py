@@ -135,6 +135,7 @@ class Machine:
             self.fw_cfg = self.board.fw_cfg
             self.plugins.hook.emu_fw_cfg_setup(machine=self, fw_cfg=self.fw_cfg)
             self._create_devices()
+            self.board.devices_created()
             add_user_files(self.fw_cfg, config)
             self.plugins.hook.emu_machine_created(machine=self)
             self._attach()

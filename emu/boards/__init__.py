@@ -29,6 +29,9 @@ class Board:
         """Create RAM and the board's built-in devices."""
         raise NotImplementedError
 
+    def devices_created(self) -> None:
+        """The ``-device`` devices exist: publish what describes them (pc: its ACPI tables)."""
+
     def reset(self) -> None:
         """Reset the board's built-in devices."""
 

@@ -27,6 +27,8 @@ structures itself (emu/boot/pvh.py).
 
 from __future__ import annotations
 
+from emu.acpi import linker as acpi_linker
+from emu.acpi.tables import LOADER_FILE, RSDP_FILE, TABLES_FILE, PcAcpiConfig, build_pc
 from emu.boards import Board
 from emu.boards.firmware_config import add_pc_items, add_pc_kernel_items
 from emu.boards.pc_chipset import PcChipset
@@ -57,6 +59,7 @@ from emu.devices.pckbd import (
     I8042_KBD_ISA_IRQ,
     I8042_MOUSE_ISA_IRQ,
 )
+from emu.devices.pvpanic import PvPanic
 from emu.devices.uart16550 import Uart16550
 from emu.errors import ConfigError
 from emu.memory import Buffer, BusRegion, RamBlock
@@ -77,6 +80,11 @@ ACPI_DATA_SIZE = 0x20000 + 0x8000
 SETUP_HEADER_SIZE = 8192
 #: QEMU 7.2's QOM path of the i8042 on ``-M pc`` (``info qom-tree``), and its PS/2 devices'
 QOM_I8042 = "/machine/unattached/device[13]"
+#: --direct-boot puts the ACPI tables where emu's firmware puts them (firmware/pc/acpi.c):
+#: the RSDP in the last KiB of base memory, the tables in the top 128 KiB of RAM below
+#: 4 GiB, both reserved in the memory map
+ACPI_LOW_AREA, ACPI_LOW_AREA_END = 0x9FC00, 0xA0000
+ACPI_HIGH_AREA_SIZE = 0x20000
 
 
 #: hw/i386/pc.c: the AMD HyperTransport range below 1 TiB, reserved in the E820 map of AMD CPUs
@@ -134,6 +142,24 @@ def pc_ram_split(ram_size: int) -> tuple[int, int]:
     if ram_size >= lowmem:
         return lowmem, ram_size - lowmem
     return ram_size, 0
+
+
+def reserve(memmap: list[tuple[int, int, int]], start: int,
+            size: int) -> list[tuple[int, int, int]]:
+    """``memmap`` with [start, start + size) cut out of the RAM it falls in and listed as
+    reserved after it, as the firmware's e820_add does for its tables."""
+    end = start + size
+    out = []
+    for addr, length, kind in memmap:
+        if kind != E820_RAM or addr + length <= start or addr >= end:
+            out.append((addr, length, kind))
+            continue
+        if addr < start:
+            out.append((addr, start - addr, kind))
+        out.append((start, size, E820_RESERVED))
+        if addr + length > end:
+            out.append((end, addr + length - end, kind))
+    return out
 
 
 class _VgaWindow:
@@ -205,6 +231,56 @@ class PcBoard(Board):
         if m.config.kernel:
             self.kernel = self.open_kernel(m.config.kernel)
             self._publish_kernel(below)
+
+    def devices_created(self) -> None:
+        """The ACPI tables, now that ``-device`` has added what they describe; QEMU builds
+        them when the machine is done (hw/i386/acpi-build.c acpi_setup)."""
+        m = self.machine
+        pvpanic = next((d for d in m.devices if isinstance(d, PvPanic)), None)
+        cfg = PcAcpiConfig(
+            cpus=m.config.smp, max_cpus=m.config.max_cpus,
+            serial=[(i, COM_PORTS[i], COM_IRQS[i]) for i, _ in self.uarts],
+            fw_cfg_dma=self.fw_cfg.dma_enabled,
+            pvpanic_port=None if pvpanic is None else pvpanic.port)
+        self.acpi = build_pc(cfg)
+        self.fw_cfg.add_file(TABLES_FILE, self.acpi.tables)
+        self.fw_cfg.add_file(RSDP_FILE, self.acpi.rsdp)
+        self.fw_cfg.add_file(LOADER_FILE, self.acpi.loader)
+
+    def _load_acpi(self) -> tuple[int, list[tuple[int, int]]]:
+        """--direct-boot: run the loader script as the firmware does; returns the RSDP's
+        address (0 without room for the tables) and the ranges to reserve."""
+        below, _ = pc_ram_split(self.machine.config.ram_size)
+        high_end = below
+        high_start = below - ACPI_HIGH_AREA_SIZE
+        if high_start < ONE_MIB:
+            return 0, []
+        zones = {acpi_linker.ZONE_FSEG: [ACPI_LOW_AREA, ACPI_LOW_AREA_END, True],
+                 acpi_linker.ZONE_HIGH: [high_start, high_end, False]}
+
+        def allocate(size: int, align: int, zone: int) -> int:
+            lo, hi, upward = zones[zone]
+            if upward:  # the f-segment zone fills from the bottom, the high one from the top
+                addr = (lo + align - 1) & ~(align - 1)
+                if addr + size > hi:
+                    raise acpi_linker.LoaderError("no room")
+                zones[zone][0] = addr + size
+            else:
+                addr = (hi - size) & ~(align - 1)
+                if addr < lo:
+                    raise acpi_linker.LoaderError("no room")
+                zones[zone][1] = addr
+            return addr
+
+        files = {TABLES_FILE: self.acpi.tables, RSDP_FILE: self.acpi.rsdp}
+        try:
+            placed = acpi_linker.run(self.acpi.loader, files, allocate)
+        except acpi_linker.LoaderError:
+            return 0, []
+        for addr, data in placed.values():
+            self.machine.address_space.write(addr, bytes(data))
+        return placed[RSDP_FILE][0], [(ACPI_LOW_AREA, ACPI_LOW_AREA_END - ACPI_LOW_AREA),
+                                      (high_start, ACPI_HIGH_AREA_SIZE)]
 
     def _map_low_memory(self, ram: RamBlock, below: int, bios: Buffer | None) -> None:
         """RAM below 4 GiB with the legacy hole of QEMU's pc (pc_memory_init, pc_system_firmware
@@ -326,7 +402,11 @@ class PcBoard(Board):
             return
         assert self.kernel is not None
         initrd = None if self.initrd is None else (self.initrd[0], len(self.initrd[1]))
-        pvh = build_pvh(self.kernel, self.machine.config.append, self.memory_map(), initrd)
+        rsdp, reserved = self._load_acpi()
+        memmap = self.memory_map()
+        for start, size in reserved:
+            memmap = reserve(memmap, start, size)
+        pvh = build_pvh(self.kernel, self.machine.config.append, memmap, initrd, rsdp=rsdp)
         self.load_segments(self.kernel)
         for addr, data in pvh.blobs:
             self.machine.address_space.write(addr, data)

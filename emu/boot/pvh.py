@@ -69,11 +69,11 @@ def check_cmdline(cmdline: str) -> bytes:
 
 
 def build_pvh(image: KernelImage, cmdline: str, memmap: list[tuple[int, int, int]],
-              initrd: tuple[int, int] | None = None) -> PvhBoot:
+              initrd: tuple[int, int] | None = None, rsdp: int = 0) -> PvhBoot:
     """Lay out GDT, start_info, memory map, command line and module list for ``image``.
 
     ``memmap`` is a list of (addr, size, E820 type); ``initrd`` is (addr, size), passed as
-    the one module.
+    the one module; ``rsdp`` is the ACPI RSDP's address (0: none).
     """
     entry = pvh_entry(image)
     for seg in image.segments:
@@ -89,7 +89,7 @@ def build_pvh(image: KernelImage, cmdline: str, memmap: list[tuple[int, int, int
     start_info = struct.pack(
         "<IIIIQQQQII",
         HVM_START_MAGIC, 1, 0, len(modules),  # magic, version 1, flags, nr_modules
-        MODLIST_ADDR if modules else 0, CMDLINE_ADDR, 0, MEMMAP_ADDR,  # modlist, cmdline,
+        MODLIST_ADDR if modules else 0, CMDLINE_ADDR, rsdp, MEMMAP_ADDR,  # modlist, cmdline,
         len(memmap), 0,  # rsdp, memmap
     )
     modlist = b"".join(struct.pack("<QQQQ", addr, size, 0, 0) for addr, size in modules)

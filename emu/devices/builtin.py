@@ -28,7 +28,7 @@ def _create_pvpanic(machine: Machine, props: Mapping[str, Any]) -> PvPanic:
     if any(isinstance(d, PvPanic) for d in machine.devices):
         raise ConfigError("-device pvpanic: at most one pvpanic device is permitted")
     dev = PvPanic(machine.guest_panicked,
-                  lambda: machine.emit("GUEST_CRASHLOADED", {"action": "run"}))
+                  lambda: machine.emit("GUEST_CRASHLOADED", {"action": "run"}), props["ioport"])
     machine.map_port(props["ioport"], dev.region)
     return dev
 

@@ -20,8 +20,10 @@ PVPANIC_EVENTS = PVPANIC_PANICKED | PVPANIC_CRASH_LOADED
 class PvPanic:
     """The device: a 1-byte port."""
 
-    def __init__(self, on_panic: Callable[[], None], on_crash_loaded: Callable[[], None]) -> None:
+    def __init__(self, on_panic: Callable[[], None], on_crash_loaded: Callable[[], None],
+                 port: int = 0x505) -> None:
         self.region = Region("pvpanic", 1, self)
+        self.port = port  # for the board's ACPI description
         self.on_panic = on_panic
         self.on_crash_loaded = on_crash_loaded
 

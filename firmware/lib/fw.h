@@ -57,6 +57,9 @@ void fw_cfg_skip(struct fw_cfg *fw, uint64_t len);
  * (the device fills the buffer with zeros), or stores without DMA.
  * Leaves no item selected. */
 void fw_cfg_zero(struct fw_cfg *fw, void *dst, uint64_t len);
+/* Write `len` bytes at the selected item's current offset (DMA only, as
+ * QEMU allows: 0 when there is no DMA interface). */
+int fw_cfg_write(struct fw_cfg *fw, const void *src, uint32_t len);
 /* A 32-bit little-endian item (0 when the item does not exist). */
 uint32_t fw_cfg_u32(struct fw_cfg *fw, uint16_t key);
 /* Find a file in the directory: its key and size, or 0 if it is missing. */

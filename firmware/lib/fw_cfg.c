@@ -14,6 +14,7 @@
 #define DMA_CTL_READ    0x02
 #define DMA_CTL_SKIP    0x04
 #define DMA_CTL_SELECT  0x08
+#define DMA_CTL_WRITE   0x10
 
 /* QEMU's FW_CFG_INVALID: as a selector it names no item on any fw_cfg
  * (index 0x3fff is beyond the file slots, or an arch-local slot that
@@ -120,6 +121,14 @@ void fw_cfg_zero(struct fw_cfg *fw, void *dst, uint64_t len)
         d += n;
         len -= n;
     }
+}
+
+int fw_cfg_write(struct fw_cfg *fw, const void *src, uint32_t len)
+{
+    if (!fw->dma)
+        return 0;
+    dma_transfer(DMA_CTL_WRITE, (void *)src, len);
+    return 1;
 }
 
 uint32_t fw_cfg_u32(struct fw_cfg *fw, uint16_t key)

@@ -14,7 +14,9 @@
  *   etc/e820                  the memory map (with SeaBIOS's reservations:
  *                             e820.c)
  *
- * and writes the MP table SeaBIOS writes (mptable.c).
+ * and writes the MP table SeaBIOS writes (mptable.c) and the ACPI tables
+ * QEMU's loader script places (acpi.c), whose RSDP goes to the kernel in
+ * start_info, as pvh.bin passes the one SeaBIOS made.
  */
 #include "fw.h"
 #include "boot.h"
@@ -124,7 +126,13 @@ uint32_t fw_main(void)
     /* The memory map and the MP table, as SeaBIOS makes them. */
     struct e820_map e820;
     read_e820(&fw, &e820);
-    mptable_setup(&fw, e820_finish(&e820));
+    struct acpi_zones zones;
+    zones.fseg = EBDA;
+    zones.fseg_end = LOWRAM_END;
+    zones.high = e820_finish(&e820);
+    zones.high_end = zones.high ? zones.high + HIGH_TABLES : 0;
+    mptable_setup(&fw, &zones);
+    uint32_t rsdp = acpi_setup(&fw, &zones);
 
     uint32_t kernel_size = fw_cfg_u32(&fw, FW_CFG_KERNEL_SIZE);
     if (!kernel_size)
@@ -140,6 +148,7 @@ uint32_t fw_main(void)
     memset((void *)START_INFO, 0, BOOT_AREA_END - START_INFO);
     info->magic = HVM_START_MAGIC;
     info->version = 1;
+    info->rsdp_paddr = rsdp;
 
     uint32_t cmdline_size = fw_cfg_u32(&fw, FW_CFG_CMDLINE_SIZE);
     if (cmdline_size > CMDLINE_MAX)

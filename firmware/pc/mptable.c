@@ -101,7 +101,7 @@ static void intsrc(volatile struct mp_intsrc *e, uint8_t type, uint8_t irqtype, 
     e->dstirq = dstirq;
 }
 
-void mptable_setup(struct fw_cfg *fw, uint32_t high)
+void mptable_setup(struct fw_cfg *fw, struct acpi_zones *z)
 {
     uint32_t max_cpus = fw_cfg_u32(fw, FW_CFG_MAX_CPUS) & 0xffff;
     uint32_t nb_cpus = fw_cfg_u32(fw, FW_CFG_NB_CPUS) & 0xffff;
@@ -135,9 +135,13 @@ void mptable_setup(struct fw_cfg *fw, uint32_t high)
         + (nisa + 2) * sizeof(struct mp_intsrc);
     uint32_t addr = EBDA + sizeof(struct mp_floating);
     if (addr + length > LOWRAM_END) {
-        if (!high)
+        if (length > z->high_end - z->high)
             return;
-        addr = high;
+        addr = z->high;
+        z->high += length;
+        z->fseg = EBDA + sizeof(struct mp_floating);
+    } else {
+        z->fseg = addr + length;
     }
 
     volatile struct mp_config *config = (struct mp_config *)addr;

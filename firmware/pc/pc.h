@@ -40,9 +40,20 @@ void e820_add(struct e820_map *m, uint64_t start, uint64_t size, uint32_t type);
  * start of the high tables area (HIGH_TABLES bytes), 0 if there is none. */
 uint32_t e820_finish(struct e820_map *m);
 
+/* Where the firmware's tables go: [fseg, fseg_end) in the last KiB of base
+ * memory (what SeaBIOS puts in the f-segment, which is ROM on emu) and
+ * [high, high_end) at the top of RAM below 4 GiB (SeaBIOS's high zone);
+ * each user takes its part and moves the bounds. */
+struct acpi_zones {
+    uint32_t fseg, fseg_end;
+    uint32_t high, high_end;
+};
+
 struct fw_cfg;
 /* Write the MP floating pointer at EBDA and its configuration table
- * after it (or in the high tables area `high` if it does not fit). */
-void mptable_setup(struct fw_cfg *fw, uint32_t high);
+ * after it (or at the bottom of the high zone if it does not fit). */
+void mptable_setup(struct fw_cfg *fw, struct acpi_zones *z);
+/* Run etc/table-loader (acpi.c); returns the RSDP's address, 0 if none. */
+uint32_t acpi_setup(struct fw_cfg *fw, struct acpi_zones *z);
 
 #endif

@@ -1,0 +1,217 @@
+"""The ACPI tables of emu's ``pc``, laid out as QEMU 7.2's pc-i440fx-7.2 lays them out
+(hw/i386/acpi-build.c acpi_build, hw/acpi/aml-build.c build_rsdp/build_rsdt/build_fadt/
+build_facs, hw/i386/acpi-common.c acpi_build_madt) and published in fw_cfg as
+``etc/acpi/tables``, ``etc/acpi/rsdp`` and ``etc/table-loader``.
+
+The tables blob holds FACS, DSDT, FADT, MADT and RSDT, in QEMU's order; QEMU's pc also has an
+HPET table and a WAET table, which emu leaves out (no HPET; WAET vouches for an ACPI PM timer,
+which emu does not have). The RSDP (revision 0, ACPI 1.0, as QEMU's pc) points to the RSDT.
+Checksums and pointers are left for the firmware's loader to fill in, as in QEMU's blobs.
+docs/devel/acpi.md lists every difference from QEMU's tables and why.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from emu.acpi import aml
+from emu.acpi.linker import BiosLinker
+
+TABLES_FILE, RSDP_FILE, LOADER_FILE = "etc/acpi/tables", "etc/acpi/rsdp", "etc/table-loader"
+#: the tables blob is padded to this size (ACPI_BUILD_TABLE_SIZE, pc-i440fx >= 2.3)
+TABLE_SIZE = 0x20000
+OEM_ID, OEM_TABLE_ID, OEM_REVISION = b"BOCHS ", b"BXPC    ", 1
+CREATOR_ID, CREATOR_REVISION = b"BXPC", 1
+HEADER = struct.Struct("<4sIBB6s8sI4sI")
+CHECKSUM_OFFSET = 9
+
+#: the PIIX4 power management registers as SeaBIOS leaves them (PMBASE 0x600), and the
+#: rest of QEMU's PIIX4 FADT (hw/i386/acpi-build.c acpi_get_pm_info, piix4_pm_init)
+PM_IO_BASE = 0x600
+GPE0_BLK, GPE0_BLK_LEN = 0xAFE0, 4
+SCI_INT = 9
+SMI_CMD, ACPI_ENABLE, ACPI_DISABLE = 0xB2, 0xF1, 0xF0
+RTC_CENTURY = 0x32
+#: FADT flags: WBINVD, PROC_C1, SLP_BUTTON, RTC_S4, USE_PLATFORM_CLOCK
+FADT_FLAGS = (1 << 0) | (1 << 2) | (1 << 5) | (1 << 7) | (1 << 15)
+PLVL_LAT_NONE = 0xFFF
+
+APIC_DEFAULT_ADDRESS, IOAPIC_ADDRESS, IOAPIC_ID = 0xFEE00000, 0xFEC00000, 0
+#: ISA IRQs that are PCI interrupts on QEMU's pc (x86ms->pci_irq_mask = 0x0e20): their
+#: MADT overrides make them level-triggered, active high
+PCI_IRQ_MASK = (1 << 5) | (1 << 9) | (1 << 10) | (1 << 11)
+MADT_FLAG_PCAT_COMPAT = 1
+
+
+@dataclass
+class PcAcpiConfig:
+    """What emu's pc has that the tables describe."""
+
+    cpus: int = 1                       # present CPUs (-smp)
+    max_cpus: int = 1                   # possible CPUs
+    irq0_override: bool = True
+    serial: list[tuple[int, int, int]] = field(default_factory=list)  # (index, port, irq)
+    fw_cfg_dma: bool = True
+    pvpanic_port: int | None = None
+    rtc_irq: int = 8
+
+
+@dataclass
+class AcpiBlobs:
+    """The three fw_cfg files."""
+
+    tables: bytes
+    rsdp: bytes
+    loader: bytes
+
+
+def header(sig: bytes, length: int, rev: int) -> bytes:
+    """The common table header (ACPI 6.4 5.2.6), checksum 0 (the loader computes it)."""
+    return HEADER.pack(sig, length, rev, 0, OEM_ID, OEM_TABLE_ID, OEM_REVISION, CREATOR_ID,
+                       CREATOR_REVISION)
+
+
+def table(sig: bytes, rev: int, body: bytes) -> bytes:
+    return header(sig, HEADER.size + len(body), rev) + body
+
+
+def build_facs() -> bytes:
+    """FACS (build_facs): signature, length 64, everything else 0."""
+    return struct.pack("<4sI", b"FACS", 64).ljust(64, b"\0")
+
+
+def pc_dsdt_body(cfg: PcAcpiConfig) -> bytes:
+    """The DSDT's AML: the devices of emu's pc that Linux finds through ACPI, each encoded
+    as the QEMU device model encodes its own node (its build_aml):
+
+    - pvpanic PEVT, QEMU0001 (hw/misc/pvpanic-isa.c build_pvpanic_isa_aml)
+    - i8042 KBD PNP0303 and MOU PNP0F13 (hw/input/pckbd.c i8042_build_aml)
+    - COMn PNP0501 (hw/char/serial-isa.c serial_isa_build_aml), in QEMU's order
+    - RTC PNP0B00 (hw/rtc/mc146818rtc.c rtc_build_aml)
+    - fw_cfg FWCF QEMU0002 (hw/i386/fw_cfg.c fw_cfg_add_acpi_dsdt)
+
+    QEMU puts the ISA devices under its PCI-to-ISA bridge \\_SB.PCI0.S08 and FWCF under the
+    PCI host bridge \\_SB.PCI0; emu has no PCI bus, so both sit directly in \\_SB (a PCI0
+    node, PNP0A03, would make a kernel with PCI support probe config space at 0xcf8, where
+    emu answers nothing).
+    """
+    isa: list[bytes] = []
+    if cfg.pvpanic_port is not None:
+        port = cfg.pvpanic_port
+        isa.append(aml.device(
+            "PEVT",
+            aml.name_decl("_HID", aml.string("QEMU0001")),
+            aml.name_decl("_CRS", aml.resource_template(aml.io(aml.DECODE16, port, port, 1, 1))),
+            aml.operation_region("PEOR", aml.SYSTEM_IO, port, 1),
+            aml.field("PEOR", aml.BYTE_ACC, aml.NO_LOCK, aml.PRESERVE, aml.named_field("PEPT", 8)),
+            aml.name_decl("_STA", aml.integer(0xF)),
+            aml.method("RDPT", 0, aml.store(aml.name("PEPT"), aml.local(0)),
+                       aml.return_(aml.local(0))),
+            aml.method("WRPT", 1, aml.store(aml.arg(0), aml.name("PEPT")))))
+    isa.append(aml.device(
+        "KBD",
+        aml.name_decl("_HID", aml.eisaid("PNP0303")),
+        aml.name_decl("_STA", aml.integer(0xF)),
+        aml.name_decl("_CRS", aml.resource_template(
+            aml.io(aml.DECODE16, 0x60, 0x60, 1, 1), aml.io(aml.DECODE16, 0x64, 0x64, 1, 1),
+            aml.irq_no_flags(1)))))
+    isa.append(aml.device(
+        "MOU",
+        aml.name_decl("_HID", aml.eisaid("PNP0F13")),
+        aml.name_decl("_STA", aml.integer(0xF)),
+        aml.name_decl("_CRS", aml.resource_template(aml.irq_no_flags(12)))))
+    for index, port, irq in sorted(cfg.serial, reverse=True):  # QEMU: the last one first
+        isa.append(aml.device(
+            f"COM{index + 1}",
+            aml.name_decl("_HID", aml.eisaid("PNP0501")),
+            aml.name_decl("_UID", aml.integer(index + 1)),
+            aml.name_decl("_STA", aml.integer(0xF)),
+            aml.name_decl("_CRS", aml.resource_template(
+                aml.io(aml.DECODE16, port, port, 0, 8), aml.irq_no_flags(irq)))))
+    isa.append(aml.device(
+        "RTC",
+        aml.name_decl("_HID", aml.eisaid("PNP0B00")),
+        aml.name_decl("_CRS", aml.resource_template(
+            aml.io(aml.DECODE16, 0x70, 0x70, 1, 8), aml.irq_no_flags(cfg.rtc_irq)))))
+    fw_cfg_len = 0x0C if cfg.fw_cfg_dma else 0x02
+    fwcf = aml.device(
+        "FWCF",
+        aml.name_decl("_HID", aml.string("QEMU0002")),
+        aml.name_decl("_STA", aml.integer(0xB)),
+        aml.name_decl("_CRS", aml.resource_template(
+            aml.io(aml.DECODE16, 0x510, 0x510, 1, fw_cfg_len))))
+    return aml.scope("\\_SB", *isa, fwcf)
+
+
+def build_fadt(facs: int, dsdt: int, offset: int, linker: BiosLinker) -> bytes:
+    """FADT revision 1 (ACPI 1.0, 116 bytes), as QEMU's pc builds it (build_fadt with
+    PIIX4's AcpiFadtData): FIRMWARE_CTRL and DSDT hold the tables' offsets in the blob, which
+    the loader turns into addresses."""
+    body = struct.pack(
+        "<IIBBHIBBBBIIIIIIIIBBBBBBBBHHHHBBBBBHBI",
+        facs, dsdt, 1, 0, SCI_INT, SMI_CMD, ACPI_ENABLE, ACPI_DISABLE, 0, 0,
+        PM_IO_BASE, 0, PM_IO_BASE + 4, 0, 0, PM_IO_BASE + 8, GPE0_BLK, 0,
+        4, 2, 0, 4, GPE0_BLK_LEN, 0, 0, 0,
+        PLVL_LAT_NONE, PLVL_LAT_NONE, 0, 0, 0, 0, 0, 0, RTC_CENTURY, 0, 0, FADT_FLAGS)
+    linker.add_pointer(TABLES_FILE, offset + 36, 4, TABLES_FILE)
+    linker.add_pointer(TABLES_FILE, offset + 40, 4, TABLES_FILE)
+    return table(b"FACP", 1, body)
+
+
+def build_madt(cfg: PcAcpiConfig) -> bytes:
+    """MADT revision 1 (acpi_build_madt): a local APIC per possible CPU (enabled when
+    present), the IOAPIC, the interrupt source overrides (IRQ0 to GSI 2; the PCI IRQs level,
+    active high) and the local APIC NMI on LINT1 of every CPU."""
+    body = struct.pack("<II", APIC_DEFAULT_ADDRESS, MADT_FLAG_PCAT_COMPAT)
+    for i in range(cfg.max_cpus):
+        body += struct.pack("<BBBBI", 0, 8, i, i, int(i < cfg.cpus))
+    body += struct.pack("<BBBBII", 1, 12, IOAPIC_ID, 0, IOAPIC_ADDRESS, 0)
+    if cfg.irq0_override:
+        body += struct.pack("<BBBBIH", 2, 10, 0, 0, 2, 0)
+    for irq in range(1, 16):
+        if PCI_IRQ_MASK & (1 << irq):
+            body += struct.pack("<BBBBIH", 2, 10, 0, irq, irq, 0xD)
+    body += struct.pack("<BBBHB", 4, 6, 0xFF, 0, 1)
+    return table(b"APIC", 1, body)
+
+
+def build_rsdt(entries: list[int], offset: int, linker: BiosLinker) -> bytes:
+    """RSDT (build_rsdt): the blob offsets of the tables, made addresses by the loader."""
+    for i in range(len(entries)):
+        linker.add_pointer(TABLES_FILE, offset + HEADER.size + 4 * i, 4, TABLES_FILE)
+    return table(b"RSDT", 1, b"".join(struct.pack("<I", e) for e in entries))
+
+
+def build_rsdp(rsdt: int, linker: BiosLinker) -> bytes:
+    """RSDP revision 0 (build_rsdp): 20 bytes, in the f-segment zone."""
+    linker.alloc(RSDP_FILE, 16, fseg=True)
+    linker.add_pointer(RSDP_FILE, 16, 4, TABLES_FILE)
+    linker.add_checksum(RSDP_FILE, 0, 20, 8)
+    return struct.pack("<8sB6sBI", b"RSD PTR ", 0, OEM_ID, 0, rsdt)
+
+
+def build_pc(cfg: PcAcpiConfig) -> AcpiBlobs:
+    """All three blobs, in acpi_build's order of tables and loader commands."""
+    linker = BiosLinker()
+    linker.alloc(TABLES_FILE, 64, fseg=False)
+    blob = bytearray()
+
+    def add(data: bytes, checksum: bool = True) -> int:
+        offset = len(blob)
+        blob.extend(data)
+        if checksum:
+            linker.add_checksum(TABLES_FILE, offset, len(data), offset + CHECKSUM_OFFSET)
+        return offset
+
+    facs = add(build_facs(), checksum=False)
+    dsdt = add(table(b"DSDT", 1, pc_dsdt_body(cfg)))
+    fadt_offset = len(blob)
+    fadt = add(build_fadt(facs, dsdt, fadt_offset, linker))
+    madt = add(build_madt(cfg))
+    rsdt_offset = len(blob)
+    add(build_rsdt([fadt, madt], rsdt_offset, linker))
+    rsdp = build_rsdp(rsdt_offset, linker)
+    if len(blob) > TABLE_SIZE:
+        raise ValueError("ACPI tables larger than their fw_cfg file")
+    return AcpiBlobs(bytes(blob.ljust(TABLE_SIZE, b"\0")), rsdp, linker.blob())
