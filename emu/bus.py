@@ -165,6 +165,14 @@ class PortBus(_Bus):
             self._table[port] = m
             self._fast[port] = None if m.big_endian else m
 
+    def unmap(self, region: Region) -> None:
+        """Take ``region`` off the bus (a PCI function moving or disabling its ports)."""
+        for m in [m for m in self.mappings if m.region is region]:
+            self.mappings.remove(m)
+            for port in range(m.base, m.end):
+                self._table[port] = None
+                self._fast[port] = None
+
     def port_read(self, port: int, size: int) -> int:
         """An IN of ``size`` bytes from ``port``. An unaligned access is split the way QEMU's
         memory core splits it (:func:`_split`); each piece goes where its port leads."""

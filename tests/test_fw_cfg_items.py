@@ -4,8 +4,8 @@
 the AMD HyperTransport range first for AMD models with 40 address bits, hw/i386/pc.c
 pc_memory_init), below and above 3 GiB of RAM. The file directories are compared whole: every
 file emu publishes has QEMU's name, size and contents, and the files QEMU has beyond them are
-exactly the ones that describe hardware emu does not model (SMBIOS, the PIIX4 sleep states,
-the kvmvapic ROM, and on virt ACPI). The pc's ACPI files differ from QEMU's by the tables
+exactly the ones that describe hardware emu does not model (SMBIOS, the kvmvapic ROM, and
+on virt ACPI). The pc's ACPI files differ from QEMU's by the tables
 emu leaves out: tests/test_acpi_tables.py compares them.
 """
 
@@ -23,7 +23,6 @@ X86_MODELS = sorted(create_cpu("x86_64", "qemu64").models)
 NOT_MODELLED = {
     "pc": {"etc/tpm/log",  # the TPM event log (no TPM)
            "etc/smbios/smbios-anchor", "etc/smbios/smbios-tables",  # SMBIOS
-           "etc/system-states",  # PIIX4 power management
            "genroms/kvmvapic.bin"},  # the vapic option ROM, for KVM's TPR patching
     "virt": {"etc/acpi/rsdp", "etc/acpi/tables", "etc/table-loader", "etc/tpm/log",
              "etc/smbios/smbios-anchor", "etc/smbios/smbios-tables"},

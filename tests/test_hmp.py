@@ -280,8 +280,12 @@ def test_info_mtree_regions_match_qemu(vms, machine: str) -> None:
     range rather than QEMU's aliases into "pc.ram", its pc firmware ROM is its own
     pc.bin (64 KiB) rather than SeaBIOS (256 KiB), and its tree is flat: the legacy hole's
     regions (vga-lowmem, pc.rom, the isa-bios alias of the ROM's top) stand beside the RAM
-    blocks, where QEMU nests them with priority 1 inside its RAM alias."""
-    emu, qemu = vms(machine, *halt_args(machine, "-serial", "null"))
+    blocks, where QEMU nests them with priority 1 inside its RAM alias, and the PIIX4's power
+    management registers, which QEMU nests in a ``piix4-pm`` container."""
+    if machine == "pc":  # after the firmware: the PIIX4's PM block is at 0x600 then
+        emu, qemu = vms(machine, *halt_args(machine, "-serial", "stdio"), wait_for=b"halt:")
+    else:
+        emu, qemu = vms(machine, *halt_args(machine, "-serial", "null"))
     ours, theirs = emu.hmp("info mtree"), qemu.hmp("info mtree")
     assert ours.startswith("address-space: cpu-memory-0\r\naddress-space: memory\r\n"
                            "  0000000000000000-ffffffffffffffff (prio 0, i/o): system\r\n")
@@ -290,13 +294,21 @@ def test_info_mtree_regions_match_qemu(vms, machine: str) -> None:
     regions = [line for line in ours.split("\r\n") if line.startswith("    ")]
     expected = {"pc": {"pc.ram", "pc.bios", "serial", "fwcfg", "fwcfg.dma", "isa-debug-exit",
                        "elcr", "ioapic", "apic-msi", "pic", "pit", "pcspk", "rtc", "vga-lowmem",
-                       "pc.rom", "isa-bios", "i8042-data", "i8042-cmd"},
+                       "pc.rom", "isa-bios", "i8042-data", "i8042-cmd", "pci-conf-idx",
+                       "pci-conf-data", "apm-io", "acpi-gpe0", "acpi-evt", "acpi-cnt",
+                       "acpi-tmr"},
                 "virt": {"mach-virt.ram", "virt.flash0", "virt.flash1", "pl011", "fwcfg.data",
                          "gic_dist", "gic_cpu", "gicv2m",
                          "fwcfg.ctl", "fwcfg.dma"}}[machine]
     assert {line.rsplit(": ", 1)[1] for line in regions} == expected
     nested = (": vga-lowmem", ": pc.rom")
+    # the PIIX4's PM registers: QEMU nests them in its piix4-pm container (at PMBA, 0x600
+    # once the firmware set it), one level deeper, with the same priority
+    pm_block = (": acpi-evt", ": acpi-cnt", ": acpi-tmr")
     for line in regions:
+        if line.endswith(pm_block):
+            assert "  " + line + "\r\n" in theirs, line
+            continue
         if line.endswith((": pc.ram", ": pc.bios", ": isa-bios")):
             continue
         if line.endswith(nested):  # QEMU: the same range, one level deeper, priority 1

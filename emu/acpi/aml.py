@@ -195,3 +195,135 @@ def irq_no_flags(*irqs: int) -> bytes:
             raise ValueError(f"ISA IRQ out of range: {irq}")
         mask |= 1 << irq
     return bytes([IRQ_NO_FLAGS_DESCRIPTOR]) + mask.to_bytes(2, "little")
+
+
+# -- the terms of the PCI host bridge's nodes (hw/i386/acpi-build.c build_piix4_pci0_int,
+#    build_dsdt's PCI0._CRS; aml-build.c encodes each as below) --------------------------------
+
+IF_OP, ELSE_OP, WHILE_OP = 0xA0, 0xA1, 0xA2
+PACKAGE_OP, INCREMENT_OP, INDEX_OP = 0x12, 0x75, 0x88
+ADD_OP, SHIFT_LEFT_OP, SHIFT_RIGHT_OP, AND_OP, OR_OP = 0x72, 0x79, 0x7A, 0x7B, 0x7D
+LEQUAL_OP, LLESS_OP = 0x93, 0x95
+CREATE_DWORD_FIELD_OP = 0x8A
+NULL_NAME = b"\x00"
+#: OperationRegion space PCI_Config
+PCI_CONFIG = 0x02
+EXTENDED_IRQ_DESCRIPTOR = 0x89
+WORD_AS_DESCRIPTOR, DWORD_AS_DESCRIPTOR, QWORD_AS_DESCRIPTOR = 0x88, 0x87, 0x8A
+#: address space resource types and flags (aml-build.h)
+MEMORY_RANGE, IO_RANGE, BUS_NUMBER_RANGE = 0, 1, 2
+MIN_FIXED, MAX_FIXED, POS_DECODE = 1 << 2, 1 << 3, 0
+ENTIRE_RANGE = 3
+READ_WRITE, NON_CACHEABLE, CACHEABLE = 1, 0, 1
+CONSUMER, LEVEL, ACTIVE_HIGH, SHARED = 1, 0, 0, 1
+
+
+def _op2(op: int, a: bytes, b: bytes, dst: bytes | None = None) -> bytes:
+    """build_opcode_2arg_dst: Op Operand Operand Target (NullName without a target)."""
+    return bytes([op]) + a + b + (NULL_NAME if dst is None else dst)
+
+
+def and_(a: bytes, b: bytes, dst: bytes | None = None) -> bytes:
+    return _op2(AND_OP, a, b, dst)
+
+
+def or_(a: bytes, b: bytes, dst: bytes | None = None) -> bytes:
+    return _op2(OR_OP, a, b, dst)
+
+
+def add(a: bytes, b: bytes, dst: bytes | None = None) -> bytes:
+    return _op2(ADD_OP, a, b, dst)
+
+
+def shiftleft(a: bytes, count: bytes) -> bytes:
+    return _op2(SHIFT_LEFT_OP, a, count)
+
+
+def shiftright(a: bytes, count: bytes, dst: bytes | None = None) -> bytes:
+    return _op2(SHIFT_RIGHT_OP, a, count, dst)
+
+
+def index(obj: bytes, idx: bytes) -> bytes:
+    """Index (obj, idx), without a target."""
+    return _op2(INDEX_OP, obj, idx)
+
+
+def lless(a: bytes, b: bytes) -> bytes:
+    return bytes([LLESS_OP]) + a + b
+
+
+def equal(a: bytes, b: bytes) -> bytes:
+    """LEqual (a, b)."""
+    return bytes([LEQUAL_OP]) + a + b
+
+
+def increment(target: bytes) -> bytes:
+    return bytes([INCREMENT_OP]) + target
+
+
+def if_(predicate: bytes, *terms: bytes) -> bytes:
+    return _package(bytes([IF_OP]), predicate + b"".join(terms))
+
+
+def else_(*terms: bytes) -> bytes:
+    return _package(bytes([ELSE_OP]), b"".join(terms))
+
+
+def while_(predicate: bytes, *terms: bytes) -> bytes:
+    return _package(bytes([WHILE_OP]), predicate + b"".join(terms))
+
+
+def package(count: int, *elements: bytes) -> bytes:
+    """Package (count) { elements } (aml_package: the element count as one byte)."""
+    return _package(bytes([PACKAGE_OP]), bytes([count]) + b"".join(elements))
+
+
+def call(path: str, *args: bytes) -> bytes:
+    """A method invocation: its name and arguments (aml_call0..aml_call5)."""
+    return name_string(path) + b"".join(args)
+
+
+def create_dword_field(source: bytes, idx: bytes, field_name: str) -> bytes:
+    return bytes([CREATE_DWORD_FIELD_OP]) + source + idx + name_string(field_name)
+
+
+def interrupt(*irqs: int, flags: int = CONSUMER | (LEVEL << 1) | (ACTIVE_HIGH << 2)
+              | (SHARED << 3)) -> bytes:
+    """Interrupt (ResourceConsumer, Level, ActiveHigh, Shared) { irqs }: the extended
+    interrupt descriptor (ACPI 6.4 6.4.3.6; aml_interrupt)."""
+    length = 2 + 4 * len(irqs)
+    return (bytes([EXTENDED_IRQ_DESCRIPTOR]) + length.to_bytes(2, "little")
+            + bytes([flags, len(irqs)]) + b"".join(i.to_bytes(4, "little") for i in irqs))
+
+
+def _address_space(tag: int, length: int, width: int, rtype: int, flags: int,
+                   type_flags: int, values: tuple[int, ...]) -> bytes:
+    return (bytes([tag, length, 0, rtype, flags, type_flags])
+            + b"".join(v.to_bytes(width, "little") for v in values))
+
+
+def word_bus_number(flags: int, gran: int, lo: int, hi: int, trans: int, length: int) -> bytes:
+    """WordBusNumber (ACPI 6.4 6.4.3.5.3; aml_word_bus_number)."""
+    return _address_space(WORD_AS_DESCRIPTOR, 0x0D, 2, BUS_NUMBER_RANGE, flags, 0,
+                          (gran, lo, hi, trans, length))
+
+
+def word_io(flags: int, isa_ranges: int, gran: int, lo: int, hi: int, trans: int,
+            length: int) -> bytes:
+    """WordIO (aml_word_io)."""
+    return _address_space(WORD_AS_DESCRIPTOR, 0x0D, 2, IO_RANGE, flags, isa_ranges,
+                          (gran, lo, hi, trans, length))
+
+
+def dword_memory(flags: int, cacheable: int, rw: int, gran: int, lo: int, hi: int,
+                 trans: int, length: int) -> bytes:
+    """DWordMemory (ACPI 6.4 6.4.3.5.2; aml_dword_memory)."""
+    return _address_space(DWORD_AS_DESCRIPTOR, 23, 4, MEMORY_RANGE, flags,
+                          rw | (cacheable << 1), (gran, lo, hi, trans, length))
+
+
+def qword_memory(flags: int, cacheable: int, rw: int, gran: int, lo: int, hi: int,
+                 trans: int, length: int) -> bytes:
+    """QWordMemory (ACPI 6.4 6.4.3.5.1; aml_qword_memory)."""
+    return _address_space(QWORD_AS_DESCRIPTOR, 0x2B, 8, MEMORY_RANGE, flags,
+                          rw | (cacheable << 1), (gran, lo, hi, trans, length))

@@ -32,6 +32,8 @@ PM_IO_BASE = 0x600
 GPE0_BLK, GPE0_BLK_LEN = 0xAFE0, 4
 SCI_INT = 9
 SMI_CMD, ACPI_ENABLE, ACPI_DISABLE = 0xB2, 0xF1, 0xF0
+#: the PIIX4's S4 SLP_TYP (its s4_val property)
+S4_VAL = 2
 RTC_CENTURY = 0x32
 #: FADT flags: WBINVD, PROC_C1, SLP_BUTTON, RTC_S4, USE_PLATFORM_CLOCK
 FADT_FLAGS = (1 << 0) | (1 << 2) | (1 << 5) | (1 << 7) | (1 << 15)
@@ -55,6 +57,9 @@ class PcAcpiConfig:
     fw_cfg_dma: bool = True
     pvpanic_port: int | None = None
     rtc_irq: int = 8
+    #: the 32-bit and 64-bit PCI holes (first and last address; hw/pci-host/i440fx.c)
+    pci_hole: tuple[int, int] = (0x08000000, 0xFEBFFFFF)
+    pci_hole64: tuple[int, int] = (0x100000000, 0x17FFFFFFF)
 
 
 @dataclass
@@ -81,20 +86,14 @@ def build_facs() -> bytes:
     return struct.pack("<4sI", b"FACS", 64).ljust(64, b"\0")
 
 
-def pc_dsdt_body(cfg: PcAcpiConfig) -> bytes:
-    """The DSDT's AML: the devices of emu's pc that Linux finds through ACPI, each encoded
-    as the QEMU device model encodes its own node (its build_aml):
+def _isa_devices(cfg: PcAcpiConfig) -> list[bytes]:
+    """The ISA bus's nodes, each encoded as the QEMU device model encodes its own (its
+    build_aml), in QEMU's order of the ISA bus children:
 
     - pvpanic PEVT, QEMU0001 (hw/misc/pvpanic-isa.c build_pvpanic_isa_aml)
     - i8042 KBD PNP0303 and MOU PNP0F13 (hw/input/pckbd.c i8042_build_aml)
-    - COMn PNP0501 (hw/char/serial-isa.c serial_isa_build_aml), in QEMU's order
+    - COMn PNP0501 (hw/char/serial-isa.c serial_isa_build_aml), the last one first
     - RTC PNP0B00 (hw/rtc/mc146818rtc.c rtc_build_aml)
-    - fw_cfg FWCF QEMU0002 (hw/i386/fw_cfg.c fw_cfg_add_acpi_dsdt)
-
-    QEMU puts the ISA devices under its PCI-to-ISA bridge \\_SB.PCI0.S08 and FWCF under the
-    PCI host bridge \\_SB.PCI0; emu has no PCI bus, so both sit directly in \\_SB (a PCI0
-    node, PNP0A03, would make a kernel with PCI support probe config space at 0xcf8, where
-    emu answers nothing).
     """
     isa: list[bytes] = []
     if cfg.pvpanic_port is not None:
@@ -134,14 +133,158 @@ def pc_dsdt_body(cfg: PcAcpiConfig) -> bytes:
         aml.name_decl("_HID", aml.eisaid("PNP0B00")),
         aml.name_decl("_CRS", aml.resource_template(
             aml.io(aml.DECODE16, 0x70, 0x70, 1, 8), aml.irq_no_flags(cfg.rtc_irq)))))
+    return isa
+
+
+def _prt_entry(link: str) -> bytes:
+    """build_prt_entry: Package (4) { 0, 0, LINK, 0 }."""
+    return aml.package(4, aml.integer(0), aml.integer(0), aml.name(link), aml.integer(0))
+
+
+def _prt() -> bytes:
+    """build_prt(true): _PRT computes the 128 routes of the 32 slots: (slot + pin) & 3
+    picks LNKD, LNKA, LNKB or LNKC, except slot 1 pin A (the PIIX4's SCI), LNKS."""
+    res, pin, slot, lnk, route = (aml.local(n) for n in range(5))
+
+    def init_route(link: str, idx: int) -> bytes:
+        return aml.if_(aml.equal(lnk, aml.integer(idx)), aml.store(_prt_entry(link), route))
+
+    loop = aml.while_(
+        aml.lless(pin, aml.integer(128)),
+        aml.store(aml.shiftright(pin, aml.integer(2)), slot),
+        aml.store(aml.and_(aml.add(pin, slot), aml.integer(3)), lnk),
+        init_route("LNKD", 0),
+        aml.if_(aml.equal(lnk, aml.integer(1)),
+                aml.if_(aml.equal(pin, aml.integer(4)), aml.store(_prt_entry("LNKS"), route)),
+                aml.else_(aml.store(_prt_entry("LNKA"), route))),
+        init_route("LNKB", 2),
+        init_route("LNKC", 3),
+        aml.store(aml.or_(aml.shiftleft(slot, aml.integer(16)), aml.integer(0xFFFF)),
+                  aml.index(route, aml.integer(0))),
+        aml.store(aml.and_(pin, aml.integer(3)), aml.index(route, aml.integer(1))),
+        aml.store(route, aml.index(res, pin)),
+        aml.increment(pin))
+    return aml.method("_PRT", 0, aml.store(aml.package(128), res),
+                      aml.store(aml.integer(0), pin), loop, aml.return_(res))
+
+
+def _link(name: str, uid: int, reg: str) -> bytes:
+    """build_link_dev: a PCI interrupt link (PNP0C0F) on PIIX3 PIRQ register ``reg``."""
+    return aml.device(
+        name,
+        aml.name_decl("_HID", aml.eisaid("PNP0C0F")),
+        aml.name_decl("_UID", aml.integer(uid)),
+        aml.name_decl("_PRS", aml.resource_template(aml.interrupt(5, 10, 11))),
+        aml.method("_STA", 0, aml.return_(aml.call("IQST", aml.name(reg)))),
+        aml.method("_DIS", 0, aml.or_(aml.name(reg), aml.integer(0x80), aml.name(reg))),
+        aml.method("_CRS", 0, aml.return_(aml.call("IQCR", aml.name(reg)))),
+        aml.method("_SRS", 1, aml.create_dword_field(aml.arg(0), aml.integer(5), "PRRI"),
+                   aml.store(aml.name("PRRI"), aml.name(reg))))
+
+
+def _pci0_int() -> bytes:
+    """build_piix4_pci0_int: _PRT, IQST, IQCR, the links LNKA-LNKD and the SCI's LNKS."""
+    iqst = aml.method("IQST", 1,
+                      aml.if_(aml.and_(aml.integer(0x80), aml.arg(0)),
+                              aml.return_(aml.integer(0x09))),
+                      aml.return_(aml.integer(0x0B)))
+    iqcr = aml.method(
+        "IQCR", 1,
+        aml.name_decl("PRR0", aml.resource_template(aml.interrupt(0))),
+        aml.create_dword_field(aml.name("PRR0"), aml.integer(5), "PRRI"),
+        aml.if_(aml.lless(aml.arg(0), aml.integer(0x80)), aml.store(aml.arg(0), aml.name("PRRI"))),
+        aml.return_(aml.name("PRR0")), serialized=True)
+    lnks = aml.device(
+        "LNKS",
+        aml.name_decl("_HID", aml.eisaid("PNP0C0F")),
+        aml.name_decl("_UID", aml.integer(4)),
+        aml.name_decl("_PRS", aml.resource_template(aml.interrupt(SCI_INT))),
+        aml.method("_STA", 0, aml.return_(aml.integer(0x0B))),
+        aml.method("_DIS", 0),
+        aml.method("_CRS", 0, aml.return_(aml.name("_PRS"))),
+        aml.method("_SRS", 1))
+    return aml.scope("_SB", aml.scope("PCI0", _prt()), iqst, iqcr,
+                     *(_link(f"LNK{c}", i, f"PRQ{i}") for i, c in enumerate("ABCD")), lnks)
+
+
+def _pci0_crs(cfg: PcAcpiConfig) -> bytes:
+    """PCI0._CRS (build_dsdt): bus numbers 0-255, the configuration ports, the I/O space but
+    them, the VGA window, the 32-bit PCI hole (from the end of RAM below 4 GiB to the IOAPIC)
+    and the 64-bit one (2 GiB from the first GiB boundary at or after the end of RAM)."""
+    fixed = aml.MIN_FIXED | aml.MAX_FIXED | aml.POS_DECODE
+    hole_lo, hole_hi = cfg.pci_hole
+    hole64_lo, hole64_hi = cfg.pci_hole64
+    return aml.resource_template(
+        aml.word_bus_number(fixed, 0, 0, 0xFF, 0, 0x100),
+        aml.io(aml.DECODE16, 0x0CF8, 0x0CF8, 1, 8),
+        aml.word_io(fixed, aml.ENTIRE_RANGE, 0, 0, 0x0CF7, 0, 0x0CF8),
+        aml.word_io(fixed, aml.ENTIRE_RANGE, 0, 0x0D00, 0xFFFF, 0, 0xF300),
+        aml.dword_memory(fixed, aml.CACHEABLE, aml.READ_WRITE, 0, 0xA0000, 0xBFFFF, 0,
+                         0x20000),
+        aml.dword_memory(fixed, aml.NON_CACHEABLE, aml.READ_WRITE, 0, hole_lo, hole_hi, 0,
+                         hole_hi - hole_lo + 1),
+        aml.qword_memory(fixed, aml.CACHEABLE, aml.READ_WRITE, 0, hole64_lo, hole64_hi, 0,
+                         hole64_hi - hole64_lo + 1))
+
+
+def _sleep_states() -> bytes:
+    """\\_S3, \\_S4 and \\_S5: the SLP_TYP values PM1a_CNT takes (1, 2, 0)."""
+    def pkg(typ: int) -> bytes:
+        return aml.package(4, aml.integer(typ), aml.integer(typ), aml.integer(0),
+                           aml.integer(0))
+    return aml.scope("\\", aml.name_decl("_S3", pkg(1)), aml.name_decl("_S4", pkg(S4_VAL)),
+                     aml.name_decl("_S5", pkg(0)))
+
+
+def pc_dsdt_body(cfg: PcAcpiConfig) -> bytes:
+    """The DSDT's AML in build_dsdt's order, without what emu does not have:
+
+    - ``\\_SB.PCI0``, the i440FX host bridge (PNP0A03, _ADR 0, _UID 0);
+    - the PCI interrupt routing (build_piix4_pci0_int): _PRT, the links LNKA-LNKD on the
+      PIIX3's PIRQ registers, LNKS for the SCI;
+    - ``\\_GPE`` with its _HID ACPI0006;
+    - PCI0._CRS and the GPE0 block's resources (PNP0A06);
+    - the sleep states \\_S3, \\_S4, \\_S5;
+    - ``\\_SB.PCI0.FWCF`` (QEMU0002; hw/i386/fw_cfg.c fw_cfg_add_acpi_dsdt);
+    - the PCI functions with AML (build_append_pci_bus_devices, without hotplug):
+      S00 (00.0) and S08 (01.0), the PIIX3, whose build_pci_isa_aml declares its PIRQ
+      registers P40C and the PRQx fields and holds the ISA devices.
+
+    Left out (docs/devel/acpi.md): the debug port DBUG (isa-debugcon 0x402), HPET, the CPU
+    hotplug container \\_SB.CPUS and \\_GPE._E02 (the registers at 0xaf00), ACPI PCI
+    hotplug (the registers at 0xae00, BSEL, _DSM, PCNT; QEMU with
+    ``-global PIIX4_PM.acpi-root-pci-hotplug=off
+    -global PIIX4_PM.acpi-pci-hotplug-with-bridge-support=off`` leaves them out too) and
+    the floppy controller FDC0.
+    """
+    pci0 = aml.scope("_SB", aml.device(
+        "PCI0", aml.name_decl("_HID", aml.eisaid("PNP0A03")),
+        aml.name_decl("_ADR", aml.integer(0)), aml.name_decl("_UID", aml.integer(0))))
+    gpe = aml.scope("_GPE", aml.name_decl("_HID", aml.string("ACPI0006")))
+    gpe0 = aml.device(
+        "GPE0",
+        aml.name_decl("_HID", aml.string("PNP0A06")),
+        aml.name_decl("_UID", aml.string("GPE0 resources")),
+        aml.name_decl("_STA", aml.integer(0xB)),
+        aml.name_decl("_CRS", aml.resource_template(
+            aml.io(aml.DECODE16, GPE0_BLK, GPE0_BLK, 1, GPE0_BLK_LEN))))
+    crs = aml.scope("\\_SB.PCI0", aml.name_decl("_CRS", _pci0_crs(cfg)), gpe0)
     fw_cfg_len = 0x0C if cfg.fw_cfg_dma else 0x02
-    fwcf = aml.device(
+    fwcf = aml.scope("\\_SB.PCI0", aml.device(
         "FWCF",
         aml.name_decl("_HID", aml.string("QEMU0002")),
         aml.name_decl("_STA", aml.integer(0xB)),
         aml.name_decl("_CRS", aml.resource_template(
-            aml.io(aml.DECODE16, 0x510, 0x510, 1, fw_cfg_len))))
-    return aml.scope("\\_SB", *isa, fwcf)
+            aml.io(aml.DECODE16, 0x510, 0x510, 1, fw_cfg_len)))))
+    prq = aml.field("PCI0.S08.P40C", aml.BYTE_ACC, aml.NO_LOCK, aml.PRESERVE,
+                    *(aml.named_field(f"PRQ{i}", 8) for i in range(4)))
+    s08 = aml.device(
+        "S08", aml.name_decl("_ADR", aml.integer(0x00010000)),
+        aml.operation_region("P40C", aml.PCI_CONFIG, 0x60, 4),
+        aml.scope("\\_SB", prq), *_isa_devices(cfg))
+    devices = aml.scope("\\_SB", aml.scope(
+        "PCI0", aml.device("S00", aml.name_decl("_ADR", aml.integer(0))), s08))
+    return pci0 + _pci0_int() + gpe + crs + _sleep_states() + fwcf + devices
 
 
 def build_fadt(facs: int, dsdt: int, offset: int, linker: BiosLinker) -> bytes:

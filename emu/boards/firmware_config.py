@@ -65,11 +65,10 @@ def add_pc_items(fw: FwCfg, cfg: MachineConfig, e820: list[tuple[int, int, int]]
     """The x86 items of QEMU's pc: CPU counts, RAM size, NUMA (none), IRQ0 override, the
     legacy reserved-E820 table (empty) and ``etc/e820`` with the board's memory map.
 
-    What QEMU's pc also publishes and emu leaves out, because it would describe hardware emu
-    does not have: the ACPI tables and their loader script (``etc/acpi/*``,
-    ``etc/table-loader``, ``etc/tpm/log``), SMBIOS (``etc/smbios/*``), the PIIX4 power
-    management's sleep states (``etc/system-states``), the kvmvapic option ROM and
-    FW_CFG_HPET (0x8004: there is no HPET yet)."""
+    The board adds the ACPI files and the PIIX4's ``etc/system-states`` itself
+    (emu/boards/pc.py). What QEMU's pc also publishes and emu leaves out, because it would
+    describe hardware emu does not have: ``etc/tpm/log``, SMBIOS (``etc/smbios/*``), the
+    kvmvapic option ROM and FW_CFG_HPET (0x8004: there is no HPET yet)."""
     add_common_items(fw, cfg)
     fw.add_i16(FW_CFG_NB_CPUS, cfg.smp)
     fw.add_i16(FW_CFG_MAX_CPUS, cfg.max_cpus)

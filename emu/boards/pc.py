@@ -52,12 +52,23 @@ from emu.chardev import open_backend
 from emu.config import GiB
 from emu.cpu.x86 import X86Cpu
 from emu.devices.fw_cfg import FwCfg, FwCfgIo
+from emu.devices.i440fx import I440fx
+from emu.devices.pci import PciBus
+from emu.devices.pci_host import CONFIG_ADDRESS_PORT, CONFIG_DATA_PORT, PciHost
 from emu.devices.pckbd import (
     I8042,
     I8042_CMD_PORT,
     I8042_DATA_PORT,
     I8042_KBD_ISA_IRQ,
     I8042_MOUSE_ISA_IRQ,
+)
+from emu.devices.piix import (
+    APM_PORT,
+    GPE0_PORT,
+    SYSTEM_STATES_FILE,
+    Piix3Isa,
+    Piix4Pm,
+    PiixIde,
 )
 from emu.devices.pvpanic import PvPanic
 from emu.devices.uart16550 import Uart16550
@@ -71,6 +82,10 @@ VGA_WINDOW, VGA_WINDOW_SIZE = 0xA0000, 0x20000
 PC_ROM, PC_ROM_SIZE = 0xC0000, 0x20000
 ISA_BIOS_MAX = 0x20000
 ONE_MIB = 0x100000
+#: the 32-bit PCI hole ends below the IOAPIC (hw/pci-host/i440fx.c)
+IOAPIC_ADDRESS = 0xFEC00000
+#: the PIIX4's SCI (pc_piix.c connects its IRQ output to GSI 9)
+SCI_ISA_IRQ = 9
 FW_CFG_IO_BASE = 0x510
 FW_CFG_DMA_IO_BASE = 0x514
 FOUR_GIB = 4 * GiB
@@ -217,6 +232,7 @@ class PcBoard(Board):
                           f"{QOM_I8042}/ps2kbd": self.i8042.kbd.gpios,
                           f"{QOM_I8042}/ps2mouse": self.i8042.mouse.gpios}
         self.chipset.init_cmos(m.config, below, above)
+        self._init_pci()
         self._connect_cpu()
         self.fw_cfg = FwCfg(m.address_space, dma=m.config.fw_cfg_dma,
                             file_slots=m.config.fw_cfg_file_slots)
@@ -225,6 +241,7 @@ class PcBoard(Board):
         if self.fw_cfg.dma_enabled:
             m.map_port(FW_CFG_DMA_IO_BASE, front.dma)
         add_pc_items(self.fw_cfg, m.config, self.memory_map())
+        self.fw_cfg.add_file(SYSTEM_STATES_FILE, self.piix4_pm.system_states())
         if bios is not None:
             m.add_rom("pc.bios", FOUR_GIB - len(bios), len(bios), bios, dumped=True)
         self.initrd: tuple[int, memoryview] | None = None
@@ -232,16 +249,43 @@ class PcBoard(Board):
             self.kernel = self.open_kernel(m.config.kernel)
             self._publish_kernel(below)
 
+    def _init_pci(self) -> None:
+        """PCI bus 0 with the functions of QEMU's pc (hw/i386/pc_piix.c pc_init1): the
+        i440FX at 00.0, the PIIX3 ISA bridge at 01.0, its IDE at 01.1 and the PIIX4 power
+        management at 01.3, its SCI on ISA IRQ 9. QEMU's default VGA (02.0) and NIC (03.0),
+        which ``-nodefaults`` removes, emu does not have."""
+        m = self.machine
+        self.pci_bus = PciBus()
+        self.pci_host = PciHost(self.pci_bus)
+        m.map_port(CONFIG_ADDRESS_PORT, self.pci_host.conf_region)
+        m.map_port(CONFIG_DATA_PORT, self.pci_host.data_region)
+        self.piix4_pm = Piix4Pm(m.clock, m.port_bus.map, m.unmap_port,
+                                m.power_off)
+        self.piix4_pm.sci.connect_to(self.chipset.gsi[SCI_ISA_IRQ])
+        m.map_port(APM_PORT, self.piix4_pm.apm_region)
+        m.map_port(GPE0_PORT, self.piix4_pm.gpe_region)
+        self.pci_bus.add(0, 0, I440fx(m.config.ram_size))
+        self.pci_bus.add(1, 0, Piix3Isa())
+        self.pci_bus.add(1, 1, PiixIde())
+        self.pci_bus.add(1, 3, self.piix4_pm)
+
     def devices_created(self) -> None:
         """The ACPI tables, now that ``-device`` has added what they describe; QEMU builds
         them when the machine is done (hw/i386/acpi-build.c acpi_setup)."""
         m = self.machine
+        below, above = pc_ram_split(m.config.ram_size)
+        # i440fx_pcihost_get_pci_hole64_start/end: from the first GiB boundary after RAM
+        hole64 = (self.above_4g_start + above + GiB - 1) // GiB * GiB
+        self.piix4_pm.machine_ready(
+            lambda port: any(mp.base <= port < mp.end for mp in m.port_bus.mappings))
         pvpanic = next((d for d in m.devices if isinstance(d, PvPanic)), None)
         cfg = PcAcpiConfig(
             cpus=m.config.smp, max_cpus=m.config.max_cpus,
             serial=[(i, COM_PORTS[i], COM_IRQS[i]) for i, _ in self.uarts],
             fw_cfg_dma=self.fw_cfg.dma_enabled,
-            pvpanic_port=None if pvpanic is None else pvpanic.port)
+            pvpanic_port=None if pvpanic is None else pvpanic.port,
+            pci_hole=(below, IOAPIC_ADDRESS - 1),
+            pci_hole64=(hole64, hole64 + PCI_HOLE64_SIZE - 1))
         self.acpi = build_pc(cfg)
         self.fw_cfg.add_file(TABLES_FILE, self.acpi.tables)
         self.fw_cfg.add_file(RSDP_FILE, self.acpi.rsdp)
@@ -385,6 +429,7 @@ class PcBoard(Board):
 
     def reset(self) -> None:
         self.chipset.reset()
+        self.pci_host.reset()
         self.i8042.reset()
         for _i, uart in self.uarts:
             uart.reset()

@@ -512,6 +512,28 @@ def hmp_xp(mon: Hmp, args: dict[str, Any]) -> None:
     memory_dump(mon, args["count"], args["format"], args["size"], args["addr"], True)
 
 
+def hmp_ioport_read(mon: Hmp, args: dict[str, Any]) -> None:
+    """hmp_ioport_read: ``i/fmt addr [index]``; with an index, that byte goes to ``addr``
+    first and ``addr + 1`` is read (an index/data register pair)."""
+    bus = mon.machine.port_bus
+    size = args["size"] if args["size"] in (1, 2, 4) else 1
+    addr = args["addr"]
+    if "index" in args:
+        bus.port_write(addr & 0xFFFF, 1, args["index"] & 0xFF)
+        addr += 1
+    addr &= 0xFFFF
+    value = bus.port_read(addr, size)
+    suffix = {1: "b", 2: "w", 4: "l"}[size]
+    mon.print(f"port{suffix}[0x{addr:04x}] = 0x{value:0{size * 2}x}\n")
+
+
+def hmp_ioport_write(mon: Hmp, args: dict[str, Any]) -> None:
+    """hmp_ioport_write: ``o/fmt addr value``."""
+    size = args["size"] if args["size"] in (1, 2, 4) else 1
+    mon.machine.port_bus.port_write(args["addr"] & 0xFFFF, size,
+                                    args["val"] & ((1 << (8 * size)) - 1))
+
+
 def _qmp(mon: Hmp, name: str, arguments: dict[str, Any]) -> None:
     """Run a QMP command for an HMP one; its error is printed as hmp_handle_error does."""
     from emu.qmp.commands import COMMANDS as QMP
@@ -608,9 +630,13 @@ COMMANDS: tuple[HmpCommand, ...] = (
                "length:l?", "[-p] [-d] [-z|-l|-s|-w] filename [begin length]", _DUMP_HELP,
                hmp_dump_guest_memory),
     HmpCommand("help|?", "name:S?", "[cmd]", "show the help", hmp_help),
+    HmpCommand("i", "fmt:/,addr:i,index:i?", "/fmt addr", "I/O port read", hmp_ioport_read,
+               on_machine=True),
     HmpCommand("info", "item:s?", "[subcommand]",
                "show various information about the system state", hmp_info,
                sub_table=INFO_COMMANDS),
+    HmpCommand("o", "fmt:/,addr:i,val:i", "/fmt addr value", "I/O port write",
+               hmp_ioport_write, on_machine=True),
     HmpCommand("quit|q", "", "", "quit the emulator", hmp_quit),
     HmpCommand("stop|s", "", "", "stop emulation", hmp_stop),
     HmpCommand("system_reset", "", "", "reset the system", hmp_system_reset),

@@ -14,6 +14,7 @@
  *   etc/e820                  the memory map (with SeaBIOS's reservations:
  *                             e820.c)
  *
+ * sets up the PCI functions as SeaBIOS does (pci.c),
  * and writes the MP table SeaBIOS writes (mptable.c) and the ACPI tables
  * QEMU's loader script places (acpi.c), whose RSDP goes to the kernel in
  * start_info, as pvh.bin passes the one SeaBIOS made.
@@ -120,6 +121,7 @@ uint32_t fw_main(void)
     volatile struct hvm_start_info *info = (struct hvm_start_info *)START_INFO;
 
     apic_setup();
+    pci_setup();
     arch_kbd_setup();
     fw_cfg_init(&fw);
 

@@ -55,5 +55,7 @@ struct fw_cfg;
 void mptable_setup(struct fw_cfg *fw, struct acpi_zones *z);
 /* Run etc/table-loader (acpi.c); returns the RSDP's address, 0 if none. */
 uint32_t acpi_setup(struct fw_cfg *fw, struct acpi_zones *z);
+/* Set up the PCI functions of bus 0 as SeaBIOS does (pci.c). */
+void pci_setup(void);
 
 #endif
