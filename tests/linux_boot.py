@@ -19,8 +19,6 @@ BOOTS = {
     "pc": ("x86_64", "qemu-system-x86_64", ["-M", "pc"], "ttyS0"),
     "virt": ("arm64", "qemu-system-aarch64", ["-M", "virt", "-cpu", "cortex-a57"], "ttyAMA0"),
 }
-#: the x86_64 test kernel has no ACPI: the fw_cfg device is named on its command line
-PC_FW_CFG = "qemu_fw_cfg.ioport=0xc@0x510"
 FW_CFG_ITEM = ("opt/emu/test", "hello from the host")
 PANIC = b"Kernel panic - not syncing: sysrq triggered crash"
 PANIC_END = b"---[ end Kernel panic - not syncing: sysrq triggered crash ]---"
@@ -44,8 +42,7 @@ def linux_args(machine: str, *append: str, memory: str = "256M") -> list[str]:
     """The options that boot the test kernel with its initramfs, the same for emu and QEMU
     (``append``: more of the kernel command line; "restart" makes /init restart)."""
     arch, _qemu, options, console = BOOTS[machine]
-    cmdline = " ".join([f"console={console}", *([PC_FW_CFG] if machine == "pc" else []),
-                        *append])
+    cmdline = " ".join([f"console={console}", *append])
     return [*options, "-m", memory, "-display", "none", "-serial", "stdio",
             "-kernel", built(arch), "-initrd", built(arch, "--print-initrd"),
             "-append", cmdline, "-device", "vmcoreinfo",
