@@ -1,6 +1,7 @@
-"""The PCI configuration space after firmware: emu's firmware (firmware/pc/pci.c) leaves every
-function as SeaBIOS 1.16 leaves QEMU 7.2's (PIRQ routing, BARs, Interrupt Lines, Command, the
-PIIX4's PM and SMBus bases, PAM and SMRAM), and the ELCRs as SeaBIOS sets them.
+"""The PCI configuration space after firmware: emu's firmware (firmware/pc/pci.c), and emu
+itself with ``--direct-boot``, leave every function as SeaBIOS 1.16 leaves QEMU 7.2's (PIRQ
+routing, BARs, Interrupt Lines, Command, the PIIX4's PM and SMBus bases, PAM and SMRAM), and
+the ELCRs as SeaBIOS sets them.
 
 Both machines boot the halt image (it prints one line and halts); the configuration space is
 then read through HMP's ``o`` and ``i`` commands (QEMU's hmp_ioport_write / read) over QMP.
@@ -26,10 +27,12 @@ def read_config(vm: Vm, devfn: int) -> list[str]:
     return out
 
 
-def after_firmware(tmp_path: Path, *extra: str) -> dict[str, dict[object, list[str]]]:
+def after_firmware(tmp_path: Path, *extra: str,
+                   emu_extra: tuple[str, ...] = ()) -> dict[str, dict[object, list[str]]]:
     spaces: dict[str, dict[object, list[str]]] = {}
     for binary in BINARIES:
-        vm = Vm(binary, "pc", tmp_path, *halt_args("pc", "-serial", "stdio", *extra),
+        more = emu_extra if binary == "emu" else ()
+        vm = Vm(binary, "pc", tmp_path, *halt_args("pc", "-serial", "stdio", *extra, *more),
                 wait_for=b"halt:")
         try:
             space: dict[object, list[str]] = {
@@ -49,6 +52,12 @@ def test_config_space_after_firmware_is_seabioss(tmp_path: Path) -> None:
     assert ours[0x08][0x60 // 4] == "portl[0x0cfc] = 0x0b0b0a0a\r\n"  # PIRQ A-D: 10 10 11 11
     assert ours[0x0B][0x40 // 4] == "portl[0x0cfc] = 0x00000601\r\n"  # PMBA
     assert ours[0x09][0x20 // 4] == "portl[0x0cfc] = 0x0000c001\r\n"  # IDE BAR4
+
+
+def test_direct_boot_sets_up_pci_as_the_firmware(tmp_path: Path) -> None:
+    """--direct-boot skips the firmware; emu then does its PCI setup itself."""
+    spaces = after_firmware(tmp_path, "-nodefaults", emu_extra=("--direct-boot",))
+    assert spaces["emu"] == spaces["qemu"]
 
 
 def test_without_nodefaults_only_the_missing_devices_differ(tmp_path: Path) -> None:

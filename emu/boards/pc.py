@@ -53,7 +53,7 @@ from emu.config import GiB
 from emu.cpu.x86 import X86Cpu
 from emu.devices.fw_cfg import FwCfg, FwCfgIo
 from emu.devices.i440fx import I440fx
-from emu.devices.pci import PciBus
+from emu.devices.pci import BAR_SPACE_IO, COMMAND, INTERRUPT_LINE, INTERRUPT_PIN, PciBus
 from emu.devices.pci_host import CONFIG_ADDRESS_PORT, CONFIG_DATA_PORT, PciHost
 from emu.devices.pckbd import (
     I8042,
@@ -64,6 +64,11 @@ from emu.devices.pckbd import (
 )
 from emu.devices.piix import (
     APM_PORT,
+    FIRMWARE_IO_START,
+    FIRMWARE_PAM,
+    FIRMWARE_PCI_IRQS,
+    FIRMWARE_PM_BASE,
+    FIRMWARE_SMRAM,
     GPE0_PORT,
     SYSTEM_STATES_FILE,
     Piix3Isa,
@@ -269,6 +274,54 @@ class PcBoard(Board):
         self.pci_bus.add(1, 1, PiixIde())
         self.pci_bus.add(1, 3, self.piix4_pm)
 
+    def _firmware_pci_setup(self) -> None:
+        """--direct-boot: the PCI setup emu's firmware does (firmware/pc/pci.c, SeaBIOS's
+        pciinit.c), through the same configuration cycles and ELCR writes."""
+        host, ports = self.pci_host, self.machine.port_bus
+
+        def write(devfn: int, reg: int, size: int, value: int) -> None:
+            host.data_write(0x80000000 | devfn << 8 | reg, size, value)
+
+        def read(devfn: int, reg: int, size: int) -> int:
+            return host.data_read(0x80000000 | devfn << 8 | reg, size)
+
+        io = FIRMWARE_IO_START
+        bars = []
+        for devfn, fn in sorted(self.pci_bus.functions.items()):
+            bars += [(size, devfn, index) for index, (size, type_bits) in fn.bars.items()
+                     if type_bits & BAR_SPACE_IO]
+        for size, devfn, index in sorted(bars, key=lambda b: -b[0]):
+            io = (io + size - 1) & ~(size - 1)
+            write(devfn, 0x10 + 4 * index, 4, io | BAR_SPACE_IO)
+            io += size
+        elcr = [0, 0]
+        for devfn, fn in sorted(self.pci_bus.functions.items()):
+            pin = read(devfn, INTERRUPT_PIN, 1)
+            if pin:
+                write(devfn, INTERRUPT_LINE, 1,
+                      FIRMWARE_PCI_IRQS[(pin - 1 + (devfn >> 3) - 1) & 3])
+            if isinstance(fn, I440fx):
+                for i, value in enumerate(FIRMWARE_PAM):
+                    write(devfn, 0x59 + i, 1, value)
+                write(devfn, 0x72, 1, FIRMWARE_SMRAM)
+            elif isinstance(fn, Piix3Isa):
+                for i, irq in enumerate(FIRMWARE_PCI_IRQS):
+                    elcr[irq >> 3] |= 1 << (irq & 7)
+                    write(devfn, 0x60 + i, 1, irq)
+                ports.port_write(0x4D0, 1, elcr[0])
+                ports.port_write(0x4D1, 1, elcr[1])
+            elif isinstance(fn, PiixIde):
+                write(devfn, 0x40, 2, 0x8000)
+                write(devfn, 0x42, 2, 0x8000)
+            elif isinstance(fn, Piix4Pm):
+                write(devfn, INTERRUPT_LINE, 1, SCI_ISA_IRQ)
+                write(devfn, 0x40, 4, FIRMWARE_PM_BASE | 1)
+                write(devfn, 0x80, 1, 0x01)
+                write(devfn, 0x90, 4, (FIRMWARE_PM_BASE + 0x100) | 1)
+                write(devfn, 0xD2, 1, 0x09)
+                write(devfn, 0x58, 4, read(devfn, 0x58, 4) | 1 << 25)
+            write(devfn, COMMAND, 2, read(devfn, COMMAND, 2) | 0x0103)
+
     def devices_created(self) -> None:
         """The ACPI tables, now that ``-device`` has added what they describe; QEMU builds
         them when the machine is done (hw/i386/acpi-build.c acpi_setup)."""
@@ -458,6 +511,7 @@ class PcBoard(Board):
         if self.initrd is not None:
             self.machine.address_space.write(*self.initrd)
         self.chipset.firmware_apic_setup()
+        self._firmware_pci_setup()
         self.i8042.firmware_setup()
         cpu.enter_protected_mode(GDT_ADDR, len(GDT) - 1, BOOT_CS, BOOT_DS)
         cpu.set_regs(rbx=pvh.start_info, rsp=0, rip=pvh.entry)

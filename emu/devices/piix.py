@@ -287,3 +287,12 @@ class Piix4Pm(PciFunction):
             elif at < GPE0_LEN:
                 self.gpe_en[at - half] = byte
         self.update_sci()
+
+
+#: SeaBIOS's PCI interrupt routing on the PIIX: PIRQA-D to these ISA IRQs (pciinit.c)
+FIRMWARE_PCI_IRQS = (10, 10, 11, 11)
+#: where SeaBIOS puts the PM block and the SMBus, and its first I/O BAR address
+FIRMWARE_PM_BASE, FIRMWARE_IO_START = 0x600, 0xC000
+#: the i440FX's PAM 0x59-0x5f and SMRAM as SeaBIOS leaves them (firmware/pc/pci.c)
+FIRMWARE_PAM = (0x10, 0x11, 0x11, 0x11, 0x11, 0x11, 0x33)
+FIRMWARE_SMRAM = 0x0A
