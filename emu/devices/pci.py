@@ -3,8 +3,8 @@ QEMU 7.2 models them (hw/pci/pci.c; PCI Local Bus Specification 3.0, chapter 6).
 
 Each function has 256 bytes of configuration space with QEMU's per-byte write mask
 (``wmask``) and write-1-to-clear mask (``w1cmask``), set up as ``pci_init_wmask`` /
-``pci_init_w1cmask`` do: Command (I/O, memory, bus master, parity, SERR, INTx disable), Cache
-Line Size, Latency Timer and Interrupt Line are writable, the Status error bits are
+``pci_init_w1cmask`` do: Command (I/O, memory, bus master, SERR, INTx disable), Cache
+Line Size and Interrupt Line are writable, the Status error bits are
 write-1-to-clear, and everything from 0x40 up (the device-specific area) is writable unless the
 device says otherwise. Writes go through ``pci_default_write_config``'s byte loop; a BAR
 registered with :meth:`PciFunction.register_bar` has the write mask ``~(size - 1)`` that
@@ -63,7 +63,7 @@ class PciFunction:
         # pci_init_wmask
         self.wmask[CACHE_LINE_SIZE] = 0xFF
         wcmd = COMMAND_IO | COMMAND_MEMORY | COMMAND_MASTER | COMMAND_INTX_DISABLE \
-            | COMMAND_SERR | COMMAND_PARITY
+            | COMMAND_SERR
         self.wmask[COMMAND:COMMAND + 2] = wcmd.to_bytes(2, "little")
         self.wmask[INTERRUPT_LINE] = 0xFF
         self.wmask[HEADER_SIZE:] = b"\xff" * (CONFIG_SPACE_SIZE - HEADER_SIZE)
