@@ -31,6 +31,7 @@ and the ``ziglang`` package for /init (emu's dev extra).
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import os
 import shutil
@@ -162,6 +163,14 @@ def initrd_path(name: str) -> Path:
     if (out / "done").exists():
         return out / "init.cpio"
     out.mkdir(parents=True, exist_ok=True)
+    with (out / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "done").exists():
+            build_initrd(arch, out)
+    return out / "init.cpio"
+
+
+def build_initrd(arch: Arch, out: Path) -> None:
     init = out / "init"
     subprocess.run([sys.executable, "-m", "ziglang", "cc", "-target", arch.zig_target,
                     "-static", "-Os", "-s", "-Wall", "-Werror", "-o", str(init),
@@ -172,7 +181,6 @@ def initrd_path(name: str) -> Path:
         ("sys", 0o40755, b"", 0), ("proc", 0o40755, b"", 0),
         ("init", 0o100755, init.read_bytes(), 0)]))
     (out / "done").write_text("\n")
-    return out / "init.cpio"
 
 
 def build(arch: Arch, version: str, out: Path) -> None:
@@ -227,7 +235,12 @@ def kernel_path(name: str) -> Path:
     version = package_version()
     out = CACHE / cache_key(arch, version)
     if not (out / "done").exists():
-        build(arch, version, out)
+        CACHE.mkdir(parents=True, exist_ok=True)
+        # one build per kernel at a time: another process building it is waited for
+        with (CACHE / f"{out.name}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (out / "done").exists():
+                build(arch, version, out)
     return out / arch.output
 
 
