@@ -90,9 +90,7 @@ def boot_to_panic(emulator: str, machine: str, workdir: Path, *extra: str,
         reply = qmp.cmd_obj({"execute": "dump-guest-memory",
                              "arguments": {"paging": False, "protocol": f"file:{dump}"}})
         assert reply == {"return": {}}, reply
-        qmp.cmd_obj({"execute": "quit"})
         qmp.close()
-        proc.wait(30)
     finally:
         if proc.poll() is None:
             proc.kill()
