@@ -44,8 +44,10 @@ def linux_args(machine: str, *append: str, memory: str = "256M") -> list[str]:
     """The options that boot the test kernel with its initramfs, the same for emu and QEMU
     (``append``: more of the kernel command line; "restart" makes /init restart)."""
     arch, _qemu, options, console = BOOTS[machine]
+    # (initramfs_async=0: the initramfs is unpacked in its initcall, not in a worker whose
+    # timing moves its log line among others)
     cmdline = " ".join([f"console={console}", *([PC_FW_CFG] if machine == "pc" else []),
-                        *append])
+                        "initramfs_async=0", *append])
     return [*options, "-m", memory, "-display", "none", "-serial", "stdio",
             "-kernel", built(arch), "-initrd", built(arch, "--print-initrd"),
             "-append", cmdline, "-device", "vmcoreinfo",

@@ -78,7 +78,10 @@ def _drgn_answers(crash: Crash, machine: str) -> dict[str, object]:
         "machine": prog["init_uts_ns"].name.machine.string_().decode(),
         # outward from the crash: where the CPU spins in panic() depends on timing
         "stack": frames[frames.index("sysrq_handle_crash"):],
-        "tasks": sorted(re.sub(r"\d+$", "N", t.comm.string_().decode())
+        # (kworkers come and go with the timing of their work, on QEMU from run to run too)
+        "tasks": sorted(comm for t in for_each_task(prog)
+                        if not (comm := t.comm.string_().decode()).startswith("kworker/")),
+        "kworkers": any(t.comm.string_().decode().startswith("kworker/")
                         for t in for_each_task(prog)),
     }
 
