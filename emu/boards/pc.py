@@ -26,9 +26,10 @@ structures itself (emu/boot/pvh.py).
 from __future__ import annotations
 
 from emu.boards import Board
-from emu.boards.firmware_config import add_pc_items, add_pc_kernel_items
+from emu.boards.firmware_config import add_pc_items, add_pc_kernel_items, add_pc_linux_items
 from emu.boards.pc_chipset import PcChipset
-from emu.boot.elf import memory_image
+from emu.boot.bzimage import LinuxSetup, is_bzimage, linux_setup, zero_page
+from emu.boot.elf import memory_image, read_kernel
 from emu.boot.firmware import pc_bios, read_initrd
 from emu.boot.pvh import (
     BOOT_AREA_END,
@@ -183,9 +184,14 @@ class PcBoard(Board):
         if bios is not None:
             m.add_rom("pc.bios", FOUR_GIB - len(bios), len(bios), bios, dumped=True)
         self.initrd: tuple[int, memoryview] | None = None
+        self.linux: LinuxSetup | None = None
         if m.config.kernel:
-            self.kernel = self.open_kernel(m.config.kernel)
-            self._publish_kernel(below)
+            raw = read_kernel(m.config.kernel, m.config.ram_size)
+            if is_bzimage(raw):
+                self._publish_bzimage(raw, below)
+            else:
+                self.kernel = self.open_kernel(m.config.kernel, raw)
+                self._publish_kernel(below)
 
     def _map_low_memory(self, ram: RamBlock, below: int, bios: Buffer | None) -> None:
         """RAM below 4 GiB with the legacy hole of QEMU's pc (pc_memory_init, pc_system_firmware
@@ -240,6 +246,30 @@ class PcBoard(Board):
             self.initrd = ((initrd_max - len(data)) & ~4095, data)
         add_pc_kernel_items(self.fw_cfg, load_addr=low, size=size, image=contents, entry=entry,
                             header=header, cmdline=cfg.append, initrd=self.initrd)
+
+    def _publish_bzimage(self, raw: memoryview, below_4g: int) -> None:
+        """A Linux/x86 boot protocol kernel (emu/boot/bzimage.py) into fw_cfg as QEMU puts
+        it; the initrd goes where QEMU puts it."""
+        cfg = self.machine.config
+        assert cfg.kernel is not None
+        data = None if cfg.initrd is None else read_initrd(cfg.initrd, cfg.ram_size)
+        initrd = None if data is None or cfg.initrd is None else (cfg.initrd, len(data))
+        linux = linux_setup(cfg.kernel, raw, cfg.append, below_4g, ACPI_DATA_SIZE, initrd)
+        if cfg.direct_boot and (linux.protocol < 0x202 or linux.prot_addr != ONE_MIB):
+            # QEMU's option ROM runs such a kernel's real-mode setup; --direct-boot (and emu's
+            # firmware, which says so at boot) enter the 32-bit protocol, which needs 2.02's
+            # cmd_line_ptr and a kernel loaded at 1 MiB.
+            raise ConfigError(f"-kernel {cfg.kernel}: Linux boot protocol "
+                              f"{linux.protocol >> 8}.{linux.protocol & 0xFF:02d} without a "
+                              "high-loaded kernel: emu boots protocol 2.02 and later")
+        end = linux.prot_addr + len(linux.kernel)
+        if end > below_4g:
+            raise ConfigError(f"-kernel {cfg.kernel}: does not fit in RAM at "
+                              f"0x{linux.prot_addr:x}")
+        self.linux = linux
+        if data is not None:
+            self.initrd = (linux.initrd_addr, data)
+        add_pc_linux_items(self.fw_cfg, linux=linux, cmdline=cfg.append, initrd=data)
 
     def memory_map(self) -> list[tuple[int, int, int]]:
         """The E820 map QEMU publishes in ``etc/e820`` (hw/i386/pc.c pc_memory_init), in its
@@ -304,6 +334,9 @@ class PcBoard(Board):
             cpu.enter_protected_mode(0, 0xFFFF, 0, 0)
             cpu.set_regs(rip=RESET_VECTOR)
             return
+        if self.linux is not None:
+            self._direct_linux(self.linux)
+            return
         assert self.kernel is not None
         initrd = None if self.initrd is None else (self.initrd[0], len(self.initrd[1]))
         pvh = build_pvh(self.kernel, self.machine.config.append, self.memory_map(), initrd)
@@ -315,3 +348,20 @@ class PcBoard(Board):
         self.chipset.firmware_apic_setup()
         cpu.enter_protected_mode(GDT_ADDR, len(GDT) - 1, BOOT_CS, BOOT_DS)
         cpu.set_regs(rbx=pvh.start_info, rsp=0, rip=pvh.entry)
+
+    def _direct_linux(self, linux: LinuxSetup) -> None:
+        """--direct-boot of a bzImage: what emu's firmware does (firmware/pc/linux.c), from
+        Python: the setup sectors, command line, protected-mode part and initrd where QEMU's
+        option ROM puts them, the zero page over the setup sectors, and the 32-bit entry."""
+        space = self.machine.address_space
+        cpu = self.machine.cpu
+        space.write(linux.real_addr, linux.setup)
+        space.write(linux.cmdline_addr, self.machine.config.append.encode() + b"\0")
+        space.write(linux.prot_addr, linux.kernel)
+        if self.initrd is not None:
+            space.write(*self.initrd)
+        space.write(linux.real_addr, zero_page(linux.setup, self.memory_map()))
+        space.write(GDT_ADDR, GDT)
+        self.chipset.firmware_apic_setup()
+        cpu.enter_protected_mode(GDT_ADDR, len(GDT) - 1, BOOT_CS, BOOT_DS)
+        cpu.set_regs(rsi=linux.real_addr, rbx=0, rbp=0, rdi=0, rsp=0, rip=linux.entry32)

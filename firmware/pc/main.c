@@ -14,7 +14,8 @@
  *   etc/e820                  the memory map (with SeaBIOS's reservations:
  *                             e820.c)
  *
- * and writes the MP table SeaBIOS writes (mptable.c).
+ * and writes the MP table SeaBIOS writes (mptable.c).  A bzImage
+ * (FW_CFG_SETUP_ADDR published) goes to linux.c instead.
  */
 #include "fw.h"
 #include "boot.h"
@@ -105,7 +106,7 @@ static void read_e820(struct fw_cfg *fw, struct e820_map *m)
 }
 
 /* Refuse to load over the firmware's own stack and boot structures. */
-static void check_range(const char *what, uint32_t addr, uint32_t size)
+void check_range(const char *what, uint32_t addr, uint32_t size)
 {
     if (addr < BOOT_AREA_END && addr + size > FW_STACK_BOTTOM)
         fail_at(what, addr);
@@ -127,6 +128,18 @@ uint32_t fw_main(void)
     uint32_t kernel_size = fw_cfg_u32(&fw, FW_CFG_KERNEL_SIZE);
     if (!kernel_size)
         fail("no kernel to boot (QEMU's -kernel FILE gives one)");
+    /* QEMU publishes FW_CFG_SETUP_ADDR only for a Linux boot protocol
+     * kernel (a bzImage); a PVH ELF has none. */
+    if (fw_cfg_u32(&fw, FW_CFG_SETUP_ADDR)) {
+        uint32_t zero_page;
+        uint32_t code32 = linux_load(&fw, &e820, &zero_page);
+        memcpy((void *)BOOT_GDT, rom_gdt, sizeof(rom_gdt));
+        struct gdt_desc desc = { sizeof(rom_gdt) - 1, BOOT_GDT };
+        load_gdt(&desc);
+        *(volatile uint32_t *)BOOT_EBX = 0;
+        *(volatile uint32_t *)BOOT_ESI = zero_page;
+        return code32;
+    }
     uint32_t kernel_addr = fw_cfg_u32(&fw, FW_CFG_KERNEL_ADDR);
     uint32_t entry = fw_cfg_u32(&fw, FW_CFG_KERNEL_ENTRY);
     if (!entry)
@@ -174,5 +187,7 @@ uint32_t fw_main(void)
     memcpy((void *)BOOT_GDT, rom_gdt, sizeof(rom_gdt));
     struct gdt_desc desc = { sizeof(rom_gdt) - 1, BOOT_GDT };
     load_gdt(&desc);
+    *(volatile uint32_t *)BOOT_EBX = START_INFO;
+    *(volatile uint32_t *)BOOT_ESI = 0;
     return entry;
 }

@@ -45,4 +45,13 @@ struct fw_cfg;
  * after it (or in the high tables area `high` if it does not fit). */
 void mptable_setup(struct fw_cfg *fw, uint32_t high);
 
+struct fw_cfg;
+/* Stop with `what` if [addr, addr + size) overlaps the firmware's stack
+ * and boot structures (main.c). */
+void check_range(const char *what, uint32_t addr, uint32_t size);
+/* Load a bzImage published as QEMU publishes it and build its zero page
+ * from the memory map (linux.c); returns code32_start and the zero page's
+ * address in *zero_page. */
+uint32_t linux_load(struct fw_cfg *fw, const struct e820_map *m, uint32_t *zero_page);
+
 #endif

@@ -8,7 +8,8 @@ that holds /dev/console, /sys and a static /init (init.c). The outputs go to a c
 the repository::
 
     ~/.cache/emu-linux/src/linux-source-6.1_VERSION/   the unpacked source (shared)
-    ~/.cache/emu-linux/KEY/                            one kernel: vmlinux (x86_64), Image
+    ~/.cache/emu-linux/KEY/                            one kernel: vmlinux (x86_64, a PVH
+                                                       ELF) and bzImage next to it, Image
                                                        (arm64), vmlinux and System.map for
                                                        symbols, .config, build.log
 
@@ -41,7 +42,7 @@ PACKAGE = "linux-source-6.1"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "emu-linux"
 JOBS = 2  # the machine is shared; never more
 # Bump when the way a kernel is built changes in a way the other inputs do not show.
-RECIPE = 1
+RECIPE = 2
 
 
 @dataclass(frozen=True)
@@ -52,10 +53,13 @@ class Arch:
     target: str           # the make target
     image: str            # what `target` produces, relative to the build directory
     output: str           # its name in the cache directory
+    extra: tuple[tuple[str, str], ...] = ()  # more outputs: (built file, name in the cache)
 
 
 ARCHES = {
-    "x86_64": Arch("x86_64", "x86", "", "vmlinux", "vmlinux", "vmlinux"),
+    # bzImage's make target builds vmlinux on the way; both are kept.
+    "x86_64": Arch("x86_64", "x86", "", "bzImage", "vmlinux", "vmlinux",
+                   (("arch/x86/boot/bzImage", "bzImage"),)),
     "arm64": Arch("arm64", "arm64", "aarch64-linux-gnu-", "Image", "arch/arm64/boot/Image",
                   "Image"),
 }
@@ -179,6 +183,8 @@ def build(arch: Arch, version: str, out: Path) -> None:
     shutil.copy2(bdir / arch.image, work / arch.output)
     if arch.output != "vmlinux":
         shutil.copy2(bdir / "vmlinux", work / "vmlinux")
+    for built, name in arch.extra:
+        shutil.copy2(bdir / built, work / name)
     shutil.copy2(bdir / "System.map", work / "System.map")
     shutil.copy2(config, work / "config")
     shutil.rmtree(bdir)
