@@ -35,7 +35,7 @@ INIT_LINES = ["emu-linux init: running", "emu-linux init: fw_cfg etc/vmcoreinfo 
               "emu-linux init: restarting"]
 
 
-def test_kernel_bzimage() -> Path:
+def kernel_bzimage() -> Path:
     """The test kernel's bzImage (tools/linux/build.py keeps it next to vmlinux)."""
     out = subprocess.run([sys.executable, str(ROOT / "tools/linux/build.py"), "--print-path",
                           "x86_64"], capture_output=True, text=True, timeout=3600)
@@ -105,7 +105,7 @@ def test_bzimage_headers_published_as_qemu(name: str, tmp_path: Path) -> None:
 def test_test_kernel_bzimage_published_as_qemu(tmp_path: Path) -> None:
     initrd = tmp_path / "initrd"
     initrd.write_bytes(hashlib.shake_256(b"initrd").digest(12345))
-    args = ("-kernel", str(test_kernel_bzimage()), "-append", "console=ttyS0 vga=ext",
+    args = ("-kernel", str(kernel_bzimage()), "-append", "console=ttyS0 vga=ext",
             "-initrd", str(initrd))
     qemu = published("qemu", *args)
     assert (qemu[FW_CFG_SETUP_ADDR], qemu[FW_CFG_KERNEL_ADDR]) == (0x10000, 0x100000)
@@ -121,7 +121,7 @@ def boot(command: list[str]) -> tuple[int, list[str]]:
 @pytest.mark.parametrize("how", ["firmware", "direct"])
 def test_bzimage_boots_to_init_as_on_qemu(how: str) -> None:
     args = ["-M", "pc", "-m", "256M", "-display", "none", "-serial", "stdio", "-no-reboot",
-            "-device", "vmcoreinfo", "-kernel", str(test_kernel_bzimage()),
+            "-device", "vmcoreinfo", "-kernel", str(kernel_bzimage()),
             "-append", "console=ttyS0 qemu_fw_cfg.ioport=0xc@0x510"]
     q_status, q_lines = boot(["qemu-system-x86_64", *args])
     extra = ["--direct-boot"] if how == "direct" else []
@@ -130,4 +130,10 @@ def test_bzimage_boots_to_init_as_on_qemu(how: str) -> None:
     e_init = [line for line in e_lines if line.startswith("emu-linux init:")]
     assert q_init == INIT_LINES, "\n".join(q_lines[-20:])
     assert e_init == q_init, "\n".join(e_lines[-30:])
-    assert (e_status, q_status) == (0, 0), "\n".join(e_lines[-10:])
+    assert any("reboot: Restarting system" in line for line in e_lines)
+    assert q_status == 0
+    if how == "firmware":
+        # Linux's restart ends in the BIOS (machine_real_restart jumps to the reset vector):
+        # the firmware asks for a hard reset, and -no-reboot ends the run. --direct-boot
+        # maps no BIOS there (docs/devel/linux.md).
+        assert e_status == 0, "\n".join(e_lines[-10:])

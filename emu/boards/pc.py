@@ -28,7 +28,7 @@ from __future__ import annotations
 from emu.boards import Board
 from emu.boards.firmware_config import add_pc_items, add_pc_kernel_items, add_pc_linux_items
 from emu.boards.pc_chipset import PcChipset
-from emu.boot.bzimage import LinuxSetup, is_bzimage, linux_setup, zero_page
+from emu.boot.bzimage import LinuxSetup, is_bzimage, linux_setup, rom_setup, zero_page
 from emu.boot.elf import memory_image, read_kernel
 from emu.boot.firmware import pc_bios, read_initrd
 from emu.boot.pvh import (
@@ -67,6 +67,8 @@ RESET_VECTOR = 0xFFFFFFF0
 #: QEMU's pc-i440fx-7.2 acpi_data_size (hw/i386/pc_piix.c): kept free below the initrd
 ACPI_DATA_SIZE = 0x20000 + 0x8000
 SETUP_HEADER_SIZE = 8192
+#: the dword where emu's firmware notes that it has booted (firmware/pc/pc.h)
+REBOOT_MARK = 0x9FFFC
 
 
 #: hw/i386/pc.c: the AMD HyperTransport range below 1 TiB, reserved in the E820 map of AMD CPUs
@@ -329,6 +331,9 @@ class PcBoard(Board):
         if not self.check_bootable():
             return
         if not self.machine.config.direct_boot:
+            # A machine reset, not a jump to the reset vector: emu's firmware boots again
+            # (QEMU's reset puts back the f-segment where SeaBIOS notes that it has run).
+            self.machine.address_space.write(REBOOT_MARK, bytes(4))
             # The reset vector, with flat 32-bit segments whose selectors name no GDT entry
             # yet (GDTR as at reset: base 0, limit 0xffff): the firmware loads its own.
             cpu.enter_protected_mode(0, 0xFFFF, 0, 0)
@@ -351,16 +356,20 @@ class PcBoard(Board):
 
     def _direct_linux(self, linux: LinuxSetup) -> None:
         """--direct-boot of a bzImage: what emu's firmware does (firmware/pc/linux.c), from
-        Python: the setup sectors, command line, protected-mode part and initrd where QEMU's
-        option ROM puts them, the zero page over the setup sectors, and the 32-bit entry."""
+        Python: the setup sectors, initrd, protected-mode part and command line where QEMU's
+        option ROM puts them (emu/boot/bzimage.py rom_setup, with the board's memory map in
+        place of SeaBIOS's), the zero page over the setup sectors, and the 32-bit entry."""
         space = self.machine.address_space
         cpu = self.machine.cpu
-        space.write(linux.real_addr, linux.setup)
-        space.write(linux.cmdline_addr, self.machine.config.append.encode() + b"\0")
-        space.write(linux.prot_addr, linux.kernel)
+        e820 = self.memory_map()
+        size = 0 if self.initrd is None else len(self.initrd[1])
+        setup, initrd_addr = rom_setup(linux, size, e820)
+        space.write(linux.real_addr, setup)
         if self.initrd is not None:
-            space.write(*self.initrd)
-        space.write(linux.real_addr, zero_page(linux.setup, self.memory_map()))
+            space.write(initrd_addr, self.initrd[1])
+        space.write(linux.prot_addr, linux.kernel)
+        space.write(linux.cmdline_addr, self.machine.config.append.encode() + b"\0")
+        space.write(linux.real_addr, zero_page(setup, e820))
         space.write(GDT_ADDR, GDT)
         self.chipset.firmware_apic_setup()
         cpu.enter_protected_mode(GDT_ADDR, len(GDT) - 1, BOOT_CS, BOOT_DS)

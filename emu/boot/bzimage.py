@@ -142,3 +142,37 @@ def zero_page(setup: bytes, e820: list[tuple[int, int, int]]) -> bytes:
     for i, (addr, size, kind) in enumerate(entries):
         struct.pack_into("<QQI", page, E820_TABLE + 20 * i, addr, size, kind)
     return bytes(page)
+
+
+def e801_top(e820: list[tuple[int, int, int]]) -> int:
+    """The top of memory SeaBIOS's INT 15h E801 reports (src/system.c handle_15e801, with
+    src/malloc.c calcRamSize: the end of the highest RAM or ACPI entry below 4 GiB), as
+    linuxboot_dma.c get_e801_addr turns it into an address."""
+    rs = 0
+    for addr, size, kind in sorted(e820, reverse=True):
+        if addr + size <= 0xFFFFFFFF and kind in (1, 3):
+            rs = addr + size
+            break
+    rs = max(rs, 0x100000)
+    if rs > 0x1000000:
+        return ((rs - 0x1000000) // 0x10000 + 256) << 16
+    cx = (rs - 0x100000) // 1024
+    return (cx + 1024) << 10 if cx else 0
+
+
+def rom_setup(linux: LinuxSetup, initrd_size: int, e820: list[tuple[int, int, int]]
+              ) -> tuple[bytes, int]:
+    """The setup sectors and the initrd's address after linuxboot_dma.c load_kernel: it
+    assumes initrd_addr_max 0x37ffffff below protocol 2.03 and, when QEMU put the initrd
+    below RAM's top rather than below initrd_addr_max, moves it below the E801 top of memory
+    (and says so in ramdisk_image)."""
+    setup = bytearray(linux.setup)
+    if linux.protocol < 0x203:
+        struct.pack_into("<I", setup, INITRD_ADDR_MAX, 0x37FFFFFF)
+    addr = linux.initrd_addr
+    end_page = (addr + initrd_size) & ~0xFFF
+    max_page = struct.unpack_from("<I", setup, INITRD_ADDR_MAX)[0] & ~0xFFF
+    if end_page and max_page and end_page != max_page:
+        addr = (e801_top(e820) - initrd_size) & 0xFFFFF000
+        struct.pack_into("<I", setup, RAMDISK_IMAGE, addr)
+    return bytes(setup), addr

@@ -14,7 +14,8 @@
  *   etc/e820                  the memory map (with SeaBIOS's reservations:
  *                             e820.c)
  *
- * and writes the MP table SeaBIOS writes (mptable.c).  A bzImage
+ * and writes the MP table SeaBIOS writes (mptable.c) after programming the
+ * MTRRs as it does (mtrr.c).  A bzImage
  * (FW_CFG_SETUP_ADDR published) goes to linux.c instead.
  */
 #include "fw.h"
@@ -112,17 +113,39 @@ void check_range(const char *what, uint32_t addr, uint32_t size)
         fail_at(what, addr);
 }
 
+/* The guest jumped to the reset vector without a machine reset (Linux's
+ * machine_real_restart does, after its keyboard-controller attempts):
+ * SeaBIOS then finds HaveRunPost set and asks for a hard reset
+ * (src/resume.c tryReboot): the 8042's reset line, then a triple fault. */
+NORETURN static void hard_reboot(void)
+{
+    static const struct gdt_desc no_idt = { 0, 0 };
+    __asm__ volatile("outb %%al, $0x64" : : "a"(0xfe));
+    __asm__ volatile("lidtl %0; int3" : : "m"(no_idt));
+    for (;;)
+        __asm__ volatile("hlt");
+}
+
 uint32_t fw_main(void)
 {
     struct fw_cfg fw;
     volatile struct hvm_start_info *info = (struct hvm_start_info *)START_INFO;
 
+    if (*(volatile uint32_t *)REBOOT_MARK == REBOOT_MAGIC)
+        hard_reboot();
     apic_setup();
     fw_cfg_init(&fw);
 
     /* The memory map and the MP table, as SeaBIOS makes them. */
     struct e820_map e820;
     read_e820(&fw, &e820);
+    uint32_t ram_size = 0;      /* SeaBIOS's RamSize: RAM's end below 4 GiB */
+    for (int i = 0; i < e820.count; i++) {
+        uint64_t end = e820.e[i].start + e820.e[i].size;
+        if (e820.e[i].type == E820_RAM && end <= 0x100000000ull && end > ram_size)
+            ram_size = (uint32_t)end;
+    }
+    mtrr_setup(ram_size);
     mptable_setup(&fw, e820_finish(&e820));
 
     uint32_t kernel_size = fw_cfg_u32(&fw, FW_CFG_KERNEL_SIZE);
@@ -130,6 +153,7 @@ uint32_t fw_main(void)
         fail("no kernel to boot (QEMU's -kernel FILE gives one)");
     /* QEMU publishes FW_CFG_SETUP_ADDR only for a Linux boot protocol
      * kernel (a bzImage); a PVH ELF has none. */
+    *(volatile uint32_t *)REBOOT_MARK = REBOOT_MAGIC;
     if (fw_cfg_u32(&fw, FW_CFG_SETUP_ADDR)) {
         uint32_t zero_page;
         uint32_t code32 = linux_load(&fw, &e820, &zero_page);

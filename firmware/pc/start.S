@@ -24,7 +24,7 @@
 entry32:
         cli
         cld
-        lgdtl   rom_gdt_desc
+        lgdtl   %cs:rom_gdt_desc                /* DS may be a real-mode segment */
         ljmpl   $BOOT_CS, $1f
 1:      movl    $BOOT_DS, %eax
         movl    %eax, %ds

@@ -113,6 +113,7 @@ def fetch_kernel(arch: Arch) -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
         work = Path(tmp)
+        work.chmod(0o777)  # apt-get download writes as _apt where it can
         log(f"downloading {pkg} {version}")
         r = subprocess.run(["apt-get", "download", "-q", f"{qualified(pkg, arch)}={version}"],
                            cwd=work, stdout=subprocess.DEVNULL)
