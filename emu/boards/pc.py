@@ -19,8 +19,10 @@ register API sets only a segment's selector, never the hidden base 0xffff0000 th
 mode at 0xfffffff0 needs; firmware/README.md; emu's ROM starts either way). The firmware
 reads the ELF ``-kernel``'s memory image, command line, initrd and ``etc/e820`` through
 fw_cfg, as QEMU publishes them for PVH kernels, builds the PVH start_info and enters the
-kernel. ``--direct-boot`` skips the firmware: emu loads the kernel and builds the same
-structures itself (emu/boot/pvh.py).
+kernel. A bzImage ``-kernel`` (the Linux/x86 boot protocol) is published as QEMU publishes it
+(emu/boot/bzimage.py) and the firmware enters it through the 32-bit boot protocol.
+``--direct-boot`` skips the firmware: emu loads the kernel and builds the same structures
+itself (emu/boot/pvh.py, emu/boot/bzimage.py).
 """
 
 from __future__ import annotations
