@@ -3,7 +3,8 @@
 - What emu's pc publishes for a Linux/x86 boot protocol ``-kernel`` is what QEMU 7.2's
   x86_load_linux publishes (every FW_CFG_SETUP_*, FW_CFG_KERNEL_*, FW_CFG_CMDLINE_* and
   FW_CFG_INITRD_* item, read through qtest on both), for the test kernel's bzImage and for
-  headers that take QEMU's other branches (boot protocol versions, ``vga=``, initrd limits).
+  headers that take QEMU's other branches (boot protocol versions, ``vga=``, initrd limits);
+  QEMU's fw_cfg files differ only by its linuxboot_dma.bin option ROM.
 - The test kernel's bzImage boots to its /init through emu's firmware and with --direct-boot,
   with the /init lines QEMU's (SeaBIOS's linuxboot_dma) boot gives.
 """
@@ -137,3 +138,18 @@ def test_bzimage_boots_to_init_as_on_qemu(how: str) -> None:
         # the firmware asks for a hard reset, and -no-reboot ends the run. --direct-boot
         # maps no BIOS there (docs/devel/linux.md).
         assert e_status == 0, "\n".join(e_lines[-10:])
+
+
+def test_bzimage_file_directory_is_qemus_but_the_option_rom(tmp_path: Path) -> None:
+    """QEMU adds the linuxboot_dma.bin option ROM for a bzImage; emu's firmware does that
+    ROM's work itself. The other files are those of test_fw_cfg_items (no -kernel)."""
+    from test_fw_cfg_items import NOT_MODELLED
+
+    kernel = tmp_path / "bzImage"
+    kernel.write_bytes(HEADERS["2.15-above-4g"][0])
+    names = {}
+    for kind in ("emu", "qemu"):
+        with launch(kind, "pc", "-kernel", str(kernel)) as qt:
+            names[kind] = set(FwCfg(qt, "pc").files())
+    assert names["qemu"] - names["emu"] == NOT_MODELLED["pc"] | {"genroms/linuxboot_dma.bin"}
+    assert names["emu"] <= names["qemu"]
