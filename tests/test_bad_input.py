@@ -273,7 +273,7 @@ def test_virt_firmware_says_when_the_device_tree_does_not_fit() -> None:
     """emu's firmware keeps the device tree in 64 KiB below the kernel (firmware/README.md):
     a command line that makes it larger is refused in one line, not cut."""
     line = _one_line_error(run_emu(boot_args("virt", "hello", "-append", "x" * 70000)))
-    assert line == ("emu: -append: the device tree would be 71570 bytes, over the 65536 the "
+    assert line == ("emu: -append: the device tree would be 71654 bytes, over the 65536 the "
                     "firmware has room for")
 
 

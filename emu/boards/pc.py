@@ -22,7 +22,9 @@ fw_cfg, as QEMU publishes them for PVH kernels, builds the PVH start_info and en
 kernel. A bzImage ``-kernel`` (the Linux/x86 boot protocol) is published as QEMU publishes it
 (emu/boot/bzimage.py) and the firmware enters it through the 32-bit boot protocol.
 ``--direct-boot`` skips the firmware: emu loads the kernel and builds the same structures
-itself (emu/boot/pvh.py, emu/boot/bzimage.py).
+itself (emu/boot/pvh.py, emu/boot/bzimage.py). The firmware's ROM is mapped either way, as
+QEMU's pc always has its BIOS: a guest that jumps back to the reset vector (Linux's restart)
+runs it, and it asks for a hard reset rather than booting again (firmware/pc/main.c).
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ ACPI_DATA_SIZE = 0x20000 + 0x8000
 SETUP_HEADER_SIZE = 8192
 #: the dword where emu's firmware notes that it has booted (firmware/pc/pc.h)
 REBOOT_MARK = 0x9FFFC
+REBOOT_MAGIC = 0x746F6F62
 
 
 #: hw/i386/pc.c: the AMD HyperTransport range below 1 TiB, reserved in the E820 map of AMD CPUs
@@ -156,7 +159,10 @@ class PcBoard(Board):
         ram = RamBlock.allocate("pc.ram", 0, below + above)  # QEMU allocates before checking
         check_pc_address_space(model, above)
         self.above_4g_start = pc_above_4g_start(model, above)
-        bios = None if m.config.direct_boot else pc_bios(m.config.bios)
+        # --direct-boot maps emu's firmware too (QEMU's pc always has its BIOS): the CPU
+        # does not start there, but a guest that jumps to the reset vector (Linux's
+        # machine_real_restart) finds it, and it asks for a hard reset.
+        bios = pc_bios(m.config.bios)
         self._map_low_memory(ram, below, bios)
         if above:
             m.add_ram(ram.slice("pc.ram.above-4g", self.above_4g_start, below, above))
@@ -341,6 +347,8 @@ class PcBoard(Board):
             cpu.enter_protected_mode(0, 0xFFFF, 0, 0)
             cpu.set_regs(rip=RESET_VECTOR)
             return
+        # emu plays the firmware's part: a jump to the reset vector must not boot again
+        self.machine.address_space.write(REBOOT_MARK, REBOOT_MAGIC.to_bytes(4, "little"))
         if self.linux is not None:
             self._direct_linux(self.linux)
             return
