@@ -85,7 +85,7 @@ def _header(version: int, loadflags: int = 0x01, xloadflags: int = 0,
 HEADERS = {
     "2.15-above-4g": (_header(0x20F, xloadflags=0x02), "console=ttyS0 vga=ask"),
     "2.10": (_header(0x20A, initrd_max=0x37FFFFFF), "vga=0x317 quiet"),
-    "2.01-low": (_header(0x201, loadflags=0), "vga=normal"),
+    "2.01-low": (_header(0x201, loadflags=0), "vga=normal label=\u00e9t\u00e9"),
     "2.00-high": (_header(0x200), "root=/dev/sda"),
 }
 

@@ -81,12 +81,11 @@ def linux_setup(path: str, raw: Buffer, cmdline: str, below_4g: int, acpi_data_s
     """x86_load_linux's bzImage branch (hw/i386/x86.c), with QEMU's checks as errors."""
     header = bytearray(bytes(raw[:HEADER_BUF]).ljust(HEADER_BUF, b"\0"))
     protocol = struct.unpack_from("<H", header, VERSION)[0]
+    cmdline_size = (len(cmdline.encode()) + 16) & ~15  # "aligned to 16 bytes as a paranoia"
     if protocol < 0x200 or not header[LOADFLAGS] & LOADED_HIGH:
-        real_addr, cmdline_addr, prot_addr = 0x90000, 0x9A000 - ((len(cmdline) + 16) & ~15), \
-            0x10000
+        real_addr, cmdline_addr, prot_addr = 0x90000, 0x9A000 - cmdline_size, 0x10000
     elif protocol < 0x202:
-        real_addr, cmdline_addr, prot_addr = 0x90000, 0x9A000 - ((len(cmdline) + 16) & ~15), \
-            0x100000
+        real_addr, cmdline_addr, prot_addr = 0x90000, 0x9A000 - cmdline_size, 0x100000
     else:
         real_addr, cmdline_addr, prot_addr = 0x10000, 0x20000, 0x100000
     xloadflags = struct.unpack_from("<H", header, XLOADFLAGS)[0]
