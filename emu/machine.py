@@ -125,6 +125,7 @@ class Machine:
 
         board_cls = board_class(config.machine)
         self.cpu = create_cpu(board_cls.arch, config.cpu)
+        self.cpu.set_cpu_count(config.max_cpus)
         if config.icount_shift is not None and self.clock.mode != "qtest":
             self._use_icount(config.icount_shift)
         self.cpu.phys_read = self.address_space.read

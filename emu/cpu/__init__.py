@@ -128,6 +128,9 @@ class Cpu:
         pending."""
         return False
 
+    def set_cpu_count(self, count: int) -> None:
+        """The machine's possible CPUs, for a CPU that reports its topology (x86 CPUID)."""
+
     def read_time_stamp_counter(self, now_ns: Callable[[], int]) -> None:
         """Have the CPU's own time counter read ``now_ns`` (x86 RDTSC/RDTSCP under
         -icount); aarch64's counter is the generic timer's, already on the clock."""

@@ -9,7 +9,8 @@ boot with (``-initrd init.cpio``) holds /dev/console, /sys, /proc and a static /
 ARCH-linux-musl``). The outputs go to a cache outside the repository::
 
     ~/.cache/emu-linux/src/linux-source-6.1_VERSION/   the unpacked source (shared)
-    ~/.cache/emu-linux/KEY/                            one kernel: vmlinux (x86_64), Image
+    ~/.cache/emu-linux/KEY/                            one kernel: vmlinux (x86_64, a PVH
+                                                       ELF) and bzImage next to it, Image
                                                        (arm64), vmlinux (with DWARF) and
                                                        System.map, config, build.log
     ~/.cache/emu-linux/init-KEY/ARCH/                  init and init.cpio
@@ -59,10 +60,13 @@ class Arch:
     image: str            # what `target` produces, relative to the build directory
     output: str           # its name in the cache directory
     zig_target: str       # /init's target
+    extra: tuple[tuple[str, str], ...] = ()  # more outputs: (built file, name in the cache)
 
 
 ARCHES = {
-    "x86_64": Arch("x86_64", "x86", "", "vmlinux", "vmlinux", "vmlinux", "x86_64-linux-musl"),
+    # bzImage's make target builds vmlinux on the way; both are kept.
+    "x86_64": Arch("x86_64", "x86", "", "bzImage", "vmlinux", "vmlinux", "x86_64-linux-musl",
+                   (("arch/x86/boot/bzImage", "bzImage"),)),
     "arm64": Arch("arm64", "arm64", "aarch64-linux-gnu-", "Image", "arch/arm64/boot/Image",
                   "Image", "aarch64-linux-musl"),
 }
@@ -95,8 +99,11 @@ def fragment(arch: Arch) -> bytes:
 
 def cache_key(arch: Arch, version: str) -> str:
     h = hashlib.sha256()
-    for part in (TARBALL.name.encode(), version.encode(), arch.name.encode(), fragment(arch),
-                 compiler_version(arch).encode(), str(RECIPE).encode()):
+    parts = [TARBALL.name.encode(), version.encode(), arch.name.encode(), fragment(arch),
+             compiler_version(arch).encode(), str(RECIPE).encode()]
+    if arch.extra:  # the make target and the outputs kept beside the image
+        parts.append(repr((arch.target, arch.extra)).encode())
+    for part in parts:
         h.update(len(part).to_bytes(8, "little") + part)
     return h.hexdigest()
 
@@ -219,6 +226,8 @@ def build(arch: Arch, version: str, out: Path) -> None:
     shutil.copy2(bdir / arch.image, work / arch.output)
     if arch.output != "vmlinux":
         shutil.copy2(bdir / "vmlinux", work / "vmlinux")
+    for built, name in arch.extra:
+        shutil.copy2(bdir / built, work / name)
     shutil.copy2(bdir / "System.map", work / "System.map")
     shutil.copy2(config, work / "config")
     shutil.rmtree(bdir)
