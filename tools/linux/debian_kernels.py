@@ -9,12 +9,9 @@ it needs from it (``/boot``: the compressed kernel ``vmlinuz-*``, its ``config-*
 
     ~/.cache/emu-linux/debian/<package>_<version>/vmlinuz      the kernel, as Debian ships it
                                                   config, System.map
-    ~/.cache/emu-linux/debian/initramfs-<arch>-<key>/init.cpio  /dev/console and /init
 
-The initramfs is a "newc" cpio archive (Documentation/driver-api/early-userspace/
-buffer-format.rst) written here, holding /dev, /dev/console (character device 5:1), /sys
-and a static /init compiled from init.c next to this script; KEY is the sha256 of init.c,
-the compiler's version and this script's RECIPE number.
+The initramfs is the test kernels' (tools/linux/build.py ``--print-initrd``): /dev/console,
+/sys, /proc and the static /init of init.c.
 
     python3 tools/linux/debian_kernels.py --print-path amd64       # vmlinuz's path
     python3 tools/linux/debian_kernels.py --print-initrd arm64     # init.cpio's path
@@ -22,14 +19,13 @@ the compiler's version and this script's RECIPE number.
 
 arm64 packages need the foreign architecture in dpkg: when ``apt-cache`` does not know
 ``linux-image-arm64:arm64`` and the script runs as root, it runs ``dpkg --add-architecture
-arm64`` and ``apt-get update`` itself. Standard library only; needs apt, dpkg-deb, tar, gcc
-and (arm64) gcc-aarch64-linux-gnu.
+arm64`` and ``apt-get update`` itself. Standard library only; needs apt, dpkg-deb and tar
+(and, for the initramfs, what tools/linux/build.py needs for /init: the ziglang package).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import shutil
 import subprocess
@@ -42,7 +38,6 @@ HERE = Path(__file__).resolve().parent
 CACHE = (Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "emu-linux"
          / "debian")
 # Bump when the way the outputs are made changes in a way the other inputs do not show.
-RECIPE = 1
 
 
 @dataclass(frozen=True)
@@ -144,59 +139,12 @@ def fetch_kernel(arch: Arch) -> Path:
     return out
 
 
-def build_init(arch: Arch, out: Path) -> Path:
-    """A static, freestanding /init from init.c (raw system calls, no libc)."""
-    cc = f"{arch.cross}gcc"
-    if shutil.which(cc) is None:
-        sys.exit(f"debian_kernels.py: {cc} not found "
-                 f"(apt-get install -y {'gcc-aarch64-linux-gnu' if arch.cross else 'gcc'})")
-    init = out / "init"
-    subprocess.run([cc, "-Os", "-static", "-nostdlib", "-ffreestanding", "-fno-pie", "-no-pie",
-                    "-fno-stack-protector", "-fno-asynchronous-unwind-tables",
-                    "-Wl,--build-id=none", "-s", "-o", str(init), str(HERE / "init.c")],
-                   check=True)
-    return init
-
-
-def newc_entry(name: str, mode: int, data: bytes = b"", rdev: tuple[int, int] = (0, 0),
-               ino: int = 0) -> bytes:
-    """One "070701" record: a 110-byte header, the NUL-terminated name and the data, each
-    padded to 4 bytes (buffer-format.rst)."""
-    fields = [ino, mode, 0, 0, 1, 0, len(data), 0, 0, rdev[0], rdev[1], len(name) + 1, 0]
-    head = b"070701" + b"".join(b"%08X" % f for f in fields)
-    rec = head + name.encode() + b"\0"
-    rec += b"\0" * (-len(rec) % 4)
-    return rec + data + b"\0" * (-len(data) % 4)
-
-
-def newc_archive(init: bytes) -> bytes:
-    """/dev, /dev/console (c 5:1), /sys and /init, then the trailer."""
-    parts = [newc_entry("dev", 0o040755, ino=1),
-             newc_entry("dev/console", 0o020600, rdev=(5, 1), ino=2),
-             newc_entry("sys", 0o040755, ino=3),
-             newc_entry("init", 0o100755, init, ino=4),
-             newc_entry("TRAILER!!!", 0)]
-    blob = b"".join(parts)
-    return blob + b"\0" * (-len(blob) % 512)
-
-
 def initramfs(arch: Arch) -> Path:
-    cc = f"{arch.cross}gcc"
-    version = run([cc, "--version"]).stdout.splitlines()[:1] if shutil.which(cc) else []
-    h = hashlib.sha256()
-    for part in ((HERE / "init.c").read_bytes(), "".join(version).encode(), arch.name.encode(),
-                 str(RECIPE).encode()):
-        h.update(len(part).to_bytes(8, "little") + part)
-    out = CACHE / f"initramfs-{arch.name}-{h.hexdigest()[:16]}"
-    cpio = out / "init.cpio"
-    if cpio.exists():
-        return cpio
-    out.mkdir(parents=True, exist_ok=True)
-    init = build_init(arch, out)
-    tmp = cpio.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_bytes(newc_archive(init.read_bytes()))
-    tmp.rename(cpio)
-    return cpio
+    """The test kernels' initramfs (tools/linux/build.py: /init built with zig and musl)."""
+    sys.path.insert(0, str(HERE))
+    import build  # tools/linux/build.py
+
+    return build.initrd_path({"amd64": "x86_64", "arm64": "arm64"}[arch.name])
 
 
 def main(argv: list[str] | None = None) -> int:
