@@ -5,12 +5,13 @@ line of the kernel's /init (``emu-linux init: uname: ...``) and to the exit (the
 restarts the machine: ``restart`` on the command line, ``-no-reboot``).
 
 For emu it also counts the TLB misses the Python walk filled (``Cpu._on_tlb_fill``, timed
-with ``time.perf_counter`` around each call) and those the native walk filled
-(emu/cpu/native_walk.py, where the checkout has it): ``--emu-root`` runs another checkout
+with ``time.perf_counter`` around each call), those the native walk filled
+(emu/cpu/native_walk.py, where the checkout has it) and the calls of the Python MRS/MSR
+hook (emu/cpu/arm64_sysregs.py): ``--emu-root`` runs another checkout
 of emu (for a before/after comparison) with the same interpreter.
 
-    python3 bench/linux_boot.py [--runs N] [--emu-root DIR] [--markdown FILE]
-                                [--linux-build tools/linux/build.py]
+    python3 bench/linux_boot.py [--runs N] [--emu-root DIR] [--markdown FILE] [--no-count]
+                                [--linux-build tools/linux/build.py] [--kernel MACHINE=PATH]
 
 It needs the test kernels (built on first use, a few minutes), ``qemu-system-x86_64`` and
 ``qemu-system-aarch64``, and emu's dependencies for the interpreter that runs it.
@@ -50,6 +51,19 @@ def counted(self, *args):
         stats[0] += 1
         stats[1] += time.perf_counter() - t
 c.Cpu._on_tlb_fill = counted
+sysreg_calls = [0]
+try:
+    import emu.cpu.arm64_sysregs as sysregs
+    cfunc = sysregs.HOOK_INSN_SYS_CFUNC
+    def counting_cfunc(fn):
+        def hook(*args):
+            sysreg_calls[0] += 1
+            return fn(*args)
+        return cfunc(hook)
+    if cfunc is not None:
+        sysregs.HOOK_INSN_SYS_CFUNC = counting_cfunc
+except ImportError:
+    pass
 if set_ram is not None:
     def keep(self, blocks):
         cpus.append(self)
@@ -58,7 +72,7 @@ if set_ram is not None:
 def report():
     walk = cpus and getattr(cpus[0], "native_walk", None)
     native = walk.fills[0] if walk else 0
-    sys.stderr.write(f"\nTLBSTATS {stats[0]} {stats[1]:.3f} {native}\n")
+    sys.stderr.write(f"\nTLBSTATS {stats[0]} {stats[1]:.3f} {native} {sysreg_calls[0]}\n")
 atexit.register(report)
 sys.argv = ["emu", *sys.argv[1:]]
 runpy.run_module("emu", run_name="__main__", alter_sys=True)
@@ -108,9 +122,9 @@ def run(cmd: list[str], env: dict[str, str] | None, cwd: str | None) -> dict[str
     result = {"first": first, "exit": end}
     for line in err.decode(errors="replace").splitlines():
         if line.startswith("TLBSTATS "):
-            count, seconds, native = line.split()[1:]
+            count, seconds, native, sysreg = line.split()[1:]
             result.update(python_fills=int(count), python_fill_s=float(seconds),
-                          native_fills=int(native))
+                          native_fills=int(native), sysreg_calls=int(sysreg))
     return result
 
 
@@ -122,6 +136,8 @@ def main() -> int:
     parser.add_argument("--markdown", help="also write the table to this file")
     parser.add_argument("--linux-build", default=LINUX_BUILD[0],
                         help="the tools/linux/build.py that builds the kernels")
+    parser.add_argument("--no-count", action="store_true",
+                        help="run emu as python -m emu, without the counting wrappers")
     parser.add_argument("--kernel", action="append", default=[], metavar="MACHINE=PATH",
                         help="boot this kernel on MACHINE instead of the built one")
     opts = parser.parse_args()
@@ -129,15 +145,16 @@ def main() -> int:
     KERNELS.update(k.split("=", 1) for k in opts.kernel)
     env = dict(os.environ, PYTHONPATH=opts.emu_root)
     rows = ["| machine | emulator | first init line, median s | exit, median s | "
-            "Python TLB fills | their time, s | native TLB fills |",
-            "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+            "Python TLB fills | their time, s | native TLB fills | MRS/MSR hook calls in Python |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for machine in opts.machines.split(","):
         options = args_for(machine)
         results: dict[str, list[dict[str, float]]] = {"QEMU": [], "emu": []}
         for n in range(opts.runs):
             for name, cmd, cmd_env in (
                     ("QEMU", [BOOTS[machine][1], *options], None),
-                    ("emu", [sys.executable, "-c", LAUNCHER, *options], env)):
+                    ("emu", [sys.executable, *(["-m", "emu"] if opts.no_count
+                                               else ["-c", LAUNCHER]), *options], env)):
                 # (python -c puts the working directory first on sys.path)
                 r = run(cmd, cmd_env, opts.emu_root if cmd_env else None)
                 results[name].append(r)
@@ -146,7 +163,8 @@ def main() -> int:
         for name, rs in results.items():
             med = {k: statistics.median(r[k] for r in rs) for k in rs[0]}
             fills = (f"{med['python_fills']:.0f} | {med['python_fill_s']:.2f} | "
-                     f"{med['native_fills']:.0f}" if "python_fills" in med else "| |")
+                     f"{med['native_fills']:.0f} | {med['sysreg_calls']:.0f}"
+                     if "python_fills" in med else "| | |")
             rows.append(f"| {machine} | {name} | {med['first']:.2f} | {med['exit']:.2f} | "
                         f"{fills} |")
     table = "\n".join(rows)
