@@ -97,7 +97,7 @@ def _fill_both(m: Machine, vaddr: int, access: int, tables: tuple[int, int]) -> 
 
 # -- x86 ---------------------------------------------------------------------------------------
 
-X86_POOL = 0x100000  # eight table pages
+X86_POOL = 0x100000  # twelve table pages
 X86_GDT = 0x110000
 X86_TARGETS = [0x0, 0x200000, 0x400000, 0x4000000, 0x40000000, 0x7FF000, 0x3000,
                0xFFFC0000, 0xFEE00000, 0xFEC00000, 0xE0000000, 0x1_0000_0000,
@@ -106,10 +106,13 @@ X86_TARGETS = [0x0, 0x200000, 0x400000, 0x4000000, 0x40000000, 0x7FF000, 0x3000,
 
 @st.composite
 def x86_case(draw: st.DrawFn) -> dict[str, object]:
+    # a third of the cases are well-formed walks (present entries, no reserved bits, the
+    # rights, A/D and PS drawn), which mostly end in a mapping, the others anything
+    clean = not draw(st.integers(0, 2))
     mode = draw(st.sampled_from(["off", "32", "32pse", "pae", "long4", "long5"]))
     long_mode = mode in ("long4", "long5")
     vaddr = draw(st.integers(0, (1 << 64) - 1 if long_mode else (1 << 32) - 1)) & ~0xFFF
-    if long_mode and draw(st.booleans()):  # mostly canonical
+    if long_mode and (clean or draw(st.booleans())):  # mostly canonical
         bits = 57 if mode == "long5" else 48
         vaddr &= (1 << bits) - 1
         if vaddr >> (bits - 1):
@@ -119,19 +122,26 @@ def x86_case(draw: st.DrawFn) -> dict[str, object]:
     entries = []
     for level in range(levels):
         last = level == levels - 1
-        if last or draw(st.booleans()):  # mostly RAM
-            addr = draw(st.sampled_from(X86_TARGETS[:7] if draw(st.integers(0, 2))
+        if last or not draw(st.integers(0, 4 if clean else 1)):  # mostly RAM
+            addr = draw(st.sampled_from(X86_TARGETS[:7] if clean or draw(st.integers(0, 2))
                                         else X86_TARGETS))
+        else:  # the next level's table: pool pages 2 + 2 * level and 3 + 2 * level
+            addr = X86_POOL + (2 + 2 * level + draw(st.integers(0, 1))) * 0x1000
+        if clean:  # P; R/W, U/S mostly; PWT, PCD, A, D; PS at times
+            flags = 1 | draw(st.integers(0, 15)) << 3
+            flags |= (2 if draw(st.integers(0, 3)) else 0) | (4 if draw(st.integers(0, 3)) else 0)
+            flags |= 0x80 if not draw(st.integers(0, 3)) else 0
         else:
-            addr = X86_POOL + draw(st.integers(0, 7)) * 0x1000
-        flags = draw(st.integers(0, 0xFFF))
-        if draw(st.integers(0, 9)):
-            flags |= 1  # mostly present
+            flags = draw(st.integers(0, 0xFFF))
+            if draw(st.integers(0, 9)):
+                flags |= 1  # mostly present
         high = 0
-        if entry_size == 8:
+        if entry_size == 8 and clean:
+            high = draw(st.sampled_from([0, 1 << 63]))
+        elif entry_size == 8:
             high = draw(st.sampled_from([0, 0, 0, 1 << 63, 1 << 51, 1 << 45, 1 << 63 | 1 << 52]))
         entries.append((addr | flags | high) & ((1 << (8 * entry_size)) - 1))
-    cr3_table = X86_POOL + draw(st.integers(0, 7)) * 0x1000
+    cr3_table = X86_POOL + draw(st.integers(0, 1)) * 0x1000
     return {
         "mode": mode, "vaddr": vaddr, "entries": entries, "entry_size": entry_size,
         "cr3": cr3_table | draw(st.sampled_from([0, 0x18, 0x20, 0x8])),
@@ -153,17 +163,17 @@ def _x86_indices(mode: str, vaddr: int) -> list[int]:
     return [(vaddr >> s) & 0x1FF for s in shifts]
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=1000)
 @given(case=x86_case())
 def test_x86_native_walk_matches_python(pc: Machine, case: dict) -> None:
     m, cpu, uc = pc, pc.cpu, pc.cpu.uc
     mode, vaddr = case["mode"], case["vaddr"]
     long_mode = mode.startswith("long")
-    m.address_space.write(X86_POOL, bytes(8 * 0x1000))
+    m.address_space.write(X86_POOL, bytes(12 * 0x1000))
     table = case["cr3"] & ~0xFFF if mode != "pae" else case["cr3"] & ~0x1F
     size = case["entry_size"]
     for index, entry in zip(_x86_indices(mode, vaddr), case["entries"], strict=False):
-        if not X86_POOL <= table + index * size <= X86_POOL + 0x8000 - size:
+        if not X86_POOL <= table + index * size <= X86_POOL + 0xC000 - size:
             break
         m.address_space.write(table + index * size, entry.to_bytes(size, "little"))
         table = entry & 0x000FFFFFFFFFF000 if size == 8 else entry & 0xFFFFF000
@@ -197,7 +207,7 @@ def test_x86_native_walk_matches_python(pc: Machine, case: dict) -> None:
                 cpu.code_pages.add(page)
             if case["stored"]:
                 cpu.stored_pages.add(page)
-        _fill_both(m, vaddr, case["access"], (X86_POOL, 0x8000))
+        _fill_both(m, vaddr, case["access"], (X86_POOL, 0xC000))
     finally:
         engine._bridge.delivering = 0
         hflags.value &= ~3
@@ -216,12 +226,15 @@ ARM_TARGETS = [0x40000000, 0x40200000, 0x40400000, 0x44000000, 0x47FFF000, 0x400
 
 @st.composite
 def arm_case(draw: st.DrawFn) -> dict[str, object]:
+    # a third of the cases are well-formed walks (valid descriptors, attributes and table
+    # bits drawn), which mostly end in a mapping, the others anything
+    clean = not draw(st.integers(0, 2))
     upper = draw(st.booleans())
-    tsz = draw(st.sampled_from([16, 25, 30, 39, 17, 33, 20, 25, 16, 25, 39, 16, 12, 40,
-                                draw(st.integers(0, 63))]))
+    tsz = draw(st.sampled_from([16, 25, 30, 39, 17, 33, 20, 25, 16, 25, 39, 16] if clean else
+                               [16, 25, 39, 17, 33, 12, 40, draw(st.integers(0, 63))]))
     tbi = draw(st.integers(0, 1)), draw(st.integers(0, 1))  # TBI0, TBI1
     vaddr = draw(st.integers(0, (1 << 64) - 1)) & ~0x3FF
-    if draw(st.integers(0, 7)):  # mostly in the range of its TTBR
+    if clean or draw(st.integers(0, 7)):  # mostly in the range of its TTBR
         va_bits = max(64 - tsz, 1)
         vaddr &= (1 << va_bits) - 1
         if upper:
@@ -231,15 +244,19 @@ def arm_case(draw: st.DrawFn) -> dict[str, object]:
     entries = []
     for level in range(4):  # (the walk uses the last 4 - its start level of them)
         if level == 3 or not draw(st.integers(0, 5)):  # mostly RAM
-            addr = draw(st.sampled_from(ARM_TARGETS[:6] if draw(st.integers(0, 2))
+            addr = draw(st.sampled_from(ARM_TARGETS[:6] if clean or draw(st.integers(0, 2))
                                         else ARM_TARGETS))
         else:  # the next level's table: pool pages 2 + 2 * level and 3 + 2 * level
             addr = ARM_POOL + (2 + 2 * level + draw(st.integers(0, 1))) * 0x1000
-        if not draw(st.integers(0, 3)):  # any low bits
+        if not clean and not draw(st.integers(0, 3)):  # any low bits
             flags = draw(st.integers(0, 0xFFF))
         else:  # a valid table, page or AF block descriptor, AP drawn
             flags = 3 | 1 << 10 | draw(st.integers(0, 3)) << 6
-        high = draw(st.integers(0, 0xFFF)) << 52 if not draw(st.integers(0, 3)) else 0
+        if clean:  # PXN, UXN; PXNTable, UXNTable, APTable[1:0]
+            bits = draw(st.integers(0, 63))
+            high = (bits & 3) << 53 | (bits >> 2) << 59
+        else:
+            high = draw(st.integers(0, 0xFFF)) << 52 if not draw(st.integers(0, 3)) else 0
         if addr < ARM_POOL and not draw(st.integers(0, 3)):
             addr |= draw(st.integers(0, 0x1FF)) << 12  # offset bits in a block
         entries.append(addr | flags | high)
@@ -247,19 +264,19 @@ def arm_case(draw: st.DrawFn) -> dict[str, object]:
     for shift, value in ((0, tsz), (16, tsz)):
         tcr |= value << shift
     tcr |= tbi[0] << 37 | tbi[1] << 38
-    if not draw(st.integers(0, 15)):
+    if not clean and not draw(st.integers(0, 7)):
         tcr |= 1 << 7
-    if not draw(st.integers(0, 15)):
+    if not clean and not draw(st.integers(0, 7)):
         tcr |= 1 << 23
     ttbr = ARM_POOL + draw(st.integers(0, 1)) * 0x1000  # TTBR1: the other one
     ttbr |= draw(st.sampled_from([0, 0, 0, 1, 0x18])) | draw(st.integers(0, 0xFFFF)) << 48
     return {"vaddr": vaddr, "entries": entries, "tcr": tcr, "ttbr": ttbr,
-            "mmu": draw(st.integers(0, 7)) != 0, "el": draw(st.integers(0, 1)),
+            "mmu": clean or draw(st.integers(0, 7)) != 0, "el": draw(st.integers(0, 1)),
             "access": draw(ACCESSES), "code": draw(st.booleans()),
             "stored": draw(st.booleans())}
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=1000)  # (fewer of its walks end in a mapping)
 @given(case=arm_case())
 def test_arm_native_walk_matches_python(virt: Machine, case: dict) -> None:
     m, cpu, uc = virt, virt.cpu, virt.cpu.uc
