@@ -236,6 +236,8 @@ class Machine:
         uc = self.cpu.uc
         for block in self.address_space.blocks:
             uc.mem_map_ptr(block.base, block.size, UC_PROT_ALL, block.host_address())
+        self.cpu.set_ram([(block.base, block.size, block.host_address())
+                          for block in self.address_space.blocks])
         for block in self.roms:
             uc.mem_map_ptr(block.base, block.size, UC_PROT_READ | UC_PROT_EXEC,
                            block.host_address())
