@@ -125,6 +125,7 @@ class Machine:
 
         board_cls = board_class(config.machine)
         self.cpu = create_cpu(board_cls.arch, config.cpu)
+        self.cpu.set_cpu_count(config.max_cpus)
         if config.icount_shift is not None and self.clock.mode != "qtest":
             self._use_icount(config.icount_shift)
         self.cpu.phys_read = self.address_space.read
@@ -239,6 +240,8 @@ class Machine:
         uc = self.cpu.uc
         for block in self.address_space.blocks:
             uc.mem_map_ptr(block.base, block.size, UC_PROT_ALL, block.host_address())
+        self.cpu.set_ram([(block.base, block.size, block.host_address())
+                          for block in self.address_space.blocks])
         for block in self.roms:
             uc.mem_map_ptr(block.base, block.size, UC_PROT_READ | UC_PROT_EXEC,
                            block.host_address())

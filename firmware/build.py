@@ -46,7 +46,8 @@ FIRMWARE = {
 
 
 #: the machine-specific sources beyond start.S, arch.c and main.c
-EXTRA_SOURCES = {"pc": ["pc/e820.c", "pc/mptable.c", "pc/acpi.c", "pc/pci.c"]}
+EXTRA_SOURCES = {"pc": ["pc/e820.c", "pc/mptable.c", "pc/acpi.c", "pc/pci.c", "pc/linux.c",
+                        "pc/mtrr.c"]}
 
 
 def compile_command(name, output):

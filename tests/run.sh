@@ -55,4 +55,7 @@ fi
 # The Linux test kernels: built once per machine into ~/.cache/emu-linux (keyed by their
 # inputs), reused afterwards (about 5 minutes on 2 cores the first time).
 "$VENV/bin/python" tools/linux/build.py x86_64 arm64
+# Debian's distribution kernels (linux-image-amd64, linux-image-arm64) and their initramfs,
+# fetched once into ~/.cache/emu-linux/debian (tests/test_debian_kernels.py).
+"$VENV/bin/python" tools/linux/debian_kernels.py amd64 arm64
 exec "$VENV/bin/python" -m pytest "$@"

@@ -71,9 +71,10 @@ EXPECTED = [
     Expect(r"^python3 tools/linux/build\.py x86_64 arm64", "prints each kernel's cached path",
            0, stdout_has=("x86_64: ", "arm64: "), stderr=None),
     Expect(r"^emu -M virt .*print-path arm64.*--dump-on-exit vmcore-linux",
-           '"emu-linux init: fw_cfg etc/vmcoreinfo present"', 0,
-           stdout_has=("emu-linux init: running", "emu-linux init: fw_cfg etc/vmcoreinfo present",
-                       "reboot: Restarting system"), stderr=None),
+           "etc/vmcoreinfo size: 16", 0,
+           stdout_has=("emu-linux init: uname: Linux 6.1.",
+                       "emu-linux init: fw_cfg etc/vmcoreinfo size: 16",
+                       "Kernel panic - not syncing: sysrq triggered crash"), stderr=None),
     Expect(r"^emu dump-info vmcore-linux \| grep OSRELEASE", "Linux's own note: OSRELEASE=6.1",
            0, stdout_has=("    OSRELEASE=6.1.",)),
 ]

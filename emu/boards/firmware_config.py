@@ -12,6 +12,7 @@ from emu.boot.elf import FileReadError, read_bounded
 from emu.devices.fw_cfg import (
     FILE_NAME_MAX,
     FW_CFG_BOOT_MENU,
+    FW_CFG_CMDLINE_ADDR,
     FW_CFG_CMDLINE_DATA,
     FW_CFG_CMDLINE_SIZE,
     FW_CFG_E820_TABLE,
@@ -28,6 +29,7 @@ from emu.devices.fw_cfg import (
     FW_CFG_NOGRAPHIC,
     FW_CFG_NUMA,
     FW_CFG_RAM_SIZE,
+    FW_CFG_SETUP_ADDR,
     FW_CFG_SETUP_DATA,
     FW_CFG_SETUP_SIZE,
     FW_CFG_UUID,
@@ -37,6 +39,7 @@ from emu.errors import ConfigError
 from emu.memory import Buffer
 
 if TYPE_CHECKING:
+    from emu.boot.bzimage import LinuxSetup
     from emu.config import MachineConfig
 
 E820_ENTRY = struct.Struct("<QQI")
@@ -114,6 +117,27 @@ def add_pc_kernel_items(fw: FwCfg, *, load_addr: int, size: int, image: Buffer, 
         fw.add_i32(FW_CFG_INITRD_ADDR, addr)
         fw.add_i32(FW_CFG_INITRD_SIZE, len(data))
         fw.add_bytes(FW_CFG_INITRD_DATA, data)
+
+
+def add_pc_linux_items(fw: FwCfg, *, linux: LinuxSetup, cmdline: str,
+                       initrd: Buffer | None) -> None:
+    """What QEMU's pc publishes for a bzImage ``-kernel`` (hw/i386/x86.c x86_load_linux,
+    after the PVH branch): the command line and its address, the initrd and its address, the
+    protected-mode part with its load address, and the setup sectors (with QEMU's changes to
+    the setup header) with theirs. (QEMU also adds the linuxboot_dma.bin option ROM, as the
+    file ``genroms/linuxboot_dma.bin``; emu's firmware does that ROM's work itself.)"""
+    fw.add_i32(FW_CFG_CMDLINE_ADDR, linux.cmdline_addr)
+    add_cmdline(fw, cmdline)
+    if initrd is not None:
+        fw.add_i32(FW_CFG_INITRD_ADDR, linux.initrd_addr)
+        fw.add_i32(FW_CFG_INITRD_SIZE, len(initrd))
+        fw.add_bytes(FW_CFG_INITRD_DATA, initrd)
+    fw.add_i32(FW_CFG_KERNEL_ADDR, linux.prot_addr)
+    fw.add_i32(FW_CFG_KERNEL_SIZE, len(linux.kernel))
+    fw.add_bytes(FW_CFG_KERNEL_DATA, linux.kernel)
+    fw.add_i32(FW_CFG_SETUP_ADDR, linux.real_addr)
+    fw.add_i32(FW_CFG_SETUP_SIZE, len(linux.setup))
+    fw.add_bytes(FW_CFG_SETUP_DATA, linux.setup)
 
 
 def add_virt_kernel_items(fw: FwCfg, *, kernel_file: Buffer, cmdline: str,

@@ -21,8 +21,12 @@ register API sets only a segment's selector, never the hidden base 0xffff0000 th
 mode at 0xfffffff0 needs; firmware/README.md; emu's ROM starts either way). The firmware
 reads the ELF ``-kernel``'s memory image, command line, initrd and ``etc/e820`` through
 fw_cfg, as QEMU publishes them for PVH kernels, builds the PVH start_info and enters the
-kernel. ``--direct-boot`` skips the firmware: emu loads the kernel and builds the same
-structures itself (emu/boot/pvh.py).
+kernel. A bzImage ``-kernel`` (the Linux/x86 boot protocol) is published as QEMU publishes it
+(emu/boot/bzimage.py) and the firmware enters it through the 32-bit boot protocol.
+``--direct-boot`` skips the firmware: emu loads the kernel and builds the same structures
+itself (emu/boot/pvh.py, emu/boot/bzimage.py). The firmware's ROM is mapped either way, as
+QEMU's pc always has its BIOS: a guest that jumps back to the reset vector (Linux's restart)
+runs it, and it asks for a hard reset rather than booting again (firmware/pc/main.c).
 """
 
 from __future__ import annotations
@@ -30,9 +34,10 @@ from __future__ import annotations
 from emu.acpi import linker as acpi_linker
 from emu.acpi.tables import LOADER_FILE, RSDP_FILE, TABLES_FILE, PcAcpiConfig, build_pc
 from emu.boards import Board
-from emu.boards.firmware_config import add_pc_items, add_pc_kernel_items
+from emu.boards.firmware_config import add_pc_items, add_pc_kernel_items, add_pc_linux_items
 from emu.boards.pc_chipset import PcChipset
-from emu.boot.elf import memory_image
+from emu.boot.bzimage import LinuxSetup, is_bzimage, linux_setup, rom_setup, zero_page
+from emu.boot.elf import memory_image, read_kernel
 from emu.boot.firmware import pc_bios, read_initrd
 from emu.boot.pvh import (
     BOOT_AREA_END,
@@ -103,8 +108,11 @@ QOM_I8042 = "/machine/unattached/device[13]"
 #: --direct-boot puts the ACPI tables where emu's firmware puts them (firmware/pc/acpi.c):
 #: the RSDP in the last KiB of base memory, the tables in the top 128 KiB of RAM below
 #: 4 GiB, both reserved in the memory map
-ACPI_LOW_AREA, ACPI_LOW_AREA_END = 0x9FC00, 0xA0000
+ACPI_LOW_AREA, ACPI_LOW_AREA_END = 0x9FC00, 0x9FFFC  # (up to REBOOT_MARK)
 ACPI_HIGH_AREA_SIZE = 0x20000
+#: the dword where emu's firmware notes that it has booted (firmware/pc/pc.h)
+REBOOT_MARK = 0x9FFFC
+REBOOT_MAGIC = 0x746F6F62
 
 
 #: hw/i386/pc.c: the AMD HyperTransport range below 1 TiB, reserved in the E820 map of AMD CPUs
@@ -208,7 +216,10 @@ class PcBoard(Board):
         ram = RamBlock.allocate("pc.ram", 0, below + above)  # QEMU allocates before checking
         check_pc_address_space(model, above)
         self.above_4g_start = pc_above_4g_start(model, above)
-        bios = None if m.config.direct_boot else pc_bios(m.config.bios)
+        # --direct-boot maps emu's firmware too (QEMU's pc always has its BIOS): the CPU
+        # does not start there, but a guest that jumps to the reset vector (Linux's
+        # machine_real_restart) finds it, and it asks for a hard reset.
+        bios = pc_bios(m.config.bios)
         self._map_low_memory(ram, below, bios)
         if above:
             m.add_ram(ram.slice("pc.ram.above-4g", self.above_4g_start, below, above))
@@ -250,9 +261,14 @@ class PcBoard(Board):
         if bios is not None:
             m.add_rom("pc.bios", FOUR_GIB - len(bios), len(bios), bios, dumped=True)
         self.initrd: tuple[int, memoryview] | None = None
+        self.linux: LinuxSetup | None = None
         if m.config.kernel:
-            self.kernel = self.open_kernel(m.config.kernel)
-            self._publish_kernel(below)
+            raw = read_kernel(m.config.kernel, m.config.ram_size)
+            if is_bzimage(raw):
+                self._publish_bzimage(raw, below)
+            else:
+                self.kernel = self.open_kernel(m.config.kernel, raw)
+                self._publish_kernel(below)
 
     def _init_pci(self) -> None:
         """PCI bus 0 with the functions of QEMU's pc (hw/i386/pc_piix.c pc_init1): the
@@ -433,6 +449,30 @@ class PcBoard(Board):
         add_pc_kernel_items(self.fw_cfg, load_addr=low, size=size, image=contents, entry=entry,
                             header=header, cmdline=cfg.append, initrd=self.initrd)
 
+    def _publish_bzimage(self, raw: memoryview, below_4g: int) -> None:
+        """A Linux/x86 boot protocol kernel (emu/boot/bzimage.py) into fw_cfg as QEMU puts
+        it; the initrd goes where QEMU puts it."""
+        cfg = self.machine.config
+        assert cfg.kernel is not None
+        data = None if cfg.initrd is None else read_initrd(cfg.initrd, cfg.ram_size)
+        initrd = None if data is None or cfg.initrd is None else (cfg.initrd, len(data))
+        linux = linux_setup(cfg.kernel, raw, cfg.append, below_4g, ACPI_DATA_SIZE, initrd)
+        if cfg.direct_boot and (linux.protocol < 0x202 or linux.prot_addr != ONE_MIB):
+            # QEMU's option ROM runs such a kernel's real-mode setup; --direct-boot (and emu's
+            # firmware, which says so at boot) enter the 32-bit protocol, which needs 2.02's
+            # cmd_line_ptr and a kernel loaded at 1 MiB.
+            raise ConfigError(f"-kernel {cfg.kernel}: Linux boot protocol "
+                              f"{linux.protocol >> 8}.{linux.protocol & 0xFF:02d} without a "
+                              "high-loaded kernel: emu boots protocol 2.02 and later")
+        end = linux.prot_addr + len(linux.kernel)
+        if end > below_4g:
+            raise ConfigError(f"-kernel {cfg.kernel}: does not fit in RAM at "
+                              f"0x{linux.prot_addr:x}")
+        self.linux = linux
+        if data is not None:
+            self.initrd = (linux.initrd_addr, data)
+        add_pc_linux_items(self.fw_cfg, linux=linux, cmdline=cfg.append, initrd=data)
+
     def memory_map(self) -> list[tuple[int, int, int]]:
         """The E820 map QEMU publishes in ``etc/e820`` (hw/i386/pc.c pc_memory_init), in its
         order: the HyperTransport range reserved first on AMD CPUs with 40 address bits, then
@@ -493,10 +533,18 @@ class PcBoard(Board):
         if not self.check_bootable():
             return
         if not self.machine.config.direct_boot:
+            # A machine reset, not a jump to the reset vector: emu's firmware boots again
+            # (QEMU's reset puts back the f-segment where SeaBIOS notes that it has run).
+            self.machine.address_space.write(REBOOT_MARK, bytes(4))
             # The reset vector, with flat 32-bit segments whose selectors name no GDT entry
             # yet (GDTR as at reset: base 0, limit 0xffff): the firmware loads its own.
             cpu.enter_protected_mode(0, 0xFFFF, 0, 0)
             cpu.set_regs(rip=RESET_VECTOR)
+            return
+        # emu plays the firmware's part: a jump to the reset vector must not boot again
+        self.machine.address_space.write(REBOOT_MARK, REBOOT_MAGIC.to_bytes(4, "little"))
+        if self.linux is not None:
+            self._direct_linux(self.linux)
             return
         assert self.kernel is not None
         initrd = None if self.initrd is None else (self.initrd[0], len(self.initrd[1]))
@@ -515,3 +563,25 @@ class PcBoard(Board):
         self.i8042.firmware_setup()
         cpu.enter_protected_mode(GDT_ADDR, len(GDT) - 1, BOOT_CS, BOOT_DS)
         cpu.set_regs(rbx=pvh.start_info, rsp=0, rip=pvh.entry)
+
+    def _direct_linux(self, linux: LinuxSetup) -> None:
+        """--direct-boot of a bzImage: what emu's firmware does (firmware/pc/linux.c), from
+        Python: the setup sectors, initrd, protected-mode part and command line where QEMU's
+        option ROM puts them (emu/boot/bzimage.py rom_setup, with the board's memory map in
+        place of SeaBIOS's), the zero page over the setup sectors, and the 32-bit entry."""
+        space = self.machine.address_space
+        cpu = self.machine.cpu
+        e820 = self.memory_map()
+        size = 0 if self.initrd is None else len(self.initrd[1])
+        setup, initrd_addr = rom_setup(linux, size, e820)
+        space.write(linux.real_addr, setup)
+        if self.initrd is not None:
+            space.write(initrd_addr, self.initrd[1])
+        space.write(linux.prot_addr, linux.kernel)
+        space.write(linux.cmdline_addr, self.machine.config.append.encode() + b"\0")
+        space.write(linux.real_addr, zero_page(setup, e820))
+        space.write(GDT_ADDR, GDT)
+        self.chipset.firmware_apic_setup()
+        self.i8042.firmware_setup()
+        cpu.enter_protected_mode(GDT_ADDR, len(GDT) - 1, BOOT_CS, BOOT_DS)
+        cpu.set_regs(rsi=linux.real_addr, rbx=0, rbp=0, rdi=0, rsp=0, rip=linux.entry32)

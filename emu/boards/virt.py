@@ -37,6 +37,8 @@ arm_setup_direct_kernel_boot puts it: after the initrd, 2 MiB aligned, the initr
 RAM base + min(RAM / 2, 128 MiB), or above the kernel if that is higher (0x48000000 with
 256 MiB of RAM); that is also where it goes without an initrd. emu publishes that initrd
 address as FW_CFG_INITRD_ADDR for every kernel, so that its firmware computes the same place.
+A gzip-compressed ``-kernel`` (``Image.gz``) is what it holds, on both paths, as on
+QEMU (emu/boot/gunzip.py).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from emu.boards.firmware_config import add_virt_items, add_virt_kernel_items
 from emu.boards.virt_fdt import build_virt_fdt
 from emu.boot.elf import read_kernel
 from emu.boot.firmware import VIRT_FLASH_BASE, VIRT_FLASH_SIZE, read_initrd, virt_flash
+from emu.boot.gunzip import maybe_gunzip
 from emu.chardev import NullBackend, open_backend
 from emu.config import GiB, MiB
 from emu.cpu.arm64 import MODELS, Arm64Cpu
@@ -277,7 +280,9 @@ class VirtBoard(Board):
     def _open_kernel(self, path: str) -> tuple[memoryview, int]:
         """Check ``-kernel PATH``; return the file and the end of what it loads."""
         cfg = self.machine.config
-        data = read_kernel(path, cfg.ram_size)
+        # An Image.gz is the Image inside it, on both paths (load_image_to_fw_cfg and
+        # load_aarch64_image decompress a gzip file).
+        data = memoryview(maybe_gunzip(path, read_kernel(path, cfg.ram_size)))
         if data[56:60] == ARM64_IMAGE_MAGIC:
             load = image_load_address(data)
             if load + len(data) > VIRT_MEM + cfg.ram_size:

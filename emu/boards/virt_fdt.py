@@ -19,7 +19,8 @@ arm_load_dtb fills it):
   hypervisor) as level-high, with the CPU mask of a GICv2 in bits 8-15;
 - ``/apb-pclk`` and ``/pl011@9000000``: the console, on SPI 1;
 - ``/fw-cfg@9020000``: ``qemu,fw-cfg-mmio``, ``dma-coherent``;
-- ``/chosen``: ``bootargs`` from ``-append``, ``stdout-path``, and the ``-initrd`` range.
+- ``/chosen``: ``kaslr-seed`` and ``rng-seed`` (random, as QEMU's dtb-randomness gives
+  them), ``bootargs`` from ``-append``, ``stdout-path``, and the ``-initrd`` range.
 
 The blob's ``totalsize`` is QEMU's: 1 MiB (softmmu/device_tree.c create_device_tree makes
 the tree in an FDT_MAX_SIZE buffer and virt never packs it), the free space after the
@@ -33,6 +34,8 @@ PL061, the PMU, flash, platform bus) are left out.
 """
 
 from __future__ import annotations
+
+import os
 
 import libfdt
 
@@ -176,6 +179,12 @@ def build_virt_fdt(*, ram_base: int, ram_size: int, cpu_model: str, uart_base: i
             sw.property("dma-coherent", b"")
 
         with sw.add_node("chosen"):
+            # hw/arm/virt.c create_randomness (dtb-randomness, on by default): a KASLR seed
+            # and an RNG seed, new for every machine (Linux: "KASLR enabled", an early
+            # "random: crng init done")
+            seed = os.urandom(8 + 32)
+            sw.property("kaslr-seed", seed[:8])
+            sw.property("rng-seed", seed[8:])
             sw.property_string("bootargs", bootargs)
             sw.property_string("stdout-path", "/" + uart)
             if initrd is not None:

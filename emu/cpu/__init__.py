@@ -23,6 +23,7 @@ from unicorn import (
 )
 
 from emu.cpu.engine import Engine
+from emu.cpu.native_walk import NativeWalk, PageSet
 from emu.cpu.stop_request import StopRequest
 from emu.errors import ConfigError
 
@@ -68,6 +69,7 @@ class Cpu:
         self.write_sink = 0
         #: whether anything (RAM, ROM, a device) answers at a guest-physical address
         self.is_backed: Callable[[int], bool] = lambda _paddr: True
+        self.native_walk: NativeWalk | None = None
         #: the physical-address width (the walk's reserved bits)
         self.phys_bits = 40
         #: the fault the last refused walk found (architecture-specific tuple)
@@ -77,12 +79,15 @@ class Cpu:
         self.walk_page_size = 0
         self.walk_executable = True
         #: 4 KiB physical pages the CPU has fetched code from, and those it has been given
-        #: writable data entries for (see _on_tlb_fill)
-        self.code_pages: set[int] = set()
-        self.stored_pages: set[int] = set()
+        #: writable data entries for (see _on_tlb_fill; bitmaps for RAM, which the native
+        #: walk shares)
+        self.code_pages = PageSet()
+        self.stored_pages = PageSet()
         self.engine: Engine | None = None
         self.uc: Uc = self._create(self.models[self.model])
         self.engine = Engine(self.uc, self.arch)
+        if self.engine.available:
+            self.native_walk = NativeWalk(self.engine, self.uc, self.arch)
         self._install_tlb()
         self._install_exceptions()
         #: stops the CPU at its next block boundary, from any thread (emu/cpu/stop_request.py)
@@ -98,7 +103,8 @@ class Cpu:
         about 20x slower than in QEMU. Its "virtual" TLB mode asks a TLB-fill hook for each
         missing page instead, and lets the hook give data and code entries separate
         permissions, which keeps stores on TCG's fast path. The hook walks the guest's page
-        tables (:meth:`translate`); QEMU's code still flushes the TLB on CR3/TTBR writes and
+        tables (:meth:`translate_access`; the common case in native code, see
+        emu/cpu/native_walk.py); QEMU's code still flushes the TLB on CR3/TTBR writes and
         TLB-invalidate instructions, so the walk sees every page-table change.
         """
         self.uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
@@ -106,6 +112,24 @@ class Cpu:
             self.engine.install_tlb(self._walk_for_tlb)
         else:
             self.uc.hook_add(UC_HOOK_TLB_FILL, self._on_tlb_fill)
+
+    @property
+    def phys_bits(self) -> int:
+        """The physical-address width (the x86 walk's reserved bits)."""
+        return self._phys_bits
+
+    @phys_bits.setter
+    def phys_bits(self, bits: int) -> None:
+        self._phys_bits = bits
+        if self.native_walk is not None:
+            self.native_walk.set_phys_bits(bits)
+
+    def set_ram(self, blocks: list[tuple[int, int, int]]) -> None:
+        """The machine's RAM as the CPU maps it: (guest-physical base, size, host address)
+        of each block. The TLB fill walks page tables in it natively from then on
+        (emu/cpu/native_walk.py; misses it cannot fill still come to :meth:`_on_tlb_fill`)."""
+        if self.native_walk is not None:
+            self.native_walk.set_ram(blocks, self.code_pages, self.stored_pages)
 
     def _walk_for_tlb(self, vaddr: int, access: int, entry: Any) -> int:
         """The native TLB-fill hook's walk: 1 mapped, 0 a fault the guest takes (the
@@ -127,6 +151,9 @@ class Cpu:
         """Whether a halted CPU (HLT, WFI) would wake up now: an interrupt it takes is
         pending."""
         return False
+
+    def set_cpu_count(self, count: int) -> None:
+        """The machine's possible CPUs, for a CPU that reports its topology (x86 CPUID)."""
 
     def read_time_stamp_counter(self, now_ns: Callable[[], int]) -> None:
         """Have the CPU's own time counter read ``now_ns`` (x86 RDTSC/RDTSCP under

@@ -21,6 +21,11 @@ dispatch table from handlers that list their registers in ``sysreg_keys()``.
 Unicorn allows one such hook per instruction kind (translate-a64.c: "Only one hook per
 instruction for SYS/SYSL/MRS/MSR is allowed"): install the dispatcher once, with every
 handler in its table.
+
+Unicorn calls the hook for every MRS and MSR, most of them of registers no handler has
+(TPIDR_EL1, SP_EL0, DAIF: about 150,000 in a Linux boot). Where emu's native library is
+built, the hook Unicorn calls is its filter (native/sysreg_filter.c), which has a bit per
+key of the table and calls the Python dispatcher only for those.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from unicorn.arm64_const import (
 )
 
 from emu.bus import _hook_failed
+from emu.cpu.engine import LIBRARY
 
 try:  # the ctypes prototype and entry points behind Uc.hook_add (unicorn 2.1)
     from unicorn.unicorn_py3.arch.arm64 import HOOK_INSN_SYS_CFUNC
@@ -110,6 +116,18 @@ def unicorn_implements(keys: Iterable[SysregKey],
     return known
 
 
+class _SysregFilter(ctypes.Structure):
+    """``struct emu_sysreg_filter`` of native/sysreg_filter.c."""
+
+    _fields_ = [("python", ctypes.c_void_p), ("keys", ctypes.c_uint8 * (65536 // 8))]
+
+
+def _filter_bit(key: SysregKey) -> int:
+    """The key's bit in the native filter: op0[1:0] op1[2:0] CRn[3:0] CRm[3:0] op2[2:0]."""
+    op0, op1, crn, crm, op2 = key
+    return (op0 & 3) << 14 | (op1 & 7) << 11 | (crn & 15) << 7 | (crm & 15) << 3 | (op2 & 7)
+
+
 class SysregDispatch:
     """The installed dispatch table: :meth:`add` more handlers after installation."""
 
@@ -117,6 +135,8 @@ class SysregDispatch:
         self.model = model
         #: key -> (handler, whether the hook must step over the instruction itself)
         self.entries: dict[SysregKey, tuple[SysregHandler, bool]] = {}
+        #: the native filters in front of the MRS and MSR hooks (none without the library)
+        self.filters: list[_SysregFilter] = []
 
     def add(self, handlers: Mapping[SysregKey, SysregHandler]) -> None:
         """Dispatch these registers too (call it outside the CPU's hooks: it probes
@@ -127,6 +147,39 @@ class SysregDispatch:
         known = unicorn_implements(handlers, self.model)
         for key, handler in handlers.items():
             self.entries[key] = (handler, not known[key])
+        self._sync_filters()
+
+    def _sync_filters(self) -> None:
+        for table in self.filters:
+            for key in self.entries:
+                bit = _filter_bit(key)
+                table.keys[bit >> 3] |= 1 << (bit & 7)
+
+
+def _add_filtered(uc: Uc, table: SysregDispatch, insn: int, hook: Any) -> bool:
+    """Install ``hook`` (a ctypes callback) behind the native filter for ``insn``; False
+    where the native library or the binding's internals are not there."""
+    callbacks = getattr(uc, "_callbacks", None)
+    if not LIBRARY.exists() or callbacks is None:
+        return False
+    from unicorn.unicorn_py3.arch.types import uc_hook_h
+    from unicorn.unicorn_py3.unicorn import uclib
+
+    native = ctypes.CDLL(str(LIBRARY))
+    table_filter = _SysregFilter()
+    table_filter.python = ctypes.cast(hook, ctypes.c_void_p).value
+    handle = uc_hook_h()
+    status = uclib.uc_hook_add(
+        uc._uch, ctypes.byref(handle), UC_HOOK_INSN,
+        ctypes.cast(native.emu_sysreg_filter_hook, ctypes.c_void_p),
+        ctypes.cast(ctypes.byref(table_filter), ctypes.c_void_p),
+        ctypes.c_uint64(1), ctypes.c_uint64(0), ctypes.c_int(insn))
+    if status:
+        raise UcError(status)
+    callbacks[handle.value] = (native, hook, table_filter)  # kept alive with the engine
+    table.filters.append(table_filter)
+    table._sync_filters()
+    return True
 
 
 def install_sysreg_hooks(uc: Uc, handlers: Mapping[SysregKey, SysregHandler],
@@ -192,6 +245,8 @@ def install_sysreg_hooks(uc: Uc, handlers: Mapping[SysregKey, SysregHandler],
         uc.hook_add(UC_HOOK_INSN, wrap(on_mrs), None, 1, 0, UC_ARM64_INS_MRS)
         uc.hook_add(UC_HOOK_INSN, wrap(on_msr), None, 1, 0, UC_ARM64_INS_MSR)
         return table
-    add(UC_HOOK_INSN, HOOK_INSN_SYS_CFUNC(on_mrs), 1, 0, ctypes.c_int(UC_ARM64_INS_MRS))
-    add(UC_HOOK_INSN, HOOK_INSN_SYS_CFUNC(on_msr), 1, 0, ctypes.c_int(UC_ARM64_INS_MSR))
+    for insn, fn in ((UC_ARM64_INS_MRS, on_mrs), (UC_ARM64_INS_MSR, on_msr)):
+        hook = HOOK_INSN_SYS_CFUNC(fn)
+        if not _add_filtered(uc, table, insn, hook):
+            add(UC_HOOK_INSN, hook, 1, 0, ctypes.c_int(insn))
     return table

@@ -103,7 +103,8 @@ class _Bridge(ctypes.Structure):
                 ("tlb_d", ctypes.c_void_p), ("tlb_f", ctypes.c_void_p),
                 ("tlb_modes", ctypes.c_int32),
                 ("walk_page_size", ctypes.c_uint64), ("target_page_size", ctypes.c_uint64),
-                ("flush_page", ctypes.c_void_p), ("blocks", ctypes.c_uint64 * 1024)]
+                ("flush_page", ctypes.c_void_p), ("blocks", ctypes.c_uint64 * 1024),
+                ("walker", ctypes.c_void_p)]
 
 
 class TlbEntry(ctypes.Structure):
@@ -227,6 +228,25 @@ class Engine:
         page number), about to hold translated code (see emu_tlb_forget_data)."""
         return int(self._native.emu_tlb_forget_data(ctypes.byref(self._bridge),
                                                      ctypes.c_uint64(page)))
+
+    def attach_walker(self, walker: int) -> None:
+        """The native page walk's state (emu/cpu/native_walk.py): the TLB-fill hook tries
+        it before the Python walk."""
+        self._bridge.walker = walker
+
+    def walk_state(self, out: ctypes.Array[ctypes.c_uint64]) -> None:
+        """The CPU state the native walk reads, into ``out`` (emu_walk_state)."""
+        self._native.emu_walk_state(ctypes.byref(self._bridge), out)
+
+    def native_fill(self, vaddr: int, access: int, entry: object) -> bool:
+        """The native walk's fill of one miss (emu_native_fill), outside the CPU loop."""
+        return bool(self._native.emu_native_fill(ctypes.byref(self._bridge),
+                                                 ctypes.c_uint64(vaddr), ctypes.c_int(access),
+                                                 ctypes.byref(entry)))  # type: ignore[arg-type]
+
+    @property
+    def walk_page_size(self) -> int:
+        return self._bridge.walk_page_size
 
     def set_walk_page_size(self, size: int) -> None:
         """The size of the page the walk of the current TLB miss found (a large page

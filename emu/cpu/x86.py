@@ -29,6 +29,7 @@ from unicorn import x86_const as X
 from emu import trace as tracing
 from emu.cpu import ACCESS_FETCH, ACCESS_WRITE, Cpu
 from emu.cpu.engine import CPU_INTERRUPT_NMI, CPU_INTERRUPT_VIRQ, X86_ERROR_CODE
+from emu.cpu.x86_cpuid import Qemu72Cpuid
 from emu.trace import trace
 
 MSR_EFER = 0xC0000080
@@ -106,10 +107,17 @@ class X86Cpu(Cpu):
         uc = Uc(UC_ARCH_X86, UC_MODE_64, cpu=model)
         for reg, value in RESET_SYSTEM_SEGMENTS.items():
             uc.reg_write(reg, value)
+        self._cpuid = Qemu72Cpuid(uc, model) if self.model == "qemu64" else None
         self._power_on = uc.context_save()
         self._acknowledge: Callable[[], int] | None = None
         self._intr_level: Callable[[], int] = lambda: 0
         return uc
+
+    def set_cpu_count(self, count: int) -> None:
+        """The machine's possible CPUs (``-smp``'s maxcpus), which CPUID's topology leaves
+        describe (emu/cpu/x86_cpuid.py; only for qemu64, whose CPUID emu answers)."""
+        if self._cpuid is not None:
+            self._cpuid.cores = count
 
     def _install_exceptions(self) -> None:
         assert self.engine is not None

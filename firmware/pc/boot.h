@@ -7,6 +7,12 @@
 #define BOOT_H
 
 #define FW_STACK_BOTTOM 0x5000  /* the firmware's stack: 0x5000-0x5fff */
+/* What start.S enters the kernel with, left at the stack's bottom by
+ * fw_main as it returns: the jump target (fw_main's return value), EBX
+ * and ESI. */
+#define BOOT_JUMP       FW_STACK_BOTTOM
+#define BOOT_EBX        (FW_STACK_BOTTOM + 4)
+#define BOOT_ESI        (FW_STACK_BOTTOM + 8)
 #define BOOT_GDT        0x6000  /* null, unused, code32 0x10, data32 0x18 */
 #define START_INFO      0x6100  /* struct hvm_start_info */
 #define MODLIST         0x6140  /* struct hvm_modlist_entry[1]: the initrd */

@@ -14,10 +14,11 @@
  *   etc/e820                  the memory map (with SeaBIOS's reservations:
  *                             e820.c)
  *
- * sets up the PCI functions as SeaBIOS does (pci.c),
- * and writes the MP table SeaBIOS writes (mptable.c) and the ACPI tables
- * QEMU's loader script places (acpi.c), whose RSDP goes to the kernel in
- * start_info, as pvh.bin passes the one SeaBIOS made.
+ * and, after programming the MTRRs as SeaBIOS does (mtrr.c), sets up the PCI
+ * functions as SeaBIOS does (pci.c), writes the MP table SeaBIOS writes
+ * (mptable.c) and the ACPI tables QEMU's loader script places (acpi.c), whose
+ * RSDP goes to the kernel in start_info, as pvh.bin passes the one SeaBIOS
+ * made.  A bzImage (FW_CFG_SETUP_ADDR published) goes to linux.c instead.
  */
 #include "fw.h"
 #include "boot.h"
@@ -109,10 +110,23 @@ static void read_e820(struct fw_cfg *fw, struct e820_map *m)
 }
 
 /* Refuse to load over the firmware's own stack and boot structures. */
-static void check_range(const char *what, uint32_t addr, uint32_t size)
+void check_range(const char *what, uint32_t addr, uint32_t size)
 {
     if (addr < BOOT_AREA_END && addr + size > FW_STACK_BOTTOM)
         fail_at(what, addr);
+}
+
+/* The guest jumped to the reset vector without a machine reset (Linux's
+ * machine_real_restart does, after its keyboard-controller attempts):
+ * SeaBIOS then finds HaveRunPost set and asks for a hard reset
+ * (src/resume.c tryReboot): the 8042's reset line, then a triple fault. */
+NORETURN static void hard_reboot(void)
+{
+    static const struct gdt_desc no_idt = { 0, 0 };
+    __asm__ volatile("outb %%al, $0x64" : : "a"(0xfe));
+    __asm__ volatile("lidtl %0; int3" : : "m"(no_idt));
+    for (;;)
+        __asm__ volatile("hlt");
 }
 
 uint32_t fw_main(void)
@@ -120,6 +134,8 @@ uint32_t fw_main(void)
     struct fw_cfg fw;
     volatile struct hvm_start_info *info = (struct hvm_start_info *)START_INFO;
 
+    if (*(volatile uint32_t *)REBOOT_MARK == REBOOT_MAGIC)
+        hard_reboot();
     apic_setup();
     pci_setup();
     arch_kbd_setup();
@@ -128,9 +144,16 @@ uint32_t fw_main(void)
     /* The memory map and the MP table, as SeaBIOS makes them. */
     struct e820_map e820;
     read_e820(&fw, &e820);
+    uint32_t ram_size = 0;      /* SeaBIOS's RamSize: RAM's end below 4 GiB */
+    for (int i = 0; i < e820.count; i++) {
+        uint64_t end = e820.e[i].start + e820.e[i].size;
+        if (e820.e[i].type == E820_RAM && end <= 0x100000000ull && end > ram_size)
+            ram_size = (uint32_t)end;
+    }
+    mtrr_setup(ram_size);
     struct acpi_zones zones;
     zones.fseg = EBDA;
-    zones.fseg_end = LOWRAM_END;
+    zones.fseg_end = REBOOT_MARK;
     zones.high = e820_finish(&e820);
     zones.high_end = zones.high ? zones.high + HIGH_TABLES : 0;
     mptable_setup(&fw, &zones);
@@ -139,6 +162,21 @@ uint32_t fw_main(void)
     uint32_t kernel_size = fw_cfg_u32(&fw, FW_CFG_KERNEL_SIZE);
     if (!kernel_size)
         fail("no kernel to boot (QEMU's -kernel FILE gives one)");
+    /* QEMU publishes FW_CFG_SETUP_ADDR only for a Linux boot protocol
+     * kernel (a bzImage); a PVH ELF has none. */
+    *(volatile uint32_t *)REBOOT_MARK = REBOOT_MAGIC;
+    if (fw_cfg_u32(&fw, FW_CFG_SETUP_ADDR)) {
+        uint32_t zero_page;
+        uint32_t code32 = linux_load(&fw, &e820, &zero_page);
+        /* boot_params.acpi_rsdp_addr (Documentation/arch/x86/zero-page.rst, 0x070) */
+        *(volatile uint64_t *)(zero_page + 0x070) = rsdp;
+        memcpy((void *)BOOT_GDT, rom_gdt, sizeof(rom_gdt));
+        struct gdt_desc desc = { sizeof(rom_gdt) - 1, BOOT_GDT };
+        load_gdt(&desc);
+        *(volatile uint32_t *)BOOT_EBX = 0;
+        *(volatile uint32_t *)BOOT_ESI = zero_page;
+        return code32;
+    }
     uint32_t kernel_addr = fw_cfg_u32(&fw, FW_CFG_KERNEL_ADDR);
     uint32_t entry = fw_cfg_u32(&fw, FW_CFG_KERNEL_ENTRY);
     if (!entry)
@@ -187,5 +225,7 @@ uint32_t fw_main(void)
     memcpy((void *)BOOT_GDT, rom_gdt, sizeof(rom_gdt));
     struct gdt_desc desc = { sizeof(rom_gdt) - 1, BOOT_GDT };
     load_gdt(&desc);
+    *(volatile uint32_t *)BOOT_EBX = START_INFO;
+    *(volatile uint32_t *)BOOT_ESI = 0;
     return entry;
 }

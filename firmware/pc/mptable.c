@@ -134,7 +134,7 @@ void mptable_setup(struct fw_cfg *fw, struct acpi_zones *z)
         + sizeof(struct mp_bus) + sizeof(struct mp_ioapic)
         + (nisa + 2) * sizeof(struct mp_intsrc);
     uint32_t addr = EBDA + sizeof(struct mp_floating);
-    if (addr + length > LOWRAM_END) {
+    if (addr + length > REBOOT_MARK) {
         if (length > z->high_end - z->high)
             return;
         addr = z->high;

@@ -9,9 +9,16 @@
 
 #define E820_RAM        1
 #define E820_RESERVED   2
+#define E820_ACPI       3
 #define E820_MAX        32      /* the PVH memory map's room (boot.h MEMMAP_MAX) */
 
 #define EBDA            0x9fc00     /* the last KiB of base memory */
+/* The EBDA's last dword: REBOOT_MAGIC once the firmware has booted a
+ * kernel; the board clears it at every machine reset (emu/boards/pc.py
+ * REBOOT_MARK), as QEMU's reset puts back the shadowed f-segment where
+ * SeaBIOS keeps its HaveRunPost. */
+#define REBOOT_MARK     0x9fffc
+#define REBOOT_MAGIC    0x746f6f62u /* "boot" */
 #define LOWRAM_END      0xa0000
 #define FSEG            0xf0000
 #define FSEG_SIZE       0x10000
@@ -57,5 +64,18 @@ void mptable_setup(struct fw_cfg *fw, struct acpi_zones *z);
 uint32_t acpi_setup(struct fw_cfg *fw, struct acpi_zones *z);
 /* Set up the PCI functions of bus 0 as SeaBIOS does (pci.c). */
 void pci_setup(void);
+
+/* Program the MTRRs as SeaBIOS does; ram_size: the end of RAM below
+ * 4 GiB as etc/e820 gives it (SeaBIOS's RamSize). */
+void mtrr_setup(uint32_t ram_size);
+
+struct fw_cfg;
+/* Stop with `what` if [addr, addr + size) overlaps the firmware's stack
+ * and boot structures (main.c). */
+void check_range(const char *what, uint32_t addr, uint32_t size);
+/* Load a bzImage published as QEMU publishes it and build its zero page
+ * from the memory map (linux.c); returns code32_start and the zero page's
+ * address in *zero_page. */
+uint32_t linux_load(struct fw_cfg *fw, const struct e820_map *m, uint32_t *zero_page);
 
 #endif

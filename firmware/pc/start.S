@@ -13,7 +13,8 @@
  * in low RAM, and enter the kernel's PVH entry point as the PVH ABI says
  * (xen/include/public/arch-x86/hvm/start_info.h): 32-bit protected mode,
  * paging off, flat CS/DS/ES/SS, EBX = the physical address of struct
- * hvm_start_info.
+ * hvm_start_info; or a bzImage's code32_start as Linux's 32-bit boot
+ * protocol says (linux.c): the same state, ESI = the zero page.
  */
 #include "boot.h"
 
@@ -23,7 +24,7 @@
 entry32:
         cli
         cld
-        lgdtl   rom_gdt_desc
+        lgdtl   %cs:rom_gdt_desc                /* DS may be a real-mode segment */
         ljmpl   $BOOT_CS, $1f
 1:      movl    $BOOT_DS, %eax
         movl    %eax, %ds
@@ -32,21 +33,24 @@ entry32:
         movl    %eax, %fs
         movl    %eax, %gs
         movl    $START_INFO - 0x100, %esp      /* top of the stack: 0x6000 */
-        call    fw_main                         /* returns the PVH entry point */
+        call    fw_main                         /* returns the entry point */
 
-        /* fw_main has moved GDTR to the GDT at BOOT_GDT (same contents). */
-        movl    %eax, FW_STACK_BOTTOM           /* the jump target, in RAM */
+        /* fw_main has moved GDTR to the GDT at BOOT_GDT (same contents)
+         * and left EBX and ESI for the kernel at BOOT_EBX and BOOT_ESI:
+         * PVH wants EBX = START_INFO, Linux's 32-bit protocol ESI = the
+         * zero page. */
+        movl    %eax, BOOT_JUMP                 /* the jump target, in RAM */
         pushl   $2
         popfl                                   /* EFLAGS: only the fixed bit */
         xorl    %eax, %eax
         xorl    %ecx, %ecx
         xorl    %edx, %edx
-        xorl    %esi, %esi
         xorl    %edi, %edi
         xorl    %ebp, %ebp
         movl    %eax, %esp
-        movl    $START_INFO, %ebx
-        jmpl    *FW_STACK_BOTTOM
+        movl    BOOT_EBX, %ebx
+        movl    BOOT_ESI, %esi
+        jmpl    *BOOT_JUMP
 
         .globl  load_gdt
 load_gdt:                                       /* void load_gdt(const void *desc) */

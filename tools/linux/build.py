@@ -9,7 +9,8 @@ boot with (``-initrd init.cpio``) holds /dev/console, /sys, /proc and a static /
 ARCH-linux-musl``). The outputs go to a cache outside the repository::
 
     ~/.cache/emu-linux/src/linux-source-6.1_VERSION/   the unpacked source (shared)
-    ~/.cache/emu-linux/KEY/                            one kernel: vmlinux (x86_64), Image
+    ~/.cache/emu-linux/KEY/                            one kernel: vmlinux (x86_64, a PVH
+                                                       ELF) and bzImage next to it, Image
                                                        (arm64), vmlinux (with DWARF) and
                                                        System.map, config, build.log
     ~/.cache/emu-linux/init-KEY/ARCH/                  init and init.cpio
@@ -31,6 +32,7 @@ and the ``ziglang`` package for /init (emu's dev extra).
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import os
 import shutil
@@ -58,10 +60,13 @@ class Arch:
     image: str            # what `target` produces, relative to the build directory
     output: str           # its name in the cache directory
     zig_target: str       # /init's target
+    extra: tuple[tuple[str, str], ...] = ()  # more outputs: (built file, name in the cache)
 
 
 ARCHES = {
-    "x86_64": Arch("x86_64", "x86", "", "vmlinux", "vmlinux", "vmlinux", "x86_64-linux-musl"),
+    # bzImage's make target builds vmlinux on the way; both are kept.
+    "x86_64": Arch("x86_64", "x86", "", "bzImage", "vmlinux", "vmlinux", "x86_64-linux-musl",
+                   (("arch/x86/boot/bzImage", "bzImage"),)),
     "arm64": Arch("arm64", "arm64", "aarch64-linux-gnu-", "Image", "arch/arm64/boot/Image",
                   "Image", "aarch64-linux-musl"),
 }
@@ -94,8 +99,11 @@ def fragment(arch: Arch) -> bytes:
 
 def cache_key(arch: Arch, version: str) -> str:
     h = hashlib.sha256()
-    for part in (TARBALL.name.encode(), version.encode(), arch.name.encode(), fragment(arch),
-                 compiler_version(arch).encode(), str(RECIPE).encode()):
+    parts = [TARBALL.name.encode(), version.encode(), arch.name.encode(), fragment(arch),
+             compiler_version(arch).encode(), str(RECIPE).encode()]
+    if arch.extra:  # the make target and the outputs kept beside the image
+        parts.append(repr((arch.target, arch.extra)).encode())
+    for part in parts:
         h.update(len(part).to_bytes(8, "little") + part)
     return h.hexdigest()
 
@@ -162,6 +170,14 @@ def initrd_path(name: str) -> Path:
     if (out / "done").exists():
         return out / "init.cpio"
     out.mkdir(parents=True, exist_ok=True)
+    with (out / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "done").exists():
+            build_initrd(arch, out)
+    return out / "init.cpio"
+
+
+def build_initrd(arch: Arch, out: Path) -> None:
     init = out / "init"
     subprocess.run([sys.executable, "-m", "ziglang", "cc", "-target", arch.zig_target,
                     "-static", "-Os", "-s", "-Wall", "-Werror", "-o", str(init),
@@ -172,7 +188,6 @@ def initrd_path(name: str) -> Path:
         ("sys", 0o40755, b"", 0), ("proc", 0o40755, b"", 0),
         ("init", 0o100755, init.read_bytes(), 0)]))
     (out / "done").write_text("\n")
-    return out / "init.cpio"
 
 
 def build(arch: Arch, version: str, out: Path) -> None:
@@ -211,6 +226,8 @@ def build(arch: Arch, version: str, out: Path) -> None:
     shutil.copy2(bdir / arch.image, work / arch.output)
     if arch.output != "vmlinux":
         shutil.copy2(bdir / "vmlinux", work / "vmlinux")
+    for built, name in arch.extra:
+        shutil.copy2(bdir / built, work / name)
     shutil.copy2(bdir / "System.map", work / "System.map")
     shutil.copy2(config, work / "config")
     shutil.rmtree(bdir)
@@ -227,7 +244,12 @@ def kernel_path(name: str) -> Path:
     version = package_version()
     out = CACHE / cache_key(arch, version)
     if not (out / "done").exists():
-        build(arch, version, out)
+        CACHE.mkdir(parents=True, exist_ok=True)
+        # one build per kernel at a time: another process building it is waited for
+        with (CACHE / f"{out.name}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (out / "done").exists():
+                build(arch, version, out)
     return out / arch.output
 
 

@@ -7,9 +7,10 @@
  *   emu-linux init: fw_cfg etc/vmcoreinfo size: N         (-device vmcoreinfo)
  *   emu-linux init: crashing the kernel through /proc/sysrq-trigger
  *
- * A missing item prints "absent". With the word "restart" on the kernel command line (the
- * kernel passes it to init as an argument), init restarts the machine instead of crashing
- * it, so that -no-reboot ends the run. */
+ * A missing item prints "absent". Words on the kernel command line that the kernel passes
+ * to init as arguments change what follows: "echo" reads a line typed on the console and
+ * prints it back ("emu-linux init: type a line" / "emu-linux init: read: LINE"), "restart"
+ * restarts the machine instead of crashing it, so that -no-reboot ends the run. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -46,11 +47,13 @@ static void report(const char *what, const char *path)
 int main(int argc, char **argv)
 {
 	struct utsname u;
-	int restart = 0;
+	int restart = 0, echo = 0;
 
 	setvbuf(stdout, NULL, _IONBF, 0);
-	for (int i = 1; i < argc; i++)
+	for (int i = 1; i < argc; i++) {
 		restart |= strcmp(argv[i], "restart") == 0;
+		echo |= strcmp(argv[i], "echo") == 0;
+	}
 	if (uname(&u) == 0)
 		printf("emu-linux init: uname: %s %s %s %s\n", u.sysname, u.release, u.version,
 		       u.machine);
@@ -60,6 +63,14 @@ int main(int argc, char **argv)
 		printf("emu-linux init: mounting proc failed\n");
 	report("fw_cfg opt/emu/test", FW_CFG "opt/emu/test/raw");
 	report("fw_cfg etc/vmcoreinfo size", FW_CFG "etc/vmcoreinfo/size");
+	if (echo) {
+		char line[256];
+		printf("emu-linux init: type a line\n");
+		if (fgets(line, sizeof(line), stdin) != NULL) {
+			line[strcspn(line, "\r\n")] = '\0';
+			printf("emu-linux init: read: %s\n", line);
+		}
+	}
 	if (restart) {
 		printf("emu-linux init: restarting\n");
 		reboot(RB_AUTOBOOT);
