@@ -106,6 +106,15 @@ struct uc_tlb_entry {                           /* include/unicorn/unicorn.h */
     int perms;
 };
 
+struct uc_arm64_cp_reg {                        /* include/unicorn/arm64.h */
+    uint32_t crn;
+    uint32_t crm;
+    uint32_t op0;
+    uint32_t op1;
+    uint32_t op2;
+    uint64_t val;
+};
+
 struct emu_walker;
 
 struct emu_cpu_bridge {

@@ -37,15 +37,6 @@
 #include "cpu_bridge.h"
 #include "page_walk.h"
 
-struct uc_arm64_cp_reg {                        /* include/unicorn/arm64.h */
-    uint32_t crn;
-    uint32_t crm;
-    uint32_t op0;
-    uint32_t op1;
-    uint32_t op2;
-    uint64_t val;
-};
-
 static void load_seg_cache(char *env, int seg, uint32_t selector, uint64_t base,
                            uint32_t limit, uint32_t flags)
 {

@@ -8,16 +8,7 @@
  * dispatcher only for the (op0, op1, CRn, CRm, op2) keys it has an entry for, and returns
  * 0 (Unicorn executes the instruction itself) for the others, as the dispatcher would.
  */
-#include <stdint.h>
-
-struct uc_arm64_cp_reg {                        /* include/unicorn/arm64.h */
-    uint32_t crn;
-    uint32_t crm;
-    uint32_t op0;
-    uint32_t op1;
-    uint32_t op2;
-    uint64_t val;
-};
+#include "cpu_bridge.h"
 
 typedef uint32_t (*sys_hook)(void *uc, int reg, const struct uc_arm64_cp_reg *cp,
                              void *user_data);

@@ -59,6 +59,14 @@ def command(emulator: str, machine: str) -> list[str]:
     return [binary]
 
 
+def run_to_end(cmd: list[str], timeout: float = 300) -> tuple[int, list[str]]:
+    """Run a boot to its end (a restart under -no-reboot); its exit status and the lines it
+    printed."""
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                         stdin=subprocess.DEVNULL, cwd=ROOT)
+    return run.returncode, (run.stdout + run.stderr).splitlines()
+
+
 @dataclass
 class Crash:
     """A boot that ended in the init's sysrq crash, and the dump taken after it."""

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import struct
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
-from linux_boot import FW_CFG_ITEM, linux_args
+from linux_boot import FW_CFG_ITEM, built, linux_args, run_to_end
 from test_qtest import FwCfg, launch
 
 FW_CFG_KERNEL_ADDR, FW_CFG_KERNEL_SIZE = 0x07, 0x08
@@ -39,10 +37,7 @@ INIT_LINES = [f"emu-linux init: fw_cfg {FW_CFG_ITEM[0]}: {FW_CFG_ITEM[1]}",
 
 def kernel_bzimage() -> Path:
     """The test kernel's bzImage (tools/linux/build.py keeps it next to vmlinux)."""
-    out = subprocess.run([sys.executable, str(ROOT / "tools/linux/build.py"), "--print-path",
-                          "x86_64"], capture_output=True, text=True, timeout=3600)
-    assert out.returncode == 0, out.stderr
-    return Path(out.stdout.strip()).parent / "bzImage"
+    return Path(built("x86_64")).parent / "bzImage"
 
 
 def _dma_read(fw: FwCfg, key: int, size: int) -> bytes:
@@ -114,19 +109,13 @@ def test_test_kernel_bzimage_published_as_qemu(tmp_path: Path) -> None:
     assert published("emu", *args) == qemu
 
 
-def boot(command: list[str]) -> tuple[int, list[str]]:
-    run = subprocess.run(command, capture_output=True, text=True, timeout=300,
-                         stdin=subprocess.DEVNULL, cwd=ROOT)
-    return run.returncode, (run.stdout + run.stderr).splitlines()
-
-
 @pytest.mark.parametrize("how", ["firmware", "direct"])
 def test_bzimage_boots_to_init_as_on_qemu(how: str) -> None:
     args = [*linux_args("pc", "restart"), "-no-reboot"]
     args[args.index("-kernel") + 1] = str(kernel_bzimage())
-    q_status, q_lines = boot(["qemu-system-x86_64", *args])
+    q_status, q_lines = run_to_end(["qemu-system-x86_64", *args])
     extra = ["--direct-boot"] if how == "direct" else []
-    e_status, e_lines = boot([sys.executable, "-m", "emu", *args, *extra])
+    e_status, e_lines = run_to_end([sys.executable, "-m", "emu", *args, *extra])
     q_init = [line for line in q_lines if line.startswith("emu-linux init:")]
     e_init = [line for line in e_lines if line.startswith("emu-linux init:")]
     assert q_init[1:] == INIT_LINES, "\n".join(q_lines[-20:])

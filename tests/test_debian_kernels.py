@@ -15,6 +15,7 @@ import sys
 
 import pytest
 from conftest import ROOT
+from linux_boot import run_to_end
 
 BOOTS = {
     "amd64": ("qemu-system-x86_64", ["-M", "pc", "-append", "console=ttyS0 restart"]),
@@ -35,19 +36,13 @@ def debian(arch: str, what: str) -> str:
     return out.stdout.strip()
 
 
-def boot(command: list[str]) -> tuple[int, list[str]]:
-    """Run to the end; the exit status and the lines the guest printed."""
-    run = subprocess.run(command, capture_output=True, text=True, timeout=3000,
-                         stdin=subprocess.DEVNULL, cwd=ROOT)
-    return run.returncode, (run.stdout + run.stderr).splitlines()
-
-
 @pytest.mark.parametrize("arch", sorted(BOOTS))
 def test_debian_kernel_boots_to_init_as_on_qemu(arch: str) -> None:
     qemu, args = BOOTS[arch]
     files = ["-kernel", debian(arch, "--print-path"), "-initrd", debian(arch, "--print-initrd")]
-    q_status, q_lines = boot([qemu, *args, *COMMON, *files])
-    e_status, e_lines = boot([sys.executable, "-m", "emu", *args, *COMMON, *files])
+    q_status, q_lines = run_to_end([qemu, *args, *COMMON, *files], timeout=3000)
+    e_status, e_lines = run_to_end([sys.executable, "-m", "emu", *args, *COMMON, *files],
+                                   timeout=3000)
     q_init = [line for line in q_lines if line.startswith("emu-linux init:")]
     e_init = [line for line in e_lines if line.startswith("emu-linux init:")]
     assert q_init[0].startswith("emu-linux init: uname: Linux 6.1.")

@@ -11,14 +11,13 @@ import subprocess
 
 import pytest
 from conftest import ROOT
-from linux_boot import BOOTS, FW_CFG_ITEM, command, init_lines, linux_args
+from linux_boot import BOOTS, FW_CFG_ITEM, command, init_lines, linux_args, run_to_end
 
 
 def boot(emulator: str, machine: str) -> tuple[int, str]:
-    run = subprocess.run([*command(emulator, machine), *linux_args(machine, "restart"),
-                          "-no-reboot"], capture_output=True, text=True, timeout=300,
-                         stdin=subprocess.DEVNULL, cwd=ROOT)
-    return run.returncode, run.stdout + run.stderr
+    status, lines = run_to_end([*command(emulator, machine), *linux_args(machine, "restart"),
+                                "-no-reboot"])
+    return status, "\n".join(lines)
 
 
 @pytest.mark.parametrize("machine", sorted(BOOTS))
