@@ -77,6 +77,19 @@ EXPECTED = [
                        "Kernel panic - not syncing: sysrq triggered crash"), stderr=None),
     Expect(r"^emu dump-info vmcore-linux \| grep OSRELEASE", "Linux's own note: OSRELEASE=6.1",
            0, stdout_has=("    OSRELEASE=6.1.",)),
+    Expect(r"^emu -M pc .*print-path x86_64.*--dump-on-panic vmcore-pc$",
+           "`--dump-on-panic` saves the dump at the panic and emu ends", 0,
+           stdout_has=("emu-linux init: fw_cfg etc/vmcoreinfo size: 16",
+                       "Kernel panic - not syncing: sysrq triggered crash"),
+           stderr="emu: dump saved to vmcore-pc (255.9 MiB, notes: PRSTATUS, QEMU, VMCOREINFO)\n"),
+    Expect(r"^python3 -m drgn -q -c vmcore-pc", "through `panic` and `sysrq_handle_crash` to the "
+           "`write` system call", 0,
+           stdout_has=("pvpanic_panic_notify\n", "\npanic\nsysrq_handle_crash\n__handle_sysrq\n"
+                       "write_sysrq_trigger\n", "ksys_write\n"), stderr=None),
+    Expect(r"^printf 'log\\nbt\\nquit\\n' \| crash",
+           "crash prints the kernel's log and its backtrace from `panic` on", 0,
+           stdout_has=("sysrq: Trigger a crash", "] panic at ", "] __handle_sysrq at "),
+           stderr=None),
 ]
 
 
@@ -186,7 +199,7 @@ def test_readme_examples_write_only_files_git_ignores(readme_run: ReadmeRun) -> 
     """The examples write the dumps and the console file where they run (in a checkout: files
     .gitignore lists) and nothing else; emu removed its socket when it quit."""
     written = {p.name for p in readme_run.workdir.iterdir() if not p.is_symlink()}
-    assert written == {"vmcore", "vmcore-virt", "console.txt", "vmcore-linux"}
+    assert written == {"vmcore", "vmcore-virt", "console.txt", "vmcore-linux", "vmcore-pc"}
     ignored = (ROOT / ".gitignore").read_text().splitlines()
     for name in (*written, "emu.qmp"):
         assert f"/{name}" in ignored, name

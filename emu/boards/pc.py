@@ -571,7 +571,10 @@ class PcBoard(Board):
         place of SeaBIOS's), the zero page over the setup sectors, and the 32-bit entry."""
         space = self.machine.address_space
         cpu = self.machine.cpu
+        rsdp, reserved = self._load_acpi()
         e820 = self.memory_map()
+        for start, length in reserved:
+            e820 = reserve(e820, start, length)
         size = 0 if self.initrd is None else len(self.initrd[1])
         setup, initrd_addr = rom_setup(linux, size, e820)
         space.write(linux.real_addr, setup)
@@ -579,9 +582,10 @@ class PcBoard(Board):
             space.write(initrd_addr, self.initrd[1])
         space.write(linux.prot_addr, linux.kernel)
         space.write(linux.cmdline_addr, self.machine.config.append.encode() + b"\0")
-        space.write(linux.real_addr, zero_page(setup, e820))
+        space.write(linux.real_addr, zero_page(setup, e820, rsdp))
         space.write(GDT_ADDR, GDT)
         self.chipset.firmware_apic_setup()
+        self._firmware_pci_setup()
         self.i8042.firmware_setup()
         cpu.enter_protected_mode(GDT_ADDR, len(GDT) - 1, BOOT_CS, BOOT_DS)
         cpu.set_regs(rsi=linux.real_addr, rbx=0, rbp=0, rdi=0, rsp=0, rip=linux.entry32)

@@ -32,6 +32,7 @@ CL_MAGIC, CL_OFFSET = 0x20, 0x22
 #: boot_params (arch/x86/include/uapi/asm/bootparam.h): e820_entries and e820_table
 E820_ENTRIES, E820_TABLE, E820_MAX_ENTRIES_ZEROPAGE = 0x1E8, 0x2D0, 128
 ZERO_PAGE_SIZE = 4096
+ACPI_RSDP_ADDR = 0x070          # boot_params.acpi_rsdp_addr (zero-page.rst)
 LOADED_HIGH, CAN_USE_HEAP = 0x01, 0x80
 XLF_CAN_BE_LOADED_ABOVE_4G = 0x02
 #: QEMU reads this much of the file as "the header" and copies it back over the setup
@@ -130,10 +131,12 @@ def linux_setup(path: str, raw: Buffer, cmdline: str, below_4g: int, acpi_data_s
                       raw[setup_size:], initrd_addr)
 
 
-def zero_page(setup: bytes, e820: list[tuple[int, int, int]]) -> bytes:
+def zero_page(setup: bytes, e820: list[tuple[int, int, int]], rsdp: int = 0) -> bytes:
     """boot_params for the 32-bit boot protocol (boot.rst): zeros, the setup header from 0x1f1
-    to its end (0x202 + the byte at 0x201) as the setup data has it, and the memory map."""
+    to its end (0x202 + the byte at 0x201) as the setup data has it, the memory map and the
+    ACPI RSDP's address (zero-page.rst, acpi_rsdp_addr at 0x070; 0: none)."""
     page = bytearray(ZERO_PAGE_SIZE)
+    struct.pack_into("<Q", page, ACPI_RSDP_ADDR, rsdp)
     end = min(0x202 + setup[0x201], len(setup), ZERO_PAGE_SIZE)
     page[SETUP_SECTS:end] = setup[SETUP_SECTS:end]
     entries = e820[:E820_MAX_ENTRIES_ZEROPAGE]
