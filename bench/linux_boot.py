@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Boot the Linux test kernels (tools/linux/build.py) on QEMU 7.2 and on emu, on both
-machines, in the same run, and print the wall time from starting the process to the first
+"""Boot the Linux test kernels (tools/linux/build.py) and Debian's distribution kernels
+(tools/linux/debian_kernels.py) on QEMU 7.2 and on emu, on both machines, in the same run,
+and print the wall time from starting the process to the first
 line of the kernel's /init (``emu-linux init: uname: ...``) and to the exit (the init
 restarts the machine: ``restart`` on the command line, ``-no-reboot``).
 
@@ -12,8 +13,10 @@ of emu (for a before/after comparison) with the same interpreter.
 
     python3 bench/linux_boot.py [--runs N] [--emu-root DIR] [--markdown FILE] [--no-count]
                                 [--linux-build tools/linux/build.py] [--kernel MACHINE=PATH]
+                                [--kinds test,debian]
 
-It needs the test kernels (built on first use, a few minutes), ``qemu-system-x86_64`` and
+It needs the test kernels (built on first use, a few minutes), Debian's kernels (fetched on
+first use), ``qemu-system-x86_64`` and
 ``qemu-system-aarch64``, and emu's dependencies for the interpreter that runs it.
 """
 
@@ -30,6 +33,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 FIRST_LINE = b"emu-linux init: "
 
+#: machine -> Debian's architecture name (tools/linux/debian_kernels.py)
+DEBIAN = {"pc": "amd64", "virt": "arm64"}
 #: machine -> (tools/linux/build.py architecture, QEMU binary, options, console)
 BOOTS = {
     "pc": ("x86_64", "qemu-system-x86_64", ["-M", "pc"], "ttyS0"),
@@ -93,12 +98,23 @@ def built(arch: str, what: str) -> str:
 KERNELS: dict[str, str] = {}
 
 
-def args_for(machine: str) -> list[str]:
+def debian(machine: str, what: str) -> str:
+    out = subprocess.run([sys.executable, str(REPO / "tools/linux/debian_kernels.py"), what,
+                          DEBIAN[machine]], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def args_for(machine: str, kind: str) -> list[str]:
+    """The options that boot the ``kind`` of kernel ("test" or "debian") on ``machine``."""
     arch, _qemu, options, console = BOOTS[machine]
-    kernel = KERNELS.get(machine) or built(arch, "--print-path")
+    if kind == "debian":
+        kernel, initrd = debian(machine, "--print-path"), debian(machine, "--print-initrd")
+    else:
+        kernel = KERNELS.get(machine) or built(arch, "--print-path")
+        initrd = built(arch, "--print-initrd")
     return [*options, "-m", "256M", "-display", "none", "-serial", "stdio", "-no-reboot",
             "-device", "vmcoreinfo", "-kernel", kernel,
-            "-initrd", built(arch, "--print-initrd"), "-append", f"console={console} restart"]
+            "-initrd", initrd, "-append", f"console={console} restart"]
 
 
 def run(cmd: list[str], env: dict[str, str] | None, cwd: str | None) -> dict[str, float]:
@@ -133,6 +149,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--emu-root", default=str(REPO), help="the emu checkout to run")
     parser.add_argument("--machines", default="pc,virt")
+    parser.add_argument("--kinds", default="test,debian",
+                        help="which kernels: the test kernels, Debian's, or both")
     parser.add_argument("--markdown", help="also write the table to this file")
     parser.add_argument("--linux-build", default=LINUX_BUILD[0],
                         help="the tools/linux/build.py that builds the kernels")
@@ -144,11 +162,12 @@ def main() -> int:
     LINUX_BUILD[0] = opts.linux_build
     KERNELS.update(k.split("=", 1) for k in opts.kernel)
     env = dict(os.environ, PYTHONPATH=opts.emu_root)
-    rows = ["| machine | emulator | first init line, median s | exit, median s | "
+    rows = ["| machine | kernel | emulator | first init line, median s | exit, median s | "
             "Python TLB fills | their time, s | native TLB fills | MRS/MSR hook calls in Python |",
-            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for machine in opts.machines.split(","):
-        options = args_for(machine)
+            "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for machine, kind in ((m, k) for k in opts.kinds.split(",")
+                          for m in opts.machines.split(",")):
+        options = args_for(machine, kind)
         results: dict[str, list[dict[str, float]]] = {"QEMU": [], "emu": []}
         for n in range(opts.runs):
             for name, cmd, cmd_env in (
@@ -158,14 +177,14 @@ def main() -> int:
                 # (python -c puts the working directory first on sys.path)
                 r = run(cmd, cmd_env, opts.emu_root if cmd_env else None)
                 results[name].append(r)
-                print(f"{machine} {name} run {n + 1}: first line {r['first']:.3f} s, "
+                print(f"{machine} {kind} {name} run {n + 1}: first line {r['first']:.3f} s, "
                       f"exit {r['exit']:.3f} s", file=sys.stderr)
         for name, rs in results.items():
             med = {k: statistics.median(r[k] for r in rs) for k in rs[0]}
             fills = (f"{med['python_fills']:.0f} | {med['python_fill_s']:.2f} | "
                      f"{med['native_fills']:.0f} | {med['sysreg_calls']:.0f}"
                      if "python_fills" in med else "| | |")
-            rows.append(f"| {machine} | {name} | {med['first']:.2f} | {med['exit']:.2f} | "
+            rows.append(f"| {machine} | {kind} | {name} | {med['first']:.2f} | {med['exit']:.2f} | "
                         f"{fills} |")
     table = "\n".join(rows)
     print(table)
