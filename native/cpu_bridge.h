@@ -163,6 +163,8 @@ struct emu_cpu_bridge {
     uint64_t blocks[1024];
     /* the native page walk's state (page_walk.h); NULL: every miss asks `walk` */
     struct emu_walker *walker;
+    /* aarch64: tlb_flush (accel/tcg/cputlb.c), for a TLBI in a 2 MiB block */
+    void (*flush_all)(void *cpu);
 };
 
 #define BLOCK_SHIFT 21

@@ -420,16 +420,22 @@ uint32_t emu_arm_sys_hook(void *uc, int reg, const struct uc_arm64_cp_reg *cp, v
     if (cp->op0 == 1 && cp->op1 == 0 && cp->crn == 8 &&
         (cp->crm == 7 || cp->crm == 3 || cp->crm == 1) && (cp->op2 & 1) && b->flush_page) {
         uint64_t page = (uint64_t)((int64_t)(cp->val << 20) >> 8);   /* sextract64(v << 12, 0, 56) */
-        uint64_t start = page, end = page + 4096;
 
         if (b->blocks[BLOCK_BIT(page) >> 6] & (1ull << (BLOCK_BIT(page) & 63))) {
-            /* the TLB may hold pages of a 2 MiB block there: the TLBI removes the block
-             * (QEMU's tlb_add_large_page would flush the whole TLB; Linux's linear map
-             * is made of blocks, and flushing just the block keeps the rest) */
-            start = page & ~((1ull << BLOCK_SHIFT) - 1);
-            end = start + (1ull << BLOCK_SHIFT);
+            /* the TLB may hold pages of a 2 MiB block there: flush all of it, as QEMU's
+             * tlb_flush_page does for an address in a registered large page
+             * (tlb_flush_page_locked).  Flushing the block's 2048 TLB pages one by one
+             * cost more than the refills of a full flush; the TLB is empty afterwards,
+             * so no block is cached any more. */
+            b->flush_all(b->cpu);
+            volatile uint64_t *blocks = b->blocks;   /* (volatile: no memset without libc) */
+
+            for (int i = 0; i < (int)(sizeof(b->blocks) / sizeof(b->blocks[0])); i++) {
+                blocks[i] = 0;
+            }
+            return 0;
         }
-        for (uint64_t at = start; at < end; at += b->target_page_size) {
+        for (uint64_t at = page; at < page + 4096; at += b->target_page_size) {
             if (at != page) {
                 b->flush_page(b->cpu, at);
             }

@@ -104,7 +104,7 @@ class _Bridge(ctypes.Structure):
                 ("tlb_modes", ctypes.c_int32),
                 ("walk_page_size", ctypes.c_uint64), ("target_page_size", ctypes.c_uint64),
                 ("flush_page", ctypes.c_void_p), ("blocks", ctypes.c_uint64 * 1024),
-                ("walker", ctypes.c_void_p)]
+                ("walker", ctypes.c_void_p), ("flush_all", ctypes.c_void_p)]
 
 
 class TlbEntry(ctypes.Structure):
@@ -196,6 +196,7 @@ class Engine:
         else:
             b.raise_arm = ctypes.cast(lib.raise_exception_aarch64, ctypes.c_void_p).value
             b.flush_page = ctypes.cast(lib.tlb_flush_page_aarch64, ctypes.c_void_p).value
+            b.flush_all = ctypes.cast(lib.tlb_flush_aarch64, ctypes.c_void_p).value
         self._native = ctypes.CDLL(str(LIBRARY))
         self.available = True
 
