@@ -64,7 +64,7 @@ def run_to_end(cmd: list[str], timeout: float = 300) -> tuple[int, list[str]]:
     printed."""
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                          stdin=subprocess.DEVNULL, cwd=ROOT)
-    return run.returncode, (run.stdout + run.stderr).splitlines()
+    return run.returncode, (untangle(run.stdout) + run.stderr).splitlines()
 
 
 @dataclass
@@ -110,9 +110,25 @@ def boot_to_panic(emulator: str, machine: str, workdir: Path, *extra: str,
 _STAMP = re.compile(r"^\[ *\d+\.\d+\] ")
 
 
+#: a kernel message printed into the middle of a line the init was writing: the part before
+#: it, the message, and the rest of the line after it
+_TANGLED = re.compile(r"^([^\n\[]+)(\[ *\d+\.\d{6}\] [^\n]*\n)([^\n]*)$", re.M)
+
+
+def untangle(console: str) -> str:
+    """The console with each kernel message that interrupted a line of the init's (the
+    kernel's printk and the init's write share the console, and their order depends on
+    timing, on QEMU as on emu) put on its own line before the line it interrupted."""
+    while True:
+        fixed = _TANGLED.sub(r"\2\1\3", console)
+        if fixed == console:
+            return console
+        console = fixed
+
+
 def kernel_log(console: str) -> list[str]:
     """The console's lines with the kernel's timestamps taken off."""
-    return [_STAMP.sub("", line.rstrip("\r")) for line in console.splitlines()]
+    return [_STAMP.sub("", line.rstrip("\r")) for line in untangle(console).splitlines()]
 
 
 def init_lines(console: str) -> list[str]:

@@ -40,9 +40,11 @@ def test_directory_lists_user_files_and_the_pc_memory_map(tmp_path) -> None:
     assert b"size=8 name=opt/greeting" in text  # no NUL added, as QEMU
     # qemu64's reserved HyperTransport range, then RAM below 3 GiB and from 4 GiB
     assert b"size=60 name=etc/e820" in text
-    # with QEMU's bootorder and bios-geometry, and its ACPI tables, RSDP and loader script
-    assert listing[0] == b"dir count=9"
-    for name in (b"etc/acpi/tables", b"etc/acpi/rsdp", b"etc/table-loader"):
+    # with QEMU's bootorder and bios-geometry, its ACPI tables, RSDP and loader script, and
+    # the PIIX4 PM's sleep states
+    assert listing[0] == b"dir count=10"
+    for name in (b"etc/acpi/tables", b"etc/acpi/rsdp", b"etc/table-loader",
+                 b"etc/system-states"):
         assert b"name=" + name in text
 
 
