@@ -133,7 +133,7 @@ def parse_args(argv: Sequence[str]) -> MachineConfig | str:
         i += 2
         opt = f"-{name}"
         if name in ("M", "machine"):
-            text = _machine_option(cfg, value)
+            text = _machine_option(cfg, value, machine_seen)
             if text:
                 return text
             machine_seen = True
@@ -263,14 +263,16 @@ _MACHINE_BOOLS: dict[str, str | None] = {
 }
 
 
-def _machine_option(cfg: MachineConfig, value: str) -> str | None:
+def _machine_option(cfg: MachineConfig, value: str, seen: bool = False) -> str | None:
     """``-machine [type=]NAME[,prop=value...]`` (QEMU's machine_opts): the type, the
     accelerator, and the machine properties emu honours. Other properties QEMU has are
-    refused as unsupported; properties QEMU does not have, in QEMU's words."""
+    refused as unsupported; properties QEMU does not have, in QEMU's words. Without a type,
+    the options add to those of the machine an earlier ``-machine`` chose (QEMU merges
+    them: ``-M pc -machine hpet=off``)."""
     from emu.plugins.devices import parse_bool
 
     opts = _keyval(value, "type")
-    name = opts.pop("type", "")
+    name = opts.pop("type", "") or (cfg.machine if seen else "")
     if "accel" in opts:  # QEMU's list syntax, kvm:tcg: the first accelerator emu has
         accel = opts.pop("accel")
         usable = [a for a in accel.split(":") if a in ("tcg", "qtest")]
@@ -289,6 +291,11 @@ def _machine_option(cfg: MachineConfig, value: str) -> str | None:
             if v not in ("4", "3", "2", "host", "max"):  # hw/arm/virt.c virt_set_gic_version
                 raise ConfigError("Invalid gic-version value\nValid values are 3, 2, host, max.")
             cfg.gic_version = v
+        elif key == "hpet" and cfg.machine == "pc":  # hw/i386/pc.c pc_machine_set_hpet
+            try:
+                cfg.hpet = parse_bool(v)
+            except ValueError:
+                raise ConfigError(f"Parameter '{key}' expects 'on' or 'off'") from None
         elif key in _MACHINE_BOOLS and key in _QEMU_MACHINE_PROPERTIES[cfg.machine]:
             try:
                 on = parse_bool(v)

@@ -115,6 +115,8 @@ class MachineConfig:
     devices: list[DeviceSpec] = field(default_factory=list)
     nographic: bool = False
     nodefaults: bool = False
+    #: -machine pc,hpet=on|off: the pc's HPET (QEMU's default: on)
+    hpet: bool = True
     display: str | None = None
     uuid: bytes | None = None
     #: -name: the guest's name (QMP query-name)

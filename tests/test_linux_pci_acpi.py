@@ -1,10 +1,10 @@
 """Linux 6.1 (the x86_64 test kernel, with PCI, ACPI and pvpanic) on emu's and QEMU's pc.
 
 - With ``-nodefaults`` every kernel log line that names PCI, ACPI or PnP is QEMU's, but for
-  what emu leaves out (docs/devel/linux.md): the tables' addresses and sizes, the HPET and
-  WAET tables, QEMU's two GPE handlers (PCI and CPU hotplug) and its floppy controller's PnP
-  device. The fw_cfg driver finds the device through ACPI (QEMU0002) on both: the init reads
-  etc/vmcoreinfo without ``qemu_fw_cfg.ioport=`` on the command line.
+  what emu leaves out (docs/devel/linux.md): the tables' addresses and sizes, QEMU's two GPE
+  handlers (PCI and CPU hotplug) and its floppy controller's PnP device. The fw_cfg driver
+  finds the device through ACPI (QEMU0002) on both: the init reads etc/vmcoreinfo without
+  ``qemu_fw_cfg.ioport=`` on the command line.
 - pvpanic: Linux's driver binds QEMU0001 from the DSDT and reports the init's sysrq crash;
   both emulators end the run (``-action panic=shutdown``, the default) and emu's
   ``--dump-on-panic`` writes a dump taken at the panic, which drgn and crash read as the
@@ -62,11 +62,9 @@ def test_pci_and_acpi_lines_match_qemu() -> None:
         assert "emu-linux init: fw_cfg etc/vmcoreinfo size: 16" in kernel_log(console), console
         assert "ACPI: Interpreter enabled" in kernel_log(console)
     want = topic_lines(theirs)
-    # what emu leaves out: the HPET and WAET tables, the GPE handlers _E01 and _E02,
-    # the floppy controller's PnP device
+    # what emu leaves out: the GPE handlers _E01 and _E02, the floppy controller's PnP device
     assert "ACPI: Enabled 2 GPEs in block 00 to 0F" in want
-    want = [line for line in want if "HPET" not in line and "WAET" not in line
-            and line != "ACPI: Enabled 2 GPEs in block 00 to 0F"]
+    want = [line for line in want if line != "ACPI: Enabled 2 GPEs in block 00 to 0F"]
     found = [i for i, line in enumerate(want) if PNP_FOUND.match(line)]
     assert len(found) == 1
     count = int(PNP_FOUND.match(want[found[0]]).group(1))

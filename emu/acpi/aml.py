@@ -203,7 +203,9 @@ def irq_no_flags(*irqs: int) -> bytes:
 IF_OP, ELSE_OP, WHILE_OP = 0xA0, 0xA1, 0xA2
 PACKAGE_OP, INCREMENT_OP, INDEX_OP = 0x12, 0x75, 0x88
 ADD_OP, SHIFT_LEFT_OP, SHIFT_RIGHT_OP, AND_OP, OR_OP = 0x72, 0x79, 0x7A, 0x7B, 0x7D
-LEQUAL_OP, LLESS_OP = 0x93, 0x95
+LOR_OP, LEQUAL_OP, LGREATER_OP, LLESS_OP = 0x91, 0x93, 0x94, 0x95
+MEMORY32_FIXED_DESCRIPTOR = 0x86
+READ_ONLY = 0
 CREATE_DWORD_FIELD_OP = 0x8A
 NULL_NAME = b"\x00"
 #: OperationRegion space PCI_Config
@@ -255,6 +257,23 @@ def lless(a: bytes, b: bytes) -> bytes:
 def equal(a: bytes, b: bytes) -> bytes:
     """LEqual (a, b)."""
     return bytes([LEQUAL_OP]) + a + b
+
+
+def lor(a: bytes, b: bytes) -> bytes:
+    """LOr (a, b)."""
+    return bytes([LOR_OP]) + a + b
+
+
+def lgreater(a: bytes, b: bytes) -> bytes:
+    """LGreater (a, b)."""
+    return bytes([LGREATER_OP]) + a + b
+
+
+def memory32_fixed(base: int, length: int, read_write: int) -> bytes:
+    """Memory32Fixed (ReadOnly/ReadWrite, base, length): the 32-bit fixed memory range
+    descriptor (ACPI 6.4 6.4.3.4; aml_memory32_fixed)."""
+    return (bytes([MEMORY32_FIXED_DESCRIPTOR, 9, 0, read_write]) + base.to_bytes(4, "little")
+            + length.to_bytes(4, "little"))
 
 
 def increment(target: bytes) -> bytes:

@@ -3,9 +3,8 @@
 build_facs, hw/i386/acpi-common.c acpi_build_madt) and published in fw_cfg as
 ``etc/acpi/tables``, ``etc/acpi/rsdp`` and ``etc/table-loader``.
 
-The tables blob holds FACS, DSDT, FADT, MADT and RSDT, in QEMU's order; QEMU's pc also has an
-HPET table and a WAET table, which emu leaves out (no HPET; WAET vouches for an ACPI PM timer,
-which emu does not have). The RSDP (revision 0, ACPI 1.0, as QEMU's pc) points to the RSDT.
+The tables blob holds FACS, DSDT, FADT, MADT, HPET (unless ``hpet=off``), WAET and RSDT, in
+QEMU's order. The RSDP (revision 0, ACPI 1.0, as QEMU's pc) points to the RSDT.
 Checksums and pointers are left for the firmware's loader to fill in, as in QEMU's blobs.
 docs/devel/acpi.md lists every difference from QEMU's tables and why.
 """
@@ -40,6 +39,10 @@ FADT_FLAGS = (1 << 0) | (1 << 2) | (1 << 5) | (1 << 7) | (1 << 15)
 PLVL_LAT_NONE = 0xFFF
 
 APIC_DEFAULT_ADDRESS, IOAPIC_ADDRESS, IOAPIC_ID = 0xFEE00000, 0xFEC00000, 0
+#: the HPET's Event Timer Block ID (its capabilities register's low half) and base
+HPET_BLOCK_ID, HPET_BASE, HPET_LEN = 0x8086A201, 0xFED00000, 0x400
+#: WAET's flag "ACPI PM timer good"
+WAET_PM_TIMER_GOOD = 1 << 1
 #: ISA IRQs that are PCI interrupts on QEMU's pc (x86ms->pci_irq_mask = 0x0e20): their
 #: MADT overrides make them level-triggered, active high
 PCI_IRQ_MASK = (1 << 5) | (1 << 9) | (1 << 10) | (1 << 11)
@@ -56,6 +59,7 @@ class PcAcpiConfig:
     serial: list[tuple[int, int, int]] = field(default_factory=list)  # (index, port, irq)
     fw_cfg_dma: bool = True
     pvpanic_port: int | None = None
+    hpet: bool = True                   # the HPET (-M pc,hpet=off: none)
     rtc_irq: int = 8
     #: the 32-bit and 64-bit PCI holes (first and last address; hw/pci-host/i440fx.c)
     pci_hole: tuple[int, int] = (0x08000000, 0xFEBFFFFF)
@@ -257,6 +261,7 @@ def pc_dsdt_body(cfg: PcAcpiConfig) -> bytes:
     -global PIIX4_PM.acpi-pci-hotplug-with-bridge-support=off`` leaves them out too) and
     the floppy controller FDC0.
     """
+    hpet = _hpet() if cfg.hpet else b""
     pci0 = aml.scope("_SB", aml.device(
         "PCI0", aml.name_decl("_HID", aml.eisaid("PNP0A03")),
         aml.name_decl("_ADR", aml.integer(0)), aml.name_decl("_UID", aml.integer(0))))
@@ -284,7 +289,33 @@ def pc_dsdt_body(cfg: PcAcpiConfig) -> bytes:
         aml.scope("\\_SB", prq), *_isa_devices(cfg))
     devices = aml.scope("\\_SB", aml.scope(
         "PCI0", aml.device("S00", aml.name_decl("_ADR", aml.integer(0))), s08))
-    return pci0 + _pci0_int() + gpe + crs + _sleep_states() + fwcf + devices
+    return pci0 + _pci0_int() + hpet + gpe + crs + _sleep_states() + fwcf + devices
+
+
+def _hpet() -> bytes:
+    """``\\_SB.HPET`` (build_hpet_aml): PNP0103 with the timer block's first 8 bytes as
+    fields, present when the vendor ID and the period are sane, and its MMIO range."""
+    zero, id_, period = aml.integer(0), aml.local(0), aml.local(1)
+    sta = aml.method(
+        "_STA", 0,
+        aml.store(aml.name("VEND"), id_),
+        aml.store(aml.name("PRD"), period),
+        aml.shiftright(id_, aml.integer(16), id_),
+        aml.if_(aml.lor(aml.equal(id_, zero), aml.equal(id_, aml.integer(0xFFFF))),
+                aml.return_(zero)),
+        aml.if_(aml.lor(aml.equal(period, zero), aml.lgreater(period, aml.integer(100000000))),
+                aml.return_(zero)),
+        aml.return_(aml.integer(0x0F)))
+    return aml.scope("_SB", aml.device(
+        "HPET",
+        aml.name_decl("_HID", aml.eisaid("PNP0103")),
+        aml.name_decl("_UID", zero),
+        aml.operation_region("HPTM", aml.SYSTEM_MEMORY, HPET_BASE, HPET_LEN),
+        aml.field("HPTM", aml.DWORD_ACC, aml.LOCK, aml.PRESERVE,
+                  aml.named_field("VEND", 32), aml.named_field("PRD", 32)),
+        sta,
+        aml.name_decl("_CRS", aml.resource_template(
+            aml.memory32_fixed(HPET_BASE, HPET_LEN, aml.READ_ONLY)))))
 
 
 def build_fadt(facs: int, dsdt: int, offset: int, linker: BiosLinker) -> bytes:
@@ -319,6 +350,19 @@ def build_madt(cfg: PcAcpiConfig) -> bytes:
     return table(b"APIC", 1, body)
 
 
+def build_hpet() -> bytes:
+    """HPET (build_hpet; IA-PC HPET 1.0a 3.2.4): the Event Timer Block ID QEMU's HPET
+    advertises, its base address as a system-memory GAS, HPET number 0, no minimum tick, no
+    page protection."""
+    gas = struct.pack("<BBBBQ", aml.SYSTEM_MEMORY, 0, 0, 0, HPET_BASE)
+    return table(b"HPET", 1, struct.pack("<I", HPET_BLOCK_ID) + gas + struct.pack("<BHB", 0, 0, 0))
+
+
+def build_waet() -> bytes:
+    """WAET (build_waet): "ACPI PM timer good", which the PIIX4's PM timer is."""
+    return table(b"WAET", 1, struct.pack("<I", WAET_PM_TIMER_GOOD))
+
+
 def build_rsdt(entries: list[int], offset: int, linker: BiosLinker) -> bytes:
     """RSDT (build_rsdt): the blob offsets of the tables, made addresses by the loader."""
     for i in range(len(entries)):
@@ -351,9 +395,12 @@ def build_pc(cfg: PcAcpiConfig) -> AcpiBlobs:
     dsdt = add(table(b"DSDT", 1, pc_dsdt_body(cfg)))
     fadt_offset = len(blob)
     fadt = add(build_fadt(facs, dsdt, fadt_offset, linker))
-    madt = add(build_madt(cfg))
+    entries = [fadt, add(build_madt(cfg))]
+    if cfg.hpet:
+        entries.append(add(build_hpet()))
+    entries.append(add(build_waet()))
     rsdt_offset = len(blob)
-    add(build_rsdt([fadt, madt], rsdt_offset, linker))
+    add(build_rsdt(entries, rsdt_offset, linker))
     rsdp = build_rsdp(rsdt_offset, linker)
     if len(blob) > TABLE_SIZE:
         raise ValueError("ACPI tables larger than their fw_cfg file")

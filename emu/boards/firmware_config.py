@@ -16,6 +16,7 @@ from emu.devices.fw_cfg import (
     FW_CFG_CMDLINE_DATA,
     FW_CFG_CMDLINE_SIZE,
     FW_CFG_E820_TABLE,
+    FW_CFG_HPET,
     FW_CFG_INITRD_ADDR,
     FW_CFG_INITRD_DATA,
     FW_CFG_INITRD_SIZE,
@@ -64,14 +65,17 @@ def add_common_items(fw: FwCfg, cfg: MachineConfig) -> None:
     fw.add_file("bios-geometry", b"")
 
 
-def add_pc_items(fw: FwCfg, cfg: MachineConfig, e820: list[tuple[int, int, int]]) -> None:
+def add_pc_items(fw: FwCfg, cfg: MachineConfig, e820: list[tuple[int, int, int]],
+                 hpet: bytes | None = None) -> None:
     """The x86 items of QEMU's pc: CPU counts, RAM size, NUMA (none), IRQ0 override, the
-    legacy reserved-E820 table (empty) and ``etc/e820`` with the board's memory map.
+    legacy reserved-E820 table (empty), ``etc/e820`` with the board's memory map, and
+    FW_CFG_HPET (``hpet``: the HPET's ``hpet_fw_config``; without one, QEMU's initial
+    ``{.count = UINT8_MAX}``).
 
     The board adds the ACPI files and the PIIX4's ``etc/system-states`` itself
     (emu/boards/pc.py). What QEMU's pc also publishes and emu leaves out, because it would
-    describe hardware emu does not have: ``etc/tpm/log``, SMBIOS (``etc/smbios/*``), the
-    kvmvapic option ROM and FW_CFG_HPET (0x8004: there is no HPET yet)."""
+    describe hardware emu does not have: ``etc/tpm/log``, SMBIOS (``etc/smbios/*``) and the
+    kvmvapic option ROM."""
     add_common_items(fw, cfg)
     fw.add_i16(FW_CFG_NB_CPUS, cfg.smp)
     fw.add_i16(FW_CFG_MAX_CPUS, cfg.max_cpus)
@@ -80,6 +84,7 @@ def add_pc_items(fw: FwCfg, cfg: MachineConfig, e820: list[tuple[int, int, int]]
     fw.add_i32(FW_CFG_IRQ0_OVERRIDE, 1)
     fw.add_bytes(FW_CFG_E820_TABLE, struct.pack("<I", 0) + bytes(E820_ENTRY.size * 128))
     fw.add_file("etc/e820", b"".join(E820_ENTRY.pack(*entry) for entry in e820))
+    fw.add_bytes(FW_CFG_HPET, hpet if hpet is not None else bytes([0xFF]) + bytes(15 * 8))
 
 
 def add_virt_items(fw: FwCfg, cfg: MachineConfig) -> None:

@@ -234,7 +234,7 @@ class PcBoard(Board):
             m.map_port(COM_PORTS[i], uart.region)
             self.uarts.append((i, uart))
         self.chipset = PcChipset(m.clock, m.map_port, m.map_mmio,
-                                 cpu_access=lambda: m.in_guest)
+                                 cpu_access=lambda: m.in_guest, hpet=m.config.hpet)
         for i, uart in self.uarts:
             uart.irq.connect_to(self.chipset.gsi[COM_IRQS[i]])
             uart.on_input = (lambda u: lambda: m.call_soon(u.update_irq))(uart)
@@ -256,7 +256,9 @@ class PcBoard(Board):
         m.map_port(FW_CFG_IO_BASE, front.comb)
         if self.fw_cfg.dma_enabled:
             m.map_port(FW_CFG_DMA_IO_BASE, front.dma)
-        add_pc_items(self.fw_cfg, m.config, self.memory_map())
+        hpet = self.chipset.hpet
+        add_pc_items(self.fw_cfg, m.config, self.memory_map(),
+                     None if hpet is None else hpet.fw_cfg_entry())
         self.fw_cfg.add_file(SYSTEM_STATES_FILE, self.piix4_pm.system_states())
         if bios is not None:
             m.add_rom("pc.bios", FOUR_GIB - len(bios), len(bios), bios, dumped=True)
@@ -353,6 +355,7 @@ class PcBoard(Board):
             serial=[(i, COM_PORTS[i], COM_IRQS[i]) for i, _ in self.uarts],
             fw_cfg_dma=self.fw_cfg.dma_enabled,
             pvpanic_port=None if pvpanic is None else pvpanic.port,
+            hpet=self.chipset.hpet is not None,
             pci_hole=(below, IOAPIC_ADDRESS - 1),
             pci_hole64=(hole64, hole64 + PCI_HOLE64_SIZE - 1))
         self.acpi = build_pc(cfg)

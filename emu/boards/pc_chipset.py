@@ -15,9 +15,11 @@
 * the MC146818 RTC on GSI 8, its NVRAM filled as QEMU's ``pc_cmos_init`` fills it
   (:func:`pc_cmos_init`).
 
-QEMU routes the PIT and RTC outputs through the HPET's legacy inputs, which pass them on to GSI
-0 and 8 while the HPET is not in legacy-replacement mode (its state after reset); emu has no
-HPET, so they are wired straight to those GSIs.
+* the HPET at 0xfed00000 (:mod:`emu.devices.hpet`; ``-M pc,hpet=off`` leaves it out), its 24
+  first interrupt routes on the GSIs. As in QEMU, the PIT's and the RTC's outputs go through
+  the HPET's legacy inputs, which pass them on to GSI 0 and 8 while the HPET is not in legacy
+  replacement mode (its state after reset), and the HPET's ``pit_enabled`` output switches the
+  PIT's interrupt on and off; without the HPET they are wired straight to those GSIs.
 
 Each device's GPIO lists are registered under QEMU's QOM paths (``qom_gpios``) for the qtest
 commands ``irq_intercept_in``, ``irq_intercept_out`` and ``set_irq_in`` (QEMU's qtests watch
@@ -40,6 +42,7 @@ from emu.devices.apic import (
     Apic,
     ApicBus,
 )
+from emu.devices.hpet import HPET_BASE, HPET_LEGACY_PIT_INT, HPET_LEGACY_RTC_INT, Hpet
 from emu.devices.i8254 import PIT_BASE, Pit
 from emu.devices.i8259 import PicPair
 from emu.devices.ioapic import IOAPIC_BASE, ApicMessage, IoApic
@@ -55,9 +58,11 @@ FIRMWARE_LINT0, FIRMWARE_LINT1 = 0x8700, 0x8400
 ISA_NUM_IRQS = 16
 PIT_ISA_IRQ = 0
 
-#: QEMU 7.2's QOM paths of these devices on ``-M pc`` (qom-list /machine/unattached)
+#: QEMU 7.2's QOM paths of these devices on ``-M pc`` without a VGA (``-nodefaults``, as the
+#: qtests run it; a VGA takes device[8] and moves the later ones up by one)
 QOM_PATHS = {"pic-master": "/machine/unattached/device[6]",
              "pic-slave": "/machine/unattached/device[7]",
+             "hpet": "/machine/unattached/device[8]",
              "rtc": "/machine/unattached/device[9]",
              "pit": "/machine/unattached/device[10]",
              "ioapic": "/machine/i440fx/ioapic"}
@@ -126,7 +131,7 @@ class PcChipset:
 
     def __init__(self, clock: Clock, map_port: Callable[[int, Region], None],
                  map_mmio: Callable[[int, Region], None],
-                 cpu_access: Callable[[], bool] | None = None) -> None:
+                 cpu_access: Callable[[], bool] | None = None, hpet: bool = True) -> None:
         self.clock = clock
         self._resets = 0
         self._restore_boot: tuple[str, bool] | None = None
@@ -144,8 +149,19 @@ class PcChipset:
         self.pit = Pit(clock)
         self.pcspk = PcSpeaker(self.pit)
         self.rtc = MC146818Rtc(clock)
-        self.pit.irq.connect_to(self.gsi[PIT_ISA_IRQ])
-        self.rtc.irq.connect_to(self.gsi[RTC_ISA_IRQ])
+        #: the HPET (None with hpet=off), wired as pc_basic_device_init wires it
+        self.hpet: Hpet | None = None
+        if hpet:
+            self.hpet = Hpet(clock)
+            for n in range(GSI_NUM_PINS):
+                self.hpet.irqs[n].connect_to(self.gsi[n])
+            self.pit.irq.connect_to(self.hpet.legacy[HPET_LEGACY_PIT_INT])
+            self.rtc.irq.connect_to(self.hpet.legacy[HPET_LEGACY_RTC_INT])
+            self.hpet.pit_enabled.connect_to(self.pit.irq_control)
+            map_mmio(HPET_BASE, self.hpet.region)
+        else:
+            self.pit.irq.connect_to(self.gsi[PIT_ISA_IRQ])
+            self.rtc.irq.connect_to(self.gsi[RTC_ISA_IRQ])
         self.pic.map(map_port)
         map_port(PIT_BASE, self.pit.region)
         map_port(PCSPK_PORT, self.pcspk.region)
@@ -159,6 +175,8 @@ class PcChipset:
             QOM_PATHS["pit"]: self.pit.gpios,
             QOM_PATHS["ioapic"]: self.ioapic.gpios,
         }
+        if self.hpet is not None:
+            self.qom_gpios[QOM_PATHS["hpet"]] = self.hpet.gpios
 
     def init_cmos(self, config: MachineConfig, below_4g: int, above_4g: int) -> None:
         """Fill the NVRAM for ``config`` (:func:`pc_cmos_init`). ``-boot once=`` holds for the
@@ -231,6 +249,8 @@ class PcChipset:
         self.ioapic.reset()
         self.pic.reset()
         self.rtc.reset()
+        if self.hpet is not None:
+            self.hpet.reset()
         self.pit.reset()
         if self._resets == 1 and self._restore_boot is not None:
             set_boot_dev(self.rtc, *self._restore_boot)
