@@ -15,6 +15,14 @@ from emu.dump.elf import (
     clip_ranges,
     write_elf_core,
 )
+from emu.dump.kdump import (
+    KDUMP_FORMATS,
+    KdumpInfo,
+    kdump_format,
+    vmcoreinfo_page_size,
+    vmcoreinfo_value,
+    write_kdump,
+)
 from emu.dump.notes import (
     aarch64_prfpreg,
     aarch64_prstatus,
@@ -27,8 +35,34 @@ from emu.dump.notes import (
 if TYPE_CHECKING:
     from emu.machine import Machine
 
-FORMATS = ("elf",)
+#: the formats emu writes, in the order of QEMU's DumpGuestMemoryFormat (8.2's kdump-raw-*
+#: names included), then emu's zstd ones
+FORMATS = ("elf", "kdump-zlib", "kdump-lzo", "kdump-snappy", "kdump-raw-zlib", "kdump-raw-lzo",
+           "kdump-raw-snappy", "kdump-zstd", "kdump-raw-zstd")
+assert set(FORMATS) == {"elf", *KDUMP_FORMATS}
 EM_386 = 3
+
+
+def available_formats() -> list[str]:
+    """The formats emu can write here (query-dump-guest-memory-capability): ELF, and each
+    kdump format whose compression library can be imported."""
+    return [fmt for fmt in FORMATS if (kd := kdump_format(fmt)) is None or kd[0].available()]
+
+
+def check_format(fmt: str, paging: bool, filtered: bool) -> None:
+    """QEMU's checks of a format before a dump (dump/dump.c qmp_dump_guest_memory(), in its
+    order): a kdump format takes the whole memory, unpaged; a compression whose library is
+    missing is not available."""
+    kd = kdump_format(fmt)
+    if kd is None:
+        if fmt not in FORMATS:
+            raise DumpError(f"unsupported dump format '{fmt}' (supported: "
+                            f"{', '.join(available_formats())})")
+        return
+    if paging or filtered:
+        raise DumpError("kdump-compressed format doesn't support paging or filter")
+    if not kd[0].available():
+        raise DumpError(f"{fmt} is not available now")
 
 
 def dump_ranges(machine: Machine, begin: int | None, length: int | None) -> list[MemoryRange]:
@@ -65,11 +99,10 @@ def dump_machine(machine: Machine, path: str | DumpTarget, *, paging: bool = Fal
 
 def _dump(machine: Machine, path: str | DumpTarget, paging: bool, begin: int | None,
           length: int | None, fmt: str, progress: Progress | None) -> DumpResult:
+    check_format(fmt, paging, begin is not None or length is not None)
     if paging:
         raise DumpError("paging=true is not supported yet: emu dumps physical memory")
     ranges = dump_ranges(machine, begin, length)
-    if fmt not in FORMATS:
-        raise DumpError(f"unsupported dump format '{fmt}' (supported: {', '.join(FORMATS)})")
     state = machine.cpu.dump_state()
     if machine.arch == "x86_64":
         # As QEMU's cpu_get_dump_info: EM_386 and i386 registers unless the CPU is in long
@@ -91,6 +124,15 @@ def _dump(machine: Machine, path: str | DumpTarget, paging: bool, begin: int | N
         warnings += extra.warnings
         if extra.phys_base is not None:
             phys_base = extra.phys_base
-    size = write_elf_core(path, elf_machine, notes, ranges, progress)
+    kd = kdump_format(fmt)
+    if kd is None:
+        size = write_elf_core(path, elf_machine, notes, ranges, progress)
+    else:
+        if phys_base is None:
+            # as QEMU's cpu_get_dump_info: 0 on x86, the lowest RAM address on arm
+            phys_base = 0 if machine.arch == "x86_64" else min(r.paddr for r in ranges)
+        info = KdumpInfo(machine.arch, vmcoreinfo_value(notes, "OSRELEASE") or "", phys_base,
+                         vmcoreinfo_page_size(notes))
+        size = write_kdump(path, kd[0], kd[1], info, notes, ranges, progress)
     return DumpResult(path if isinstance(path, str) else path.path, size, phys_base, warnings,
                       note_kinds(notes))
