@@ -460,3 +460,36 @@ def test_incompressible_pages_are_stored_raw_and_parallel_output_is_the_same(
         assert kd["pages"][1 + i] == (0, noise[i * 4096 : (i + 1) * 4096])
     assert kd["pages"][0x100][0] == FLAGS["zlib"] and page_contents(kd, 0x100) == text
     assert kd["pages"][0x101] == (0, bytes(4096))
+
+
+# --- emu dump-info --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fmt", ["kdump-zlib", "kdump-raw-snappy"])
+def test_dump_info_reads_both_forms(dumps, fmt: str) -> None:
+    result = run_emu(["dump-info", str(dumps["pc"][fmt])])
+    assert result.returncode == 0 and result.stderr == b""
+    text = result.stdout.decode()
+    form = "flattened" if fmt == "kdump-zlib" else "plain"
+    codec = fmt.rsplit("-", 1)[1]
+    assert f"kdump-compressed dump, {form}" in text and f", {codec}, block size 4096" in text
+    assert "utsname: sysname 'Linux', release '6.1.0-emu-test'" in text
+    assert "CORE NT_PRSTATUS, 336 bytes: CPU 1, pid 1" in text
+    assert "OSRELEASE=6.1.0-emu-test" in text
+    assert "  0x0000000000100000-0x0000000007ffffff" not in text  # one range from 0xc0000
+    assert "  0x00000000000c0000-0x0000000007ffffff  32576 pages" in text
+    assert "phys_base: 0x0 (from NUMBER(phys_base))" in text
+    assert re.search(r"^pages: \d+ compressed, \d+ stored raw, \d+ sharing the zero page$",
+                     text, re.M)
+
+
+def test_dump_info_reads_qemus_kdump_and_reports_truncation(qemu, tmp_path: Path) -> None:
+    result = run_emu(["dump-info", str(qemu["virt"]["kdump-zlib"])])
+    assert result.returncode == 0, result.stderr
+    text = result.stdout.decode()
+    assert "block size 65536" in text and "utsname: machine 'Unknown'" in text
+    assert "  0x0000000040000000-0x0000000047ffffff  2048 pages" in text
+    cut = tmp_path / "cut"
+    cut.write_bytes(qemu["pc"]["kdump-zlib"].read_bytes()[:300000])
+    result = run_emu(["dump-info", str(cut)])
+    assert result.returncode == 2
+    assert b"runs past the end of the file: the rest is not read" in result.stderr
