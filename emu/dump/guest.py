@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from typing import TYPE_CHECKING
 
 from emu.dump import DumpNotes, DumpResult, note_kinds
@@ -10,6 +11,7 @@ from emu.dump.elf import (
     EM_X86_64,
     DumpError,
     DumpTarget,
+    Load,
     MemoryRange,
     Progress,
     clip_ranges,
@@ -23,6 +25,7 @@ from emu.dump.kdump import (
     vmcoreinfo_value,
     write_kdump,
 )
+from emu.dump.mapping import Arm64Paging, MappingList, X86Paging, arm64_mappings, x86_mappings
 from emu.dump.notes import (
     aarch64_prfpreg,
     aarch64_prstatus,
@@ -80,6 +83,42 @@ def dump_ranges(machine: Machine, begin: int | None, length: int | None) -> list
     return ranges
 
 
+def guest_mappings(machine: Machine, begin: int | None, length: int | None) -> list[Load]:
+    """The PT_LOADs of a paging dump (QEMU's qemu_get_guest_memory_mapping, then
+    memory_mapping_filter): the guest's virtual mappings of RAM from its page tables, or
+    identity mappings of the RAM blocks when paging is off (emu.dump.mapping)."""
+    blocks = [(b.base, b.base + len(b.view())) for b in machine.dump_blocks]
+    starts = [lo for lo, _ in blocks]
+
+    def is_ram(paddr: int) -> bool:
+        i = bisect.bisect_right(starts, paddr) - 1
+        return i >= 0 and paddr < blocks[i][1]
+
+    def read(paddr: int, size: int) -> bytes | None:
+        return machine.cpu.phys_read(paddr, size)
+
+    out = MappingList()
+    cpu = machine.cpu
+    if machine.arch == "x86_64":
+        state = cpu.dump_state()
+        cr = state["cr"]
+        regs = X86Paging(cr[0], cr[3], cr[4], bool(state["long_mode"]))  # type: ignore[index]
+        paged = x86_mappings(regs, read, is_ram, out)
+    else:
+        from unicorn import arm64_const as A
+
+        arm = Arm64Paging(cpu.sysreg(3, 0, 1, 0, 0), cpu.sysreg(3, 0, 2, 0, 2),  # type: ignore[attr-defined]
+                          cpu.uc.reg_read(A.UC_ARM64_REG_TTBR0_EL1),
+                          cpu.uc.reg_read(A.UC_ARM64_REG_TTBR1_EL1))
+        paged = arm64_mappings(arm, read, is_ram, out)
+    if not paged:
+        for lo, hi in blocks:
+            out.create(lo, lo, hi - lo)
+    if begin is not None and length is not None:
+        out.filter(begin, length)
+    return [Load(m.phys_addr, m.virt_addr, m.length) for m in out.mappings]
+
+
 def dump_machine(machine: Machine, path: str | DumpTarget, *, paging: bool = False,
                  begin: int | None = None, length: int | None = None, fmt: str = "elf",
                  progress: Progress | None = None) -> DumpResult:
@@ -100,9 +139,8 @@ def dump_machine(machine: Machine, path: str | DumpTarget, *, paging: bool = Fal
 def _dump(machine: Machine, path: str | DumpTarget, paging: bool, begin: int | None,
           length: int | None, fmt: str, progress: Progress | None) -> DumpResult:
     check_format(fmt, paging, begin is not None or length is not None)
-    if paging:
-        raise DumpError("paging=true is not supported yet: emu dumps physical memory")
     ranges = dump_ranges(machine, begin, length)
+    loads = guest_mappings(machine, begin, length) if paging else None
     state = machine.cpu.dump_state()
     if machine.arch == "x86_64":
         # As QEMU's cpu_get_dump_info: EM_386 and i386 registers unless the CPU is in long
@@ -126,7 +164,7 @@ def _dump(machine: Machine, path: str | DumpTarget, paging: bool, begin: int | N
             phys_base = extra.phys_base
     kd = kdump_format(fmt)
     if kd is None:
-        size = write_elf_core(path, elf_machine, notes, ranges, progress)
+        size = write_elf_core(path, elf_machine, notes, ranges, progress, loads)
     else:
         if phys_base is None:
             # as QEMU's cpu_get_dump_info: 0 on x86, the lowest RAM address on arm

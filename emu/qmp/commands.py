@@ -182,8 +182,6 @@ def qmp_dump_guest_memory(server: QmpServer, args: dict[str, Any]) -> Any:
     protocol = args["protocol"]
     if not protocol.startswith(("file:", "fd:")):
         raise QmpError("Invalid parameter 'protocol'")
-    if args["paging"]:
-        raise QmpError("paging=true is not supported yet: emu dumps physical memory")
     m = server.machine
     begin, length = args.get("begin"), args.get("length")
     if protocol.startswith("fd:"):  # a descriptor named with getfd (QEMU: monitor_get_fd)
@@ -222,8 +220,8 @@ def qmp_dump_guest_memory(server: QmpServer, args: dict[str, Any]) -> Any:
         started.set()
         try:
             try:
-                result = m.dump(target, begin=begin, length=length, fmt=fmt,
-                                progress=progress)
+                result = m.dump(target, paging=args["paging"], begin=begin, length=length,
+                                fmt=fmt, progress=progress)
             except DumpError:
                 raise
             except BaseException as e:  # a bug: still a failed dump, never a stuck one
