@@ -109,6 +109,20 @@ def test_drgn_reads_the_kdump_as_the_elf_dump(linux_dumps, machine: str, fmt: st
                     hex(seg["p_paddr"] + pos)
 
 
+@pytest.mark.parametrize("machine", sorted(BOOTS))
+def test_the_kdump_header_has_the_kernels_utsname(linux_dumps, machine: str) -> None:
+    """As makedumpfile's: the kernel's init_uts_ns (read here by drgn from the ELF dump)."""
+    prog = drgn.Program()
+    prog.set_core_dump(str(linux_dumps["emu", machine]["elf"]))
+    prog.load_debug_info([vmlinux(_arch(machine))])
+    name = prog["init_uts_ns"].name
+    kernel = [getattr(name, f).string_() for f in ("sysname", "nodename", "release", "version",
+                                                   "machine", "domainname")]
+    assert kernel[0] == b"Linux" and kernel[3].startswith(b"#")
+    head = linux_dumps["emu", machine]["kdump-raw-lzo"].read_bytes()[:464]
+    assert [head[12 + i * 65 : 12 + (i + 1) * 65].rstrip(b"\0") for i in range(6)] == kernel
+
+
 def test_crash_reads_emus_kdump_as_its_elf_dump_and_as_qemus_kdump(linux_dumps) -> None:
     commands = ["sys", "log", "bt", "ps"]
     emu = linux_dumps["emu", "pc"]

@@ -83,6 +83,42 @@ def dump_ranges(machine: Machine, begin: int | None, length: int | None) -> list
     return ranges
 
 
+#: where struct uts_namespace keeps its struct new_utsname: first (Linux 6.1), or after a
+#: 4-byte struct kref (older kernels)
+UTS_NAME_OFFSETS = (0, 4)
+UTS_SIZE = 6 * 65
+
+
+def guest_utsname(machine: Machine, notes: bytes) -> bytes | None:
+    """The kernel's struct new_utsname, for a kdump header (makedumpfile writes the
+    kernel's): read at VMCOREINFO's SYMBOL(init_uts_ns) through the CPU's current
+    translation, and taken only when it looks like one: sysname "Linux", release equal to
+    OSRELEASE, every field NUL-terminated. None otherwise."""
+    symbol = vmcoreinfo_value(notes, "SYMBOL(init_uts_ns)")
+    release = vmcoreinfo_value(notes, "OSRELEASE")
+    if symbol is None or not release:
+        return None
+    try:
+        base = int(symbol, 16)
+    except ValueError:
+        return None
+    raw = b""
+    want = max(UTS_NAME_OFFSETS) + UTS_SIZE
+    while len(raw) < want:  # page by page: read_virt stays within one page
+        vaddr = (base + len(raw)) & ((1 << 64) - 1)
+        piece = machine.cpu.read_virt(vaddr, min(want - len(raw), 4096 - vaddr % 4096))
+        if not piece:
+            return None
+        raw += piece
+    for offset in UTS_NAME_OFFSETS:
+        uts = raw[offset : offset + UTS_SIZE]
+        fields = [uts[i * 65 : (i + 1) * 65] for i in range(6)]
+        if fields[0].startswith(b"Linux\0") and all(f[-1] == 0 for f in fields) and \
+                fields[2].split(b"\0")[0] == release.encode():
+            return uts
+    return None
+
+
 def guest_mappings(machine: Machine, begin: int | None, length: int | None) -> list[Load]:
     """The PT_LOADs of a paging dump (QEMU's qemu_get_guest_memory_mapping, then
     memory_mapping_filter): the guest's virtual mappings of RAM from its page tables, or
@@ -170,7 +206,7 @@ def _dump(machine: Machine, path: str | DumpTarget, paging: bool, begin: int | N
             # as QEMU's cpu_get_dump_info: 0 on x86, the lowest RAM address on arm
             phys_base = 0 if machine.arch == "x86_64" else min(r.paddr for r in ranges)
         info = KdumpInfo(machine.arch, vmcoreinfo_value(notes, "OSRELEASE") or "", phys_base,
-                         vmcoreinfo_page_size(notes))
+                         vmcoreinfo_page_size(notes), uts=guest_utsname(machine, notes))
         size = write_kdump(path, kd[0], kd[1], info, notes, ranges, progress)
     return DumpResult(path if isinstance(path, str) else path.path, size, phys_base, warnings,
                       note_kinds(notes))

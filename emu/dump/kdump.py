@@ -17,9 +17,11 @@ Layout, in blocks of the guest's page size (4096), as QEMU writes it:
 
 Where emu differs from QEMU 7.2, on purpose:
 
-- the utsname says sysname ``Linux``, release the guest's VMCOREINFO ``OSRELEASE`` (when it
-  has one) and machine ``x86_64``/``aarch64``: QEMU fills in only the machine, and
-  libkdumpfile (drgn) refuses a dump whose sysname is not ``Linux``;
+- the utsname is the kernel's own (``init_uts_ns``, found through VMCOREINFO, as
+  makedumpfile writes it), or else sysname ``Linux``, release the guest's VMCOREINFO
+  ``OSRELEASE`` (when it has one), version ``unknown`` and machine ``x86_64``/``aarch64``:
+  QEMU fills in only the machine, and libkdumpfile (drgn) refuses a dump whose sysname is
+  not ``Linux`` or whose release, version or machine is empty;
 - the timestamp is the time of the dump (QEMU leaves it 0);
 - ``kdump-zstd`` (makedumpfile's ``DUMP_DH_COMPRESSED_ZSTD``), which QEMU does not have.
 
@@ -43,7 +45,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from emu.dump.codecs import CODECS, Codec
+from emu.dump.codecs import CODECS, Codec, keep_freed_memory
 from emu.dump.elf import MemoryRange, Progress, _signals_deferred
 from emu.dump.target import DumpError, DumpTarget, open_target
 
@@ -104,10 +106,16 @@ class KdumpInfo:
     phys_base: int
     page_size: int = PAGE_SIZE
     nr_cpus: int = 1
+    #: the kernel's own struct new_utsname (390 bytes), when it could be read
+    uts: bytes | None = None
 
 
 def utsname(info: KdumpInfo) -> bytes:
-    """struct new_utsname: sysname, nodename, release, version, machine, domainname."""
+    """struct new_utsname: sysname, nodename, release, version, machine, domainname. The
+    kernel's own when it was found; else "Linux", the release, "unknown" for the version
+    (libkdumpfile wants none empty) and the machine."""
+    if info.uts is not None and len(info.uts) == 6 * UTS_FIELD:
+        return info.uts
     fields = ("Linux", "", info.release, "unknown", info.machine, "")
     return b"".join(f.encode()[: UTS_FIELD - 1].ljust(UTS_FIELD, b"\0") for f in fields)
 
@@ -164,22 +172,20 @@ class _Sink:
             self.streamed = MAX_SIZE_MDF_HEADER
 
     def put(self, offset: int, *pieces: bytes) -> None:
-        size = sum(len(p) for p in pieces)
-        if not size:
+        """Write ``pieces`` one after the other at ``offset`` (one system call for all)."""
+        data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        if not data:
             return
         if self.flattened:
-            self.target.write(FLAT_RECORD.pack(offset, size))
-            for piece in pieces:
-                self.target.write(piece)
-            self.streamed += FLAT_RECORD.size + size
+            self.target.write(FLAT_RECORD.pack(offset, len(data)) + data)
+            self.streamed += FLAT_RECORD.size + len(data)
             return
         pos = self.base + offset
         try:
-            for piece in pieces:
-                view = memoryview(piece)
-                while view:
-                    n = os.pwrite(self.target.fd, view, pos)
-                    view, pos = view[n:], pos + n
+            view = memoryview(data)
+            while view:
+                n = os.pwrite(self.target.fd, view, pos)
+                view, pos = view[n:], pos + n
         except OSError as e:
             raise DumpError(f"could not write '{self.target.path}': {e.strerror or e}") \
                 from None
@@ -280,6 +286,7 @@ def write_kdump(path: str | DumpTarget, codec: Codec, flattened: bool, info: Kdu
 
 def _write(target: DumpTarget, codec: Codec, flattened: bool, info: KdumpInfo, notes: bytes,
            ranges: list[MemoryRange], progress: Progress | None, workers: int) -> int:
+    keep_freed_memory()
     block = info.page_size
     spans = _spans(ranges, block)
     num_dumpable = sum(s.pages for s in spans)
