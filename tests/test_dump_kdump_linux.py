@@ -7,6 +7,9 @@ kdump, and the readers give the same answers for both:
   aarch64: ``NUMBER(VA_BITS)``);
 * crash with the vmlinux (x86_64): ``sys``, ``log``, ``bt``, ``ps`` on emu's kdump-zlib as
   on emu's ELF dump and on QEMU 7.2's kdump-zlib of the same boot;
+* paging dumps: gdb with the vmlinux reads the kernel's variables by virtual address (both
+  machines), and the x86_64 mappings of the kernel (direct map, kernel image, fixmap) are
+  QEMU's, QEMU's addresses made canonical (docs/devel/dumps.md);
 * ``makedumpfile --dump-dmesg``: the kernel log from the kdump, x86_64 (Debian's
   makedumpfile 1.7.2 reads no arm64 dump on an x86_64 host and has neither snappy nor zstd:
   the flattened kdump-zlib reassembled with ``makedumpfile -R``, and kdump-raw-lzo).
@@ -50,10 +53,11 @@ def _boot_and_dump(emulator: str, machine: str, workdir: Path,
         qmp.connect()
         assert qmp.cmd_obj({"execute": "stop"}) == {"return": {}}
         dumps = {}
-        for fmt in formats:
+        for fmt in formats:  # "paging": an ELF dump with paging
             dumps[fmt] = workdir / f"{emulator}-{machine}.{fmt}"
             reply = qmp.cmd_obj({"execute": "dump-guest-memory", "arguments": {
-                "paging": False, "protocol": f"file:{dumps[fmt]}", "format": fmt}})
+                "paging": fmt == "paging", "protocol": f"file:{dumps[fmt]}",
+                "format": "elf" if fmt == "paging" else fmt}})
             assert reply == {"return": {}}, reply
         qmp.close()
         return dumps
@@ -65,8 +69,8 @@ def _boot_and_dump(emulator: str, machine: str, workdir: Path,
 @pytest.fixture(scope="module")
 def linux_dumps(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], dict]:
     work = tmp_path_factory.mktemp("linux-kdump")
-    out = {("emu", m): _boot_and_dump("emu", m, work, FORMATS) for m in BOOTS}
-    out["qemu", "pc"] = _boot_and_dump("qemu", "pc", work, ("kdump-zlib",))
+    out = {("emu", m): _boot_and_dump("emu", m, work, (*FORMATS, "paging")) for m in BOOTS}
+    out["qemu", "pc"] = _boot_and_dump("qemu", "pc", work, ("kdump-zlib", "paging"))
     return out
 
 
@@ -148,3 +152,47 @@ def test_makedumpfile_prints_the_kernel_log(linux_dumps, tmp_path: Path) -> None
         assert run.returncode == 0, run.stdout + run.stderr
         log = out.read_text(errors="replace")
         assert "sysrq: Trigger a crash" in log and "Linux version 6.1." in log
+
+
+GDB = {"pc": "gdb", "virt": "gdb-multiarch"}
+
+
+@pytest.mark.parametrize("machine", sorted(BOOTS))
+def test_gdb_reads_kernel_variables_from_the_paging_dump(linux_dumps, machine: str) -> None:
+    dumps = linux_dumps["emu", machine]
+    prog = drgn.Program()
+    prog.set_core_dump(str(dumps["elf"]))
+    prog.load_debug_info([vmlinux(_arch(machine))])
+    release = prog["init_uts_ns"].name.release.string_().decode()
+    jiffies = prog["jiffies_64"].value_()
+    run = subprocess.run([GDB[machine], "-batch", vmlinux(_arch(machine)), "-c",
+                          str(dumps["paging"]), "-ex", "p init_uts_ns.name.release",
+                          "-ex", "p jiffies_64"], capture_output=True, text=True, timeout=120)
+    assert f'$1 = "{release}"' in run.stdout, run.stdout + run.stderr
+    assert f"$2 = {jiffies}\n" in run.stdout, run.stdout + run.stderr
+
+
+def _kernel_loads(path: Path, qemu: bool) -> list[tuple[int, int, int, int]]:
+    """(vaddr, paddr, filesz, memsz) of the PT_LOADs of the kernel's own mappings: not user
+    space, not vmalloc space (their pages are allocated at run time), not QEMU's VGA RAM."""
+    out = []
+    with open(path, "rb") as f:
+        for s in ELFFile(f).iter_segments():
+            if s["p_type"] != "PT_LOAD" or 0xFD000000 <= s["p_paddr"] < 0xFE000000:
+                continue
+            vaddr = s["p_vaddr"]
+            if qemu:  # QEMU ORs 0xffff << 48 into every address: canonical
+                vaddr &= (1 << 48) - 1
+                vaddr |= 0xFFFF << 48 if vaddr >> 47 else 0
+            if vaddr >> 47 == 0 or 0xFFFFC90000000000 <= vaddr < 0xFFFFE90000000000:
+                continue
+            out.append((vaddr, s["p_paddr"], s["p_filesz"], s["p_memsz"]))
+    return out
+
+
+def test_the_kernels_mappings_are_qemus(linux_dumps) -> None:
+    emu = _kernel_loads(linux_dumps["emu", "pc"]["paging"], False)
+    qemu = _kernel_loads(linux_dumps["qemu", "pc"]["paging"], True)
+    assert (0xFFFF888000000000, 0, 0xA0000, 0xA0000) in emu  # the direct map
+    assert any(v == 0xFFFFFFFF81000000 for v, *_ in emu)  # the kernel image
+    assert emu == qemu

@@ -121,14 +121,20 @@ def _signals_deferred() -> Iterator[None]:
 
 
 def _offset_range(ranges: list[MemoryRange], mem_off: int, load: Load) -> tuple[int, int]:
-    """(p_offset, p_filesz) of a paging dump's PT_LOAD (QEMU dump.c get_offset_range)."""
+    """(p_offset, p_filesz) of a paging dump's PT_LOAD (QEMU dump.c get_offset_range): where
+    its physical start is in the file, and how much of it the file holds from there. The
+    ranges are in the file back to back, so physically adjacent ranges (pc's RAM below 1 MiB
+    and above, which emu keeps in several blocks where QEMU has one) are one run of it."""
     offset = mem_off
-    for r in ranges:
+    for i, r in enumerate(ranges):
         size = len(r.view)
         if r.paddr <= load.paddr < r.paddr + size:
-            filesz = load.length if load.paddr + load.length <= r.paddr + size else \
-                size - (load.paddr - r.paddr)
-            return load.paddr - r.paddr + offset, filesz
+            end = r.paddr + size
+            for nxt in ranges[i + 1:]:
+                if nxt.paddr != end:
+                    break
+                end += len(nxt.view)
+            return load.paddr - r.paddr + offset, min(load.length, end - load.paddr)
         offset += size
     return (1 << 64) - 1, 0
 
