@@ -424,6 +424,20 @@ def test_dump_on_exit_with_dump_format(tmp_path: Path) -> None:
     assert bad.stderr.decode().startswith("emu: --dump-format kdump-gzip: unknown format")
 
 
+def test_dump_on_panic_with_dump_format(tmp_path: Path) -> None:
+    path = tmp_path / "panic.kdump"
+    result = run_emu(boot_args("pc", "panic", "-device", "vmcoreinfo", "-device", "pvpanic",
+                               "--dump-on-panic", str(path), "--dump-format",
+                               "kdump-raw-snappy"))
+    assert result.returncode == 0, result.stderr
+    assert b"emu: dump saved to" in result.stderr
+    kd = parse_kdump(path)
+    assert kd["status"] == FLAGS["snappy"] and b"OSRELEASE=6.1.0-emu-test\n" in kd["vmcoreinfo"]
+    prog = drgn.Program()
+    prog.set_core_dump(str(path))
+    assert prog["UTS_RELEASE"].string_() == RELEASE
+
+
 def test_machine_dump_refuses_what_qemu_refuses(tmp_path: Path) -> None:
     m = _emu_machine("virt", tmp_path)
     path = str(tmp_path / "x")
