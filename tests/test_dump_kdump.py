@@ -538,3 +538,31 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before, r.size)
     kd = parse_kdump(tmp_path / "big.kdump")
     assert len(kd["pfns"]) * 4096 > (6 << 30) - (1 << 20) and size == (tmp_path /
                                                                        "big.kdump").stat().st_size
+
+
+@pytest.mark.parametrize(("offset", "value", "status", "message"), [
+    (428, 0, 1, "block size 0 is not a power of two"),  # block_size
+    (428, 3, 1, "block size 3 is not a power of two"),
+    (432, 0xFFFFFF, 2, "the bitmaps"),  # sub_hdr_size: the bitmaps far past the end
+    (436, 0xFFFFFFF0, 2, "the bitmaps"),  # bitmap_blocks
+    (4096 + 32, 1 << 50, 2, "VMCOREINFO"),  # offset_vmcoreinfo
+    (4096 + 48, 1 << 60, 2, "the notes"),  # offset_note
+    (4096 + 56, 1 << 40, 2, "the notes"),  # note_size
+    (None, None, 2, "the page descriptors end"),  # cut in the descriptors
+])
+def test_dump_info_on_damaged_kdump_files(dumps, tmp_path: Path, offset, value, status,
+                                          message) -> None:
+    data = bytearray(dumps["pc"]["kdump-raw-zlib"].read_bytes())
+    if offset is None:
+        kd = parse_kdump(dumps["pc"]["kdump-raw-zlib"])
+        data = data[: (1 + kd["sub_hdr_size"] + kd["bitmap_blocks"]) * 4096 + 100]
+    else:
+        size = 8 if offset >= 4096 else 4
+        data[offset : offset + size] = value.to_bytes(size, "little")
+    bad = tmp_path / "bad"
+    bad.write_bytes(bytes(data))
+    result = run_emu(["dump-info", str(bad)])
+    err = result.stderr.decode()
+    assert result.returncode == status, err
+    assert message in err and "Traceback" not in err
+    assert all(line.startswith(f"emu: dump-info: {bad}: ") for line in err.splitlines())

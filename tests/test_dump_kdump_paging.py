@@ -194,3 +194,72 @@ def test_the_mapping_list_merges_as_qemus() -> None:
     assert state(ml)[1] == (0x4000, 0x0, 0x3000)
     ml.filter(0x5800, 0x1000)
     assert state(ml) == [(0x5800, 0x1800, 0x1000), (0x5800, 0x7800, 0x800)]
+
+
+class _Memory:
+    """Page tables in a dict of 4 KiB frames, for walks without a guest."""
+
+    def __init__(self) -> None:
+        self.frames: dict[int, bytearray] = {}
+
+    def set(self, table: int, index: int, entry: int, size: int = 8) -> None:
+        frame = self.frames.setdefault(table, bytearray(4096))
+        frame[index * size : (index + 1) * size] = entry.to_bytes(size, "little")
+
+    def read(self, addr: int, size: int) -> bytes | None:
+        frame = self.frames.get(addr & ~0xFFF)
+        return None if frame is None else bytes(frame[addr & 0xFFF : (addr & 0xFFF) + size])
+
+
+def _walk(regs, mem: _Memory, ram_below: int = 1 << 40) -> list[tuple[int, int, int]]:
+    from emu.dump.mapping import MappingList, x86_mappings
+
+    out = MappingList()
+    assert x86_mappings(regs, mem.read, lambda a: a < ram_below, out)
+    return [(m.virt_addr, m.phys_addr, m.length) for m in out.mappings]
+
+
+def test_x86_walks_of_each_paging_mode() -> None:
+    """Tables built by hand (Intel SDM vol. 3A 4.3-4.5): which leaves become which
+    mappings, with canonical addresses."""
+    from emu.dump.mapping import CR0_PG, CR4_LA57, CR4_PAE, CR4_PSE, X86Paging
+
+    p, rw = 1, 2
+    # 5-level: PML5[0] -> PML4[1] -> PDPT[0] -> PD[0] 2 MiB page; PML5[511] -> ... 4 KiB
+    mem = _Memory()
+    mem.set(0x1000, 0, 0x2000 | p | rw)
+    mem.set(0x2000, 1, 0x3000 | p | rw)
+    mem.set(0x3000, 0, 0x4000 | p | rw)
+    mem.set(0x4000, 0, 0x200000 | p | rw | 0x80 | 1 << 63)  # NX is not an address bit
+    mem.set(0x1000, 511, 0x5000 | p)
+    mem.set(0x5000, 511, 0x6000 | p)
+    mem.set(0x6000, 511, 0x7000 | p)
+    mem.set(0x7000, 511, 0x8000 | p)
+    mem.set(0x8000, 7, 0x9000 | p)
+    mem.set(0x8000, 8, 0xA000 | p)  # continues 0x9000 in both spaces: merged
+    mem.set(0x8000, 9, 0xFFFFF000)  # not present
+    la57 = X86Paging(CR0_PG, 0x1000, CR4_PAE | CR4_LA57, True)
+    # (sorted by physical address; 511 at every level, then 7: bit 56 set, so 63:57 too)
+    assert _walk(la57, mem) == [(0xFFFFFFFFFFE07000, 0x9000, 0x2000),
+                                (1 << 39, 0x200000, 0x200000)]
+    # 4-level: the same tables from PML4 0x2000: the lower half stays low (QEMU: 0xffff...)
+    four = X86Paging(CR0_PG, 0x2000, CR4_PAE, True)
+    assert _walk(four, mem) == [(1 << 39, 0x200000, 0x200000)]
+    # a page whose start is not RAM is left out, as QEMU's I/O check does
+    assert _walk(four, mem, ram_below=0x200000) == []
+    # PAE (32-bit): 4 PDPTEs, 2 MiB pages
+    pae = _Memory()
+    pae.set(0x1000, 3, 0x2000 | p)
+    pae.set(0x2000, 511, 0x400000 | p | 0x80)
+    assert _walk(X86Paging(CR0_PG, 0x1000, CR4_PAE, False), pae) == \
+        [(0xFFE00000, 0x400000, 0x200000)]
+    # 32-bit paging: a 4 MiB page (PSE) with PSE-36 bits 39:32 from PDE bits 20:13
+    flat = _Memory()
+    flat.set(0x1000, 1, 0x800000 | 1 << 13 | p | 0x80, 4)
+    flat.set(0x1000, 2, 0x3000 | p, 4)
+    flat.set(0x3000, 5, 0x7000 | p, 4)
+    assert _walk(X86Paging(CR0_PG, 0x1000, CR4_PSE, False), flat) == \
+        [(0x805000, 0x7000, 0x1000), (0x400000, 0x100800000, 0x400000)]
+    # without PSE the PS bit means nothing: the entry is a page table
+    flat.set(0x800000 | 1 << 13, 0, 0, 4)
+    assert _walk(X86Paging(CR0_PG, 0x1000, 0, False), flat) == [(0x805000, 0x7000, 0x1000)]

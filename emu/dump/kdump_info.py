@@ -75,6 +75,8 @@ class KdumpReader:
     def read(self, offset: int, size: int) -> bytes:
         """``size`` bytes at ``offset`` of the (reassembled) file; short past its end."""
         size = max(0, min(size, self.size - offset))
+        if size == 0 or offset < 0:
+            return b""
         if not self.flattened:
             self.f.seek(offset)
             return self.f.read(size)
