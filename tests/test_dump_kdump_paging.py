@@ -263,3 +263,36 @@ def test_x86_walks_of_each_paging_mode() -> None:
     # without PSE the PS bit means nothing: the entry is a page table
     flat.set(0x800000 | 1 << 13, 0, 0, 4)
     assert _walk(X86Paging(CR0_PG, 0x1000, 0, False), flat) == [(0x805000, 0x7000, 0x1000)]
+
+
+def test_arm64_walks_both_ranges_with_the_4k_granule() -> None:
+    """Stage 1, 4 KiB granule (Arm ARM D5.2): TTBR0 with T0SZ 25 starts at level 1,
+    TTBR1 with T1SZ 16 at level 0; blocks at levels 1 and 2, pages at level 3."""
+    from emu.dump.mapping import Arm64Paging, MappingList, arm64_mappings
+    from emu.dump.target import DumpError
+
+    table, block, page = 0b11, 0b01, 0b11
+    mem = _Memory()
+    mem.set(0x1000, 1, 0x40000000 | block)  # level 1 block: VA 1 GiB -> PA 1 GiB
+    mem.set(0x1000, 2, 0x2000 | table)
+    mem.set(0x2000, 3, 0x80000000 | block)  # level 2 block: VA 2 GiB + 6 MiB
+    mem.set(0x5000, 511, 0x6000 | table)  # TTBR1, level 0 index 511
+    mem.set(0x6000, 511, 0x7000 | table)
+    mem.set(0x7000, 511, 0x8000 | table)
+    mem.set(0x8000, 0, 0x41000000 | page)
+    mem.set(0x8000, 1, 0x41001000 | 0b01)  # bit 1 clear at level 3: invalid
+    tcr = 25 | 16 << 16 | 0b10 << 30  # T0SZ 25, T1SZ 16, TG0 4 KiB (0), TG1 4 KiB (0b10)
+    regs = Arm64Paging(sctlr=1, tcr=tcr, ttbr0=0x1000, ttbr1=0x5000)
+    out = MappingList()
+    assert arm64_mappings(regs, mem.read, lambda a: True, out)
+    assert [(m.virt_addr, m.phys_addr, m.length) for m in out.mappings] == [
+        (0x40000000, 0x40000000, 1 << 30),
+        (0xFFFFFFFFFFE00000, 0x41000000, 0x1000),
+        (0x80000000 + (3 << 21), 0x80000000, 1 << 21)]
+    # the MMU off: no mappings (the caller then maps RAM one to one)
+    assert not arm64_mappings(Arm64Paging(0, tcr, 0x1000, 0x5000), mem.read, lambda a: True,
+                              MappingList())
+    # TTBR1 disabled (EPD1), a 64 KiB granule on TTBR0: refused
+    with pytest.raises(DumpError, match="only the 4 KiB translation granule"):
+        arm64_mappings(Arm64Paging(1, 25 | 0b01 << 14 | 1 << 23, 0x1000, 0), mem.read,
+                       lambda a: True, MappingList())
