@@ -74,6 +74,9 @@ emu options:
   --dump-on-exit PATH      when the run ends (the guest exits or powers off, a fatal CPU
                            state, a signal, a monitor's quit), save an ELF core dump to PATH
   --dump-on-panic PATH     when the guest reports a panic (pvpanic), save a dump to PATH
+  --dump-format FORMAT     the format of those dumps: elf (default), kdump-zlib, kdump-lzo,
+                           kdump-snappy, kdump-zstd (makedumpfile's flattened form, as
+                           QEMU writes them), kdump-raw-zlib, ... (the plain kdump file)
   -action panic=A          on a guest panic: shutdown (default), pause, exit-failure, none
   -version                 print the version and exit
   -h, -help                print this help and exit
@@ -88,7 +91,7 @@ internal error of emu.
 _WITH_ARG = {"M", "machine", "m", "cpu", "smp", "kernel", "append", "initrd", "bios",
              "serial", "device",
              "display", "uuid", "trace", "name", "accel", "fw_cfg", "boot", "global",
-             "dump-on-exit", "qmp", "dump-on-panic", "action", "qtest", "qtest-log",
+             "dump-on-exit", "qmp", "dump-on-panic", "dump-format", "action", "qtest", "qtest-log",
              "monitor", "rtc", "icount"}
 _FLAGS = {"nographic", "nodefaults", "no-reboot", "no-shutdown", "S", "version", "h", "help",
           "direct-boot", "no-fd-bootchk"}
@@ -203,6 +206,8 @@ def parse_args(argv: Sequence[str]) -> MachineConfig | str:
             _parse_action(cfg, value)
         elif name == "dump-on-exit":
             cfg.dump_on_exit = value
+        elif name == "dump-format":
+            cfg.dump_format = _parse_dump_format(value)
         elif name == "global":
             _parse_global(cfg, value)
         elif name == "accel":
@@ -575,6 +580,22 @@ def run(argv: Sequence[str], err: Callable[[str], None]) -> int:
     return status
 
 
+def _parse_dump_format(value: str) -> str:
+    """``--dump-format FORMAT``: a format emu can write here."""
+    from emu.dump.guest import FORMATS, available_formats
+    from emu.dump.kdump import kdump_format
+
+    if value not in FORMATS:
+        raise ConfigError(f"--dump-format {value}: unknown format (formats: "
+                          f"{', '.join(FORMATS)})")
+    kdump = kdump_format(value)
+    if kdump is not None and not kdump[0].available():
+        raise ConfigError(f"--dump-format {value}: {value} is not available now (its Python "
+                          f"module '{kdump[0].module}' is missing; available: "
+                          f"{', '.join(available_formats())})")
+    return value
+
+
 def _warn_useless_panic_dump(cfg: MachineConfig, err: Callable[[str], None]) -> None:
     """``--dump-on-panic`` fires when the guest reports a panic through pvpanic: without
     the device it never can (and the virt machine has none)."""
@@ -602,7 +623,8 @@ def _dump(machine: Machine, path: str, err: Callable[[str], None], status: int) 
 
     def write() -> None:
         try:
-            outcome.append(machine.dump(path, progress=machine.dump_progress))
+            outcome.append(machine.dump(path, fmt=machine.config.dump_format,
+                                        progress=machine.dump_progress))
         except BaseException as e:  # DumpError is reported below; anything else re-raised
             outcome.append(e)
 

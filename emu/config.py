@@ -133,6 +133,7 @@ class MachineConfig:
     splash_time: int | None = None  # -boot splash-time=: etc/boot-menu-wait
     dump_on_exit: str | None = None
     dump_on_panic: str | None = None
+    dump_format: str = "elf"  # --dump-format: the format of those two dumps
     panic_action: str = "shutdown"  # -action panic=: shutdown, pause, exit-failure, none
     qmp: list[Any] = field(default_factory=list)  # emu.qmp.server.QmpAddress
     qtest: str | None = None  # -qtest unix:PATH | stdio

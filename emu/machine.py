@@ -358,7 +358,7 @@ class Machine:
         from emu.dump.elf import DumpError
 
         try:
-            return self.dump(path, progress=self.dump_progress)
+            return self.dump(path, fmt=self.config.dump_format, progress=self.dump_progress)
         except DumpError as e:
             return e
 

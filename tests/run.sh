@@ -13,6 +13,7 @@ cd "$(dirname "$0")/.."
 
 DEBIAN_PACKAGES=(qemu-system-x86 qemu-system-arm binutils gdb gdb-multiarch crash makedumpfile
                  acpica-tools  # iasl, for tests/test_acpi_tables.py
+                 liblzo2-dev python3-dev  # python-lzo (kdump-lzo dumps) is built from source
                  device-tree-compiler
                  # the Linux test kernels (tools/linux/build.py)
                  linux-source-6.1 make gcc gcc-aarch64-linux-gnu flex bison bc libelf-dev cpio

@@ -155,8 +155,11 @@ def test_begin_and_length_select_a_range(tmp_path) -> None:
         m.dump(path, begin=0x1000, length=0x1000)
     with pytest.raises(DumpError, match="together"):
         m.dump(path, begin=0x40000000)
-    with pytest.raises(DumpError, match="paging=true is not supported"):
-        m.dump(path, paging=True)
+    m.dump(path, paging=True, begin=0x40080000, length=0x10000)  # the MMU is off: identity
+    with open(path, "rb") as f:
+        loads = [(s["p_vaddr"], s["p_paddr"], s["p_memsz"]) for s in ELFFile(f).iter_segments()
+                 if s["p_type"] == "PT_LOAD"]
+    assert loads == [(0x40080000, 0x40080000, 0x10000)]
     with pytest.raises(DumpError, match="unsupported dump format 'win-dmp'"):
         m.dump(path, fmt="win-dmp")
     m.close()

@@ -138,6 +138,7 @@ SAME_ANSWERS = [
     "info registers 1", "info registers extra junk", "info status",
     "dump-guest-memory", "dump-guest-memory -z -l DUMP", "dump-guest-memory DUMP 0x1000",
     "dump-guest-memory -d -p DUMP", "dump-guest-memory -q DUMP", "info dump",
+    "dump-guest-memory -z DUMP-z", "dump-guest-memory -z -p DUMP", "info dump",
     "stop", "info status", "cont", "info status",
     # disassembly (capstone, as Debian's QEMU); /i then stays the default format
     "x/3i $pc-1", "x/5i 0x100000", "xp/3i 0x7fffffa", "x/2ih 0x100000", "x/3ib 0x100000",

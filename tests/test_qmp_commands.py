@@ -619,8 +619,10 @@ def test_schema_describes_every_command_as_qemu_does(tmp_path: Path) -> None:
     events = {n for n, e in ours.items() if e["meta-type"] == "event"}
     assert {"SHUTDOWN", "POWERDOWN", "RESET", "STOP", "RESUME", "GUEST_PANICKED",
             "DUMP_COMPLETED"} <= events
-    # emu's dump-format enum also has the kdump-raw-* names of later QEMUs (8.2)
-    raw = ("kdump-raw-zlib", "kdump-raw-lzo", "kdump-raw-snappy")
+    # emu's dump-format enum also has the kdump-raw-* names of later QEMUs (8.2), and its own
+    # zstd formats
+    raw = ("kdump-raw-zlib", "kdump-raw-lzo", "kdump-raw-snappy", "kdump-zstd",
+           "kdump-raw-zstd")
     for e in ours.values():
         if e["meta-type"] == "enum" and "kdump-zlib" in e["values"]:
             assert set(raw) <= set(e["values"])

@@ -360,7 +360,9 @@ class X86Cpu(Cpu):
         debugger does: nothing in the tables changes, and access rights do not matter."""
         if not self.uc.reg_read(X.UC_X86_REG_CR0) & CR0_PG:
             return vaddr if self._long_mode() else vaddr & 0xFFFFFFFF
-        found = self._walk(vaddr, None)
+        # (with EFER.NXE, bit 63 is NX, not a reserved bit: Linux's data pages have it)
+        nxe = bool(self.uc.reg_read(X.UC_X86_REG_MSR, MSR_EFER) & EFER_NXE)
+        found = self._walk(vaddr, None, nxe)
         return None if isinstance(found, int) else found[0]
 
     def translate_access(self, vaddr: int, access: int) -> tuple[int, bool] | None:

@@ -42,7 +42,17 @@ class MemoryRange:
     view: memoryview
 
 
-__all__ = ["DumpError", "DumpTarget", "MemoryRange", "clip_ranges", "write_elf_core"]
+@dataclass(frozen=True)
+class Load:
+    """A PT_LOAD of a paging dump: ``length`` bytes at guest-virtual ``vaddr``, mapped to
+    guest-physical ``paddr`` (emu.dump.mapping)."""
+
+    paddr: int
+    vaddr: int
+    length: int
+
+
+__all__ = ["DumpError", "DumpTarget", "Load", "MemoryRange", "clip_ranges", "write_elf_core"]
 
 #: progress(guest_bytes_done, guest_bytes_total): guest memory, as QEMU's query-dump counts
 Progress = Callable[[int, int], None]
@@ -65,13 +75,20 @@ def clip_ranges(ranges: Iterable[tuple[int, memoryview]], begin: int | None,
 
 
 def write_elf_core(path: str | DumpTarget, machine: int, notes: bytes,
-                   ranges: list[MemoryRange], progress: Progress | None = None) -> int:
+                   ranges: list[MemoryRange], progress: Progress | None = None,
+                   loads: list[Load] | None = None) -> int:
     """Write the core to ``path`` (a path, or a target opened with
-    :func:`emu.dump.target.open_target`); returns its size in bytes. Raises DumpError."""
+    :func:`emu.dump.target.open_target`); returns its size in bytes. Raises DumpError.
+
+    The file holds ``ranges``' memory; its PT_LOADs are those ranges (p_vaddr = p_paddr),
+    or with ``loads`` (a paging dump) one per mapping, pointing into that memory as QEMU's
+    get_offset_range() does: p_offset where its physical start is in the file, p_filesz
+    clamped to the end of that range (the rest reads as zeros), p_offset -1 and p_filesz 0
+    when its start is not in the file."""
     target = open_target(path) if isinstance(path, str) else path
     with _signals_deferred():
         try:
-            return _write(target, machine, notes, ranges, progress)
+            return _write(target, machine, notes, ranges, progress, loads)
         except BaseException:
             target.abort()
             raise
@@ -103,9 +120,28 @@ def _signals_deferred() -> Iterator[None]:
             raise SystemExit(128 + sig)
 
 
+def _offset_range(ranges: list[MemoryRange], mem_off: int, load: Load) -> tuple[int, int]:
+    """(p_offset, p_filesz) of a paging dump's PT_LOAD (QEMU dump.c get_offset_range): where
+    its physical start is in the file, and how much of it the file holds from there. The
+    ranges are in the file back to back, so physically adjacent ranges (pc's RAM below 1 MiB
+    and above, which emu keeps in several blocks where QEMU has one) are one run of it."""
+    offset = mem_off
+    for i, r in enumerate(ranges):
+        size = len(r.view)
+        if r.paddr <= load.paddr < r.paddr + size:
+            end = r.paddr + size
+            for nxt in ranges[i + 1:]:
+                if nxt.paddr != end:
+                    break
+                end += len(nxt.view)
+            return load.paddr - r.paddr + offset, min(load.length, end - load.paddr)
+        offset += size
+    return (1 << 64) - 1, 0
+
+
 def _write(target: DumpTarget, machine: int, notes: bytes, ranges: list[MemoryRange],
-           progress: Progress | None) -> int:
-    phnum = 1 + len(ranges)
+           progress: Progress | None, loads: list[Load] | None) -> int:
+    phnum = 1 + (len(ranges) if loads is None else len(loads))
     use_xnum = phnum >= PN_XNUM
     phoff = EHDR.size
     shoff = phoff + phnum * PHDR.size if use_xnum else 0
@@ -119,9 +155,14 @@ def _write(target: DumpTarget, machine: int, notes: bytes, ranges: list[MemoryRa
     phdrs = [PHDR.pack(PT_NOTE, 0, note_off, 0, 0, len(notes), len(notes), 0)]
     offset = mem_off
     for r in ranges:
-        phdrs.append(PHDR.pack(PT_LOAD, 0, offset, r.paddr, r.paddr, len(r.view), len(r.view),
-                               0))
+        if loads is None:
+            phdrs.append(PHDR.pack(PT_LOAD, 0, offset, r.paddr, r.paddr, len(r.view),
+                                   len(r.view), 0))
         offset += len(r.view)
+    for load in loads or ():
+        p_offset, filesz = _offset_range(ranges, mem_off, load)
+        phdrs.append(PHDR.pack(PT_LOAD, 0, p_offset, load.vaddr, load.paddr, filesz,
+                               load.length, 0))
     head = header + b"".join(phdrs)
     if use_xnum:
         head += SHDR.pack(0, 0, 0, 0, 0, 0, 0, phnum, 0, 0)

@@ -17,6 +17,7 @@ wrong.
 from __future__ import annotations
 
 import errno
+import io
 import os
 import stat
 import struct
@@ -28,6 +29,8 @@ from typing import BinaryIO
 from elftools.elf.structs import ELFStructs
 
 from emu.dump import vmcoreinfo_phys_base
+from emu.dump.kdump_info import Unreadable as KdumpUnreadable
+from emu.dump.kdump_info import describe_kdump, is_kdump
 
 USAGE = """\
 usage: emu dump-info FILE
@@ -332,6 +335,8 @@ def describe(path: str) -> Report:
                          "not a regular file (dump-info reads a core dump from a file)")
     with open(fd, "rb") as f:
         try:
+            if is_kdump(_read(f, 0, 16)):
+                return _describe_kdump(f, path)
             return _describe(CoreFile(f, path), path)
         except OSError as e:  # an I/O error under the file: one line, as for open()
             raise Unreadable(f"read error: {e.strerror or e}") from None
@@ -359,6 +364,39 @@ def _describe(core: CoreFile, path: str) -> Report:
                 describer.note(note)
     _memory(core, loads, report)
     report.lines.append(f"phys_base: {_phys_base(arch, describer.vmcoreinfo)}")
+    return report
+
+
+class _NotesOnly:
+    """What :class:`Describer` needs of a core, for the notes of a kdump file."""
+
+    def __init__(self, machine: str) -> None:
+        self.machine = machine
+        self.endian = "<"
+
+
+def _describe_kdump(f: BinaryIO, path: str) -> Report:
+    """The report on a kdump-compressed file (emu.dump.kdump_info)."""
+    report = Report()
+    arch, text = "", ""
+
+    def describe_notes(machine: str, notes: bytes) -> str:
+        nonlocal arch, text
+        arch = ARCH_NAMES.get(machine, machine)
+        describer = Describer(_NotesOnly(machine), report)  # type: ignore[arg-type]
+        seg = {"p_offset": 0, "p_filesz": len(notes)}
+        reader = CoreFile.__new__(CoreFile)
+        reader.f, reader.file_size, reader.endian = io.BytesIO(notes), len(notes), "<"
+        for note in reader.notes(seg, report.problems):
+            describer.note(note)
+        text = describer.vmcoreinfo
+        return text
+
+    try:
+        describe_kdump(f, path, report.lines, report.problems, describe_notes)
+    except KdumpUnreadable as e:
+        raise Unreadable(str(e)) from None
+    report.lines.append(f"phys_base: {_phys_base(arch, text)}")
     return report
 
 

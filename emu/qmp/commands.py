@@ -20,9 +20,10 @@ if TYPE_CHECKING:
     from emu.qmp.server import QmpServer
 
 QEMU_VERSION = {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": f"emu {__version__}"}
+#: QEMU 7.2's DumpGuestMemoryFormat, with QEMU 8.2's kdump-raw-* names and emu's kdump-zstd
+#: and kdump-raw-zstd (makedumpfile's zstd compression)
 DUMP_FORMATS = ("elf", "kdump-zlib", "kdump-lzo", "kdump-snappy", "kdump-raw-zlib",
-                "kdump-raw-lzo", "kdump-raw-snappy", "win-dmp")
-SUPPORTED_DUMP_FORMATS = ("elf",)
+                "kdump-raw-lzo", "kdump-raw-snappy", "win-dmp", "kdump-zstd", "kdump-raw-zstd")
 #: how long a command waits for the CPU to come back before answering that it is pending
 CPU_WAIT_S = 10.0
 
@@ -154,7 +155,8 @@ def qmp_dump_guest_memory(server: QmpServer, args: dict[str, Any]) -> Any:
     fails its range checks sends no STOP/RESUME, and leaves no empty file behind. Whatever
     fails, the status ends "failed" (total 0) and the next dump can start.
     """
-    from emu.dump.guest import dump_ranges
+    from emu.dump.guest import FORMATS, available_formats, dump_ranges
+    from emu.dump.kdump import check_kdump_target, kdump_format
     from emu.dump.target import DumpError, adopt_fd, open_target
 
     _check(args, {"paging": (bool, True), "protocol": (str, True), "detach": (bool, False),
@@ -165,18 +167,21 @@ def qmp_dump_guest_memory(server: QmpServer, args: dict[str, Any]) -> Any:
     state = server.dump
     if state.status == "active":
         raise QmpError("There is a dump in process, please wait.")
+    kdump = kdump_format(fmt)
+    if kdump is not None and (args["paging"] or "begin" in args or "length" in args):
+        raise QmpError("kdump-compressed format doesn't support paging or filter")
     if "begin" in args and "length" not in args:
         raise QmpError("Parameter 'length' is missing")
     if "length" in args and "begin" not in args:
         raise QmpError("Parameter 'begin' is missing")
-    if fmt not in SUPPORTED_DUMP_FORMATS:
+    if kdump is not None and not kdump[0].available():
+        raise QmpError(f"{fmt} is not available now")
+    if fmt not in FORMATS:
         raise QmpError(f"dump format '{fmt}' is not supported by emu yet (supported: "
-                       f"{', '.join(SUPPORTED_DUMP_FORMATS)})")
+                       f"{', '.join(available_formats())})")
     protocol = args["protocol"]
     if not protocol.startswith(("file:", "fd:")):
         raise QmpError("Invalid parameter 'protocol'")
-    if args["paging"]:
-        raise QmpError("paging=true is not supported yet: emu dumps physical memory")
     m = server.machine
     begin, length = args.get("begin"), args.get("length")
     if protocol.startswith("fd:"):  # a descriptor named with getfd (QEMU: monitor_get_fd)
@@ -189,6 +194,12 @@ def qmp_dump_guest_memory(server: QmpServer, args: dict[str, Any]) -> Any:
         try:
             target = open_target(protocol[5:])
         except DumpError as e:
+            raise QmpError(str(e)) from None
+    if kdump is not None:
+        try:
+            check_kdump_target(target, kdump[1])
+        except DumpError as e:
+            target.abort()
             raise QmpError(str(e)) from None
     try:
         total = sum(len(r.view) for r in dump_ranges(m, begin, length))
@@ -209,8 +220,8 @@ def qmp_dump_guest_memory(server: QmpServer, args: dict[str, Any]) -> Any:
         started.set()
         try:
             try:
-                result = m.dump(target, begin=begin, length=length, fmt=fmt,
-                                progress=progress)
+                result = m.dump(target, paging=args["paging"], begin=begin, length=length,
+                                fmt=fmt, progress=progress)
             except DumpError:
                 raise
             except BaseException as e:  # a bug: still a failed dump, never a stuck one
@@ -255,7 +266,9 @@ def qmp_query_dump(server: QmpServer, args: dict[str, Any]) -> Any:
 
 def qmp_query_dump_guest_memory_capability(server: QmpServer, args: dict[str, Any]) -> Any:
     _check(args, {})
-    return {"formats": list(SUPPORTED_DUMP_FORMATS)}
+    from emu.dump.guest import available_formats
+
+    return {"formats": available_formats()}
 
 
 COMMANDS: dict[str, Command] = {
