@@ -297,7 +297,7 @@ def test_info_mtree_regions_match_qemu(vms, machine: str) -> None:
                        "elcr", "ioapic", "apic-msi", "pic", "pit", "pcspk", "rtc", "vga-lowmem",
                        "pc.rom", "isa-bios", "i8042-data", "i8042-cmd", "pci-conf-idx",
                        "pci-conf-data", "apm-io", "acpi-gpe0", "acpi-evt", "acpi-cnt",
-                       "acpi-tmr"},
+                       "acpi-tmr", "hpet"},
                 "virt": {"mach-virt.ram", "virt.flash0", "virt.flash1", "pl011", "fwcfg.data",
                          "gic_dist", "gic_cpu", "gicv2m",
                          "fwcfg.ctl", "fwcfg.dma"}}[machine]
