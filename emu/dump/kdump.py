@@ -74,6 +74,9 @@ UTS_FIELD = 65
 CHUNK_BYTES = 1 << 20
 #: chunks being compressed or waiting to be written, per thread
 IN_FLIGHT_PER_WORKER = 3
+#: page descriptors are written in pieces of about this size (a chunk's are 6 KiB: one
+#: system call each cost more than the zero test of its MiB of guest memory)
+DESCRIPTOR_BATCH = 256 << 10
 
 KDUMP_FORMATS = {f"kdump-{name}": (name, True) for name in CODECS} | {
     f"kdump-raw-{name}": (name, False) for name in CODECS}
@@ -207,13 +210,20 @@ class _Span:
     range: MemoryRange
     page_size: int
 
+    def view(self) -> memoryview:
+        """The part of the range's memory the pages cover (not copied)."""
+        r = self.range
+        lo, hi = r.paddr, r.paddr + len(r.view)
+        a, b = self.pfn * self.page_size, (self.pfn + self.pages) * self.page_size
+        return r.view[max(a, lo) - lo : min(b, hi) - lo]
+
     def data(self) -> bytes:
         """The pages' bytes; a range that does not start or end on a page boundary is
         padded with zeros."""
         r = self.range
         lo, hi = r.paddr, r.paddr + len(r.view)
         a, b = self.pfn * self.page_size, (self.pfn + self.pages) * self.page_size
-        data = r.view[max(a, lo) - lo : min(b, hi) - lo].tobytes()
+        data = self.view().tobytes()
         if a < lo or b > hi:
             data = bytes(max(lo - a, 0)) + data + bytes(max(b - hi, 0))
         return data
@@ -221,6 +231,21 @@ class _Span:
 
 def _div_up(n: int, d: int) -> int:
     return -(-n // d)
+
+
+def _set_bits(bitmap: bytearray, first: int, count: int) -> None:
+    """Set bits ``first`` to ``first + count - 1`` (bit n is bit n % 8 of byte n // 8):
+    whole bytes at once, the partial bytes at either end bit by bit."""
+    end = first + count
+    while first < end and first & 7:
+        bitmap[first >> 3] |= 1 << (first & 7)
+        first += 1
+    whole = (end - first) >> 3
+    bitmap[first >> 3 : (first >> 3) + whole] = b"\xff" * whole
+    first += whole << 3
+    while first < end:
+        bitmap[first >> 3] |= 1 << (first & 7)
+        first += 1
 
 
 def _spans(ranges: list[MemoryRange], page_size: int) -> list[_Span]:
@@ -245,9 +270,13 @@ _ZERO_CHUNK = bytes(CHUNK_BYTES)
 
 def _compress_chunk(codec: Codec, span: _Span) -> Compressed:
     """Compress each page of ``span`` as QEMU's write_dump_pages() does; (None, []) when
-    all of it is zero."""
+    all of it is zero (tested in place: bytes.startswith compares without a copy, and most
+    of a guest's memory is usually zero)."""
+    view = span.view()
+    if len(view) <= CHUNK_BYTES and _ZERO_CHUNK.startswith(view):
+        return None, []
     data = span.data()
-    if data == (_ZERO_CHUNK[: len(data)] if len(data) <= CHUNK_BYTES else bytes(len(data))):
+    if len(data) > CHUNK_BYTES and data == bytes(len(data)):
         return None, []
     size = span.page_size
     zero = _ZERO_CHUNK[:size] if size <= CHUNK_BYTES else bytes(size)
@@ -312,8 +341,7 @@ def _write(target: DumpTarget, codec: Codec, flattened: bool, info: KdumpInfo, n
         offset_note, len(notes), 0, 0, 0, 0, max_mapnr)
     bitmap = bytearray(len_bitmap)
     for span in spans:
-        for pfn in range(span.pfn, span.pfn + span.pages):
-            bitmap[pfn >> 3] |= 1 << (pfn & 7)
+        _set_bits(bitmap, span.pfn, span.pages)
 
     sink = _Sink(target, flattened)
     target.start()
@@ -329,6 +357,7 @@ def _write(target: DumpTarget, codec: Codec, flattened: bool, info: KdumpInfo, n
     total = num_dumpable * block
     done = 0
 
+    descs_pending = bytearray()  # page descriptors not yet written (written in batches)
     pending: deque[Future[Compressed]] = deque()
     queue = iter(spans)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="emu-kdump") as pool:
@@ -359,14 +388,18 @@ def _write(target: DumpTarget, codec: Codec, flattened: bool, info: KdumpInfo, n
                     descs = b"".join(packed)
                     sink.put(data_pos, *pieces)
                     data_pos = pos
-                sink.put(desc_pos, descs)
-                desc_pos += len(descs)
+                descs_pending += descs
+                if len(descs_pending) >= DESCRIPTOR_BATCH:
+                    sink.put(desc_pos, bytes(descs_pending))
+                    desc_pos += len(descs_pending)
+                    descs_pending.clear()
                 done += n * block
                 if progress is not None:
                     progress(done, total)
         finally:
             for fut in pending:
                 fut.cancel()
+    sink.put(desc_pos, bytes(descs_pending))
     size = sink.end(data_pos)
     target.finish(data_pos if not flattened else size)
     return size
