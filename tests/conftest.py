@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,29 @@ def boot_args(machine: str, name: str, *extra: str) -> list[str]:
 def machine(request: pytest.FixtureRequest) -> str:
     """Each test using this runs on both machines."""
     return request.param
+
+
+def read_until(proc: subprocess.Popen, marker: bytes) -> bytes:
+    """What ``proc`` printed up to and including ``marker`` (fails if it ends first)."""
+    assert proc.stdout is not None
+    out = b""
+    while marker not in out:
+        chunk = proc.stdout.read1(4096)
+        assert chunk, out
+        out += chunk
+    return out
+
+
+def qmp_connect(sock: str, tries: int = 100):
+    """A QMP client connected to ``sock``, retrying while the server is still starting."""
+    from qemu.qmp.legacy import QEMUMonitorProtocol
+
+    qmp = QEMUMonitorProtocol(sock)
+    for _ in range(tries - 1):
+        try:
+            qmp.connect()
+            return qmp
+        except OSError:
+            time.sleep(0.05)
+    qmp.connect()
+    return qmp

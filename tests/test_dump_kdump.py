@@ -21,9 +21,8 @@ from pathlib import Path
 
 import drgn
 import pytest
-from conftest import MACHINES, boot_args, image, run_emu
+from conftest import MACHINES, boot_args, image, qmp_connect, read_until, run_emu
 from elftools.elf.elffile import ELFFile
-from qemu.qmp.legacy import QEMUMonitorProtocol
 
 from emu.config import DeviceSpec, MachineConfig
 from emu.dump.elf import DumpError
@@ -165,18 +164,8 @@ def _qemu_dumps(machine: str, workdir: Path) -> dict[str, object]:
         args += ["-append", "halt"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
-        out = b""
-        while b"vmcoreinfo: done\n" not in out:
-            chunk = proc.stdout.read1(4096)
-            assert chunk, out
-            out += chunk
-        qmp = QEMUMonitorProtocol(sock)
-        for _ in range(100):
-            try:
-                qmp.connect()
-                break
-            except OSError:
-                time.sleep(0.05)
+        read_until(proc, b"vmcoreinfo: done\n")
+        qmp = qmp_connect(sock)
         dumps: dict[str, object] = {}
         for fmt in ("elf", "kdump-zlib"):
             path = workdir / f"qemu-{machine}.{fmt}"
@@ -361,13 +350,8 @@ def test_refusals_are_qemus(qemu, tmp_path: Path) -> None:
                                                     f"unix:{sock},server=on,wait=off")],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     try:
-        out = b""
-        while b"vmcoreinfo: done\n" not in out:
-            chunk = proc.stdout.read1(4096)
-            assert chunk, out
-            out += chunk
-        qmp = QEMUMonitorProtocol(sock)
-        qmp.connect()
+        read_until(proc, b"vmcoreinfo: done\n")
+        qmp = qmp_connect(sock)
         answers = [qmp.cmd_obj({"execute": "dump-guest-memory", "arguments": {
             "protocol": f"file:{tmp_path / 'refused'}", **a}}) for a in REFUSED]
         assert answers == qemu["pc"]["refusals"]

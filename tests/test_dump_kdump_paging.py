@@ -17,9 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import MACHINES, boot_args, image
+from conftest import MACHINES, boot_args, image, qmp_connect, read_until
 from elftools.elf.elffile import ELFFile
-from qemu.qmp.legacy import QEMUMonitorProtocol
 
 from emu.config import DeviceSpec, MachineConfig
 from emu.machine import Machine
@@ -124,13 +123,8 @@ def _qemu_paging_dumps(path: Path, filtered: Path) -> None:
         "pc", "vmcoreinfo", "-device", "vmcoreinfo", "-append", "halt", "-qmp",
         f"unix:{sock},server=on,wait=off")], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
-        out = b""
-        while b"vmcoreinfo: done\n" not in out:
-            chunk = proc.stdout.read1(4096)
-            assert chunk, out
-            out += chunk
-        qmp = QEMUMonitorProtocol(sock)
-        qmp.connect()
+        read_until(proc, b"vmcoreinfo: done\n")
+        qmp = qmp_connect(sock)
         for target, extra in ((path, {}), (filtered, {"begin": 0x100000, "length": 0x3000})):
             reply = qmp.cmd_obj({"execute": "dump-guest-memory", "arguments": {
                 "paging": True, "protocol": f"file:{target}", **extra}})

@@ -10,9 +10,8 @@ import time
 
 import drgn
 import pytest
-from conftest import MACHINES, boot_args, image, run_emu
+from conftest import MACHINES, boot_args, image, qmp_connect, read_until, run_emu
 from elftools.elf.elffile import ELFFile
-from qemu.qmp.legacy import QEMUMonitorProtocol
 
 from emu.config import DeviceSpec, MachineConfig
 from emu.machine import Machine
@@ -115,18 +114,8 @@ def _qemu_dump(machine: str, path: str, tmp_path) -> bytes:
         args.remove("-append"), args.remove("halt")
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        out = b""
-        while b"vmcoreinfo: done\n" not in out:
-            chunk = proc.stdout.read1(4096)
-            assert chunk, out
-            out += chunk
-        qmp = QEMUMonitorProtocol(sock)
-        for _ in range(100):
-            try:
-                qmp.connect()
-                break
-            except OSError:
-                time.sleep(0.05)
+        out = read_until(proc, b"vmcoreinfo: done\n")
+        qmp = qmp_connect(sock)
         reply = qmp.cmd_obj({"execute": "dump-guest-memory",
                              "arguments": {"paging": False, "protocol": f"file:{path}"}})
         assert reply == {"return": {}}, reply
