@@ -320,3 +320,53 @@ def test_raw_packets_get_qemus_replies(machine: str, tmp_path: Path) -> None:
              if include in r else r for r in q]
     for packet, q_reply, e_reply in zip(RAW_PACKETS, q, e, strict=True):
         assert e_reply == q_reply, packet
+
+
+def test_qmp_stop_and_a_dump_while_gdb_holds_the_cpu(machine: str, tmp_path: Path) -> None:
+    """A QMP client stops the machine while gdb waits for it: gdb hears of the stop (T02),
+    as with QEMU; with the CPU held by gdb the monitor dumps the guest; then `kill`."""
+    qmp = tmp_path / "qmp.sock"
+    transcripts = {}
+    for which in ("qemu", "emu"):
+        dump = tmp_path / f"{which}.dump"
+        script = f"""\
+python
+import socket, threading
+def stop():
+    s = socket.socket(socket.AF_UNIX)
+    s.connect("{qmp}")
+    s.recv(4096)
+    s.sendall(b'{{"execute": "qmp_capabilities"}}')
+    s.recv(4096)
+    s.sendall(b'{{"execute": "stop"}}')
+    s.recv(4096)
+    s.close()
+threading.Timer(2.0, stop).start()
+end
+continue
+monitor info status
+monitor dump-guest-memory {dump}
+kill
+"""
+        sock = tmp_path / f"{which}.sock"
+        proc = _start(which, machine, "spin", f"unix:{sock},server=on", "iters=100000000000",
+                      "-qmp", f"unix:{qmp},server=on,wait=off")
+        try:
+            _wait_for(sock, proc)
+            commands = tmp_path / f"{which}.gdb"
+            commands.write_text(f"set pagination off\nset confirm off\n"
+                                f"target remote {sock}\n{script}")
+            result = subprocess.run([GDB[machine], "-batch", "-nx", "-x", str(commands),
+                                     image(machine, "spin")], stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True, timeout=120)
+            proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        transcripts[which] = re.sub(r"0x[0-9a-f]{16} in main", "ADDR in main",
+                                    result.stdout).splitlines()[1:]
+        assert dump.read_bytes()[:4] == b"\x7fELF"
+    assert "Program received signal SIGINT, Interrupt." in transcripts["qemu"]
+    assert "VM status: paused" in "\n".join(transcripts["qemu"])
+    assert transcripts["emu"] == transcripts["qemu"]
