@@ -180,6 +180,40 @@ def test_gdb_session_matches_qemu(machine: str, tmp_path: Path) -> None:
     assert e_status == q_status
 
 
+HARDWARE_SESSION = """\
+hbreak *main
+continue
+delete
+rwatch *(long *)&counter
+continue
+continue
+delete
+awatch *(long *)&total
+continue
+continue
+delete
+maintenance packet Qqemu.PhyMemMode:1
+x/2xg &counter
+maintenance packet Qqemu.PhyMemMode:0
+info registers pc
+continue
+"""
+
+
+def test_hbreak_rwatch_awatch_and_physical_mode_match_qemu(machine: str,
+                                                           tmp_path: Path) -> None:
+    """Hardware breakpoints (Z1), read and access watchpoints (Z3, Z4: gdb's "Value =" and
+    "Old value/New value" reports at the same instruction as under QEMU), and reads in
+    QEMU's physical memory mode."""
+    runs = {which: gdb_session(which, machine, "pulse", HARDWARE_SESSION, tmp_path)
+            for which in ("qemu", "emu")}
+    q_text, e_text = runs["qemu"][0], runs["emu"][0]
+    assert "Hardware read watchpoint 2" in q_text and "Value = 2" in q_text
+    assert "Hardware access (read/write) watchpoint 3" in q_text and "New value" in q_text
+    assert _masked(e_text, machine) == _masked(q_text, machine)
+    assert runs["emu"][1:] == runs["qemu"][1:]
+
+
 def test_ctrl_c_interrupts_a_spinning_guest(machine: str, tmp_path: Path) -> None:
     """gdb's SIGINT (Ctrl-C) while the guest computes without touching a device: the stub
     stops it (0x03 -> T02), gdb says so. Then on pc `kill` ends the emulator, as QEMU's 'k';
