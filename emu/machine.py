@@ -560,6 +560,8 @@ class Machine:
             return
         finally:
             self.in_guest = False
+            if debugger is not None:
+                debugger.release_irqs()
         if (self.exit_status is not None or self._reset_requested or not self.cpu_powered
                 or self.state != "running"):
             return

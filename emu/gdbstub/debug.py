@@ -41,6 +41,13 @@ from unicorn import UC_HOOK_CODE, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE, UC_MEM_WR
 if TYPE_CHECKING:
     from emu.machine import Machine
 
+#: QEMU's single-step flags (include/exec/gdbstub.h SSTEP_*) and the interrupt_request bits
+#: SSTEP_NOIRQ holds back (CPU_INTERRUPT_SSTEP_MASK: HARD and TGT_EXT_0-4)
+SSTEP_ENABLE, SSTEP_NOIRQ, SSTEP_NOTIMER = 0x1, 0x2, 0x4
+SSTEP_IRQ_MASK = 0x0002 | 0x0008 | 0x0010 | 0x0080 | 0x0200 | 0x1000
+#: emu's x86 raises the interrupt controller's output as CPU_INTERRUPT_VIRQ (emu/cpu/x86.py
+#: set_irq), where QEMU raises CPU_INTERRUPT_HARD: held back too
+CPU_INTERRUPT_VIRQ = 0x0100
 #: gdb's Z packet types (gdbstub/internals.h GDB_BREAKPOINT_SW ... GDB_WATCHPOINT_ACCESS)
 BREAKPOINT_SW, BREAKPOINT_HW, WATCHPOINT_WRITE, WATCHPOINT_READ, WATCHPOINT_ACCESS = range(5)
 _WATCH_LEAD = 15
@@ -87,6 +94,10 @@ class Debugger:
         #: (watchpoint, guest-physical address, bytes before the store) of a hit
         self._undo: tuple[Watchpoint, int | None, bytes | None] | None = None
         self._counting = False
+        #: ``qqemu.sstep``: TCG's default steps without interrupts or timers
+        self.sstep_flags = SSTEP_ENABLE | SSTEP_NOIRQ | SSTEP_NOTIMER
+        #: interrupt requests held back during a step (SSTEP_NOIRQ)
+        self._held_irqs = 0
 
     # -- what gdb asks for (machine thread) ------------------------------------------------
 
@@ -150,11 +161,27 @@ class Debugger:
         if changed or (self.stepping and not self._counting):
             self.uc.ctl_flush_tb()
         self._counting = self.stepping
+        engine = self.cpu.engine
+        if self.stepping and self.sstep_flags & SSTEP_NOIRQ and engine is not None \
+                and engine.available:
+            # cpu_handle_interrupt under SSTEP_NOIRQ: the step takes no interrupt
+            self._held_irqs = engine.interrupt_request & (SSTEP_IRQ_MASK | CPU_INTERRUPT_VIRQ)
+            engine.lower_interrupt(self._held_irqs)
         return 1 if self.stepping else 0
+
+    def release_irqs(self) -> None:
+        """Give back the interrupt requests a step held back (the run loop calls it after
+        every run, however it ended)."""
+        if self._held_irqs:
+            engine = self.cpu.engine
+            assert engine is not None
+            engine.raise_interrupt(self._held_irqs)
+            self._held_irqs = 0
 
     def after_run(self) -> bool:
         """After ``emu_start`` returned: whether the debugger stopped the CPU (then the
         machine pauses and the stub reports :attr:`hit`)."""
+        self.release_irqs()
         if self._undo is not None:
             _wp, paddr, old = self._undo
             self._undo = None

@@ -760,15 +760,12 @@ class GdbServer:
         else:
             self.put_packet(b"")
 
-    #: QEMU's SSTEP_ENABLE, SSTEP_NOIRQ, SSTEP_NOTIMER and the flags TCG supports
-    _sstep_flags = 0x7
-
     def _sstep(self, data: bytes) -> bool:
         """gdb_gen_query_set_common_table."""
         if data == b"qemu.sstepbits":
             self.put_packet(b"ENABLE=1,NOIRQ=2,NOTIMER=4")
         elif data == b"qemu.sstep":
-            self.put_packet(f"0x{self._sstep_flags:x}".encode())
+            self.put_packet(f"0x{self.debugger.sstep_flags:x}".encode())
         elif data.startswith(b"qemu.sstep="):
             self._set_sstep(data[len(b"qemu.sstep="):])
         else:
@@ -783,7 +780,7 @@ class GdbServer:
         if found[0] & ~0x7:
             self.put_packet(b"E22")
             return
-        self._sstep_flags = found[0]
+        self.debugger.sstep_flags = found[0]
         self.put_packet(b"OK")
 
     def _query_current_thread(self, _rest: bytes) -> None:
