@@ -59,7 +59,10 @@ QEMU-compatible options:
                            boot settings firmware reads from fw_cfg
   -global fw_cfg.P=V       fw_cfg properties: dma_enabled=on|off, x-file-slots=N
   -trace PATTERN           enable trace events matching PATTERN (e.g. 'fw_cfg_*')
-  -S                       do not start the CPU until a monitor says 'cont'
+  -S                       do not start the CPU until a monitor (or gdb) says 'cont'
+  -gdb tcp:[HOST]:PORT | unix:PATH,server=on | none
+                           wait for a gdb connection on that device
+  -s                       shorthand for -gdb tcp::1234
   -qtest unix:PATH|stdio   answer qtest commands (QEMU's device-test protocol)
   -qtest-log FILE          log the qtest conversation
   -accel tcg|qtest         qtest: the CPU never runs, only qtest drives the devices
@@ -92,9 +95,9 @@ _WITH_ARG = {"M", "machine", "m", "cpu", "smp", "kernel", "append", "initrd", "b
              "serial", "device",
              "display", "uuid", "trace", "name", "accel", "fw_cfg", "boot", "global",
              "dump-on-exit", "qmp", "dump-on-panic", "dump-format", "action", "qtest", "qtest-log",
-             "monitor", "rtc", "icount"}
+             "monitor", "rtc", "icount", "gdb"}
 _FLAGS = {"nographic", "nodefaults", "no-reboot", "no-shutdown", "S", "version", "h", "help",
-          "direct-boot", "no-fd-bootchk"}
+          "direct-boot", "no-fd-bootchk", "s"}
 
 
 def parse_args(argv: Sequence[str]) -> MachineConfig | str:
@@ -123,6 +126,10 @@ def parse_args(argv: Sequence[str]) -> MachineConfig | str:
                 cfg.no_shutdown = True
             elif name == "S":
                 cfg.start_paused = True
+            elif name == "s":  # QEMU_OPTION_s: -gdb tcp::DEFAULT_GDBSTUB_PORT
+                from emu.gdbstub.server import DEFAULT_PORT, parse_gdb_option
+
+                cfg.gdb.append(parse_gdb_option(f"tcp::{DEFAULT_PORT}"))
             elif name == "direct-boot":
                 cfg.direct_boot = True
             elif name == "no-fd-bootchk":
@@ -196,6 +203,10 @@ def parse_args(argv: Sequence[str]) -> MachineConfig | str:
             _parse_boot(cfg, value)
         elif name == "rtc":
             _parse_rtc(value)
+        elif name == "gdb":
+            from emu.gdbstub.server import parse_gdb_option
+
+            cfg.gdb.append(parse_gdb_option(value))
         elif name == "qmp":
             from emu.qmp.server import parse_qmp_option
 
@@ -553,6 +564,10 @@ def run(argv: Sequence[str], err: Callable[[str], None]) -> int:
             from emu.qmp.server import QmpServer
 
             servers.append(QmpServer(machine, address))
+        if cfg.gdb:  # QEMU starts one stub: the last -gdb/-s (gdbserver_start resets it)
+            from emu.gdbstub.server import GdbServer
+
+            servers.append(GdbServer(machine, cfg.gdb[-1]))  # started with the others
         if not _start_servers(servers, err):  # a signal while waiting for a QMP client
             if cfg.dump_on_exit:
                 err("--dump-on-exit: no dump: the guest never ran")

@@ -136,6 +136,8 @@ class MachineConfig:
     dump_format: str = "elf"  # --dump-format: the format of those two dumps
     panic_action: str = "shutdown"  # -action panic=: shutdown, pause, exit-failure, none
     qmp: list[Any] = field(default_factory=list)  # emu.qmp.server.QmpAddress
+    #: -gdb DEV / -s: where gdb stubs listen (emu.gdbstub.server.GdbAddress)
+    gdb: list[Any] = field(default_factory=list)
     qtest: str | None = None  # -qtest unix:PATH | stdio
     qtest_log: str | None = None
     accel: str = "tcg"  # or "qtest": the CPU never runs

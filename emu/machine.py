@@ -54,6 +54,8 @@ from emu.trace import trace
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
+    from emu.gdbstub.debug import Debugger
+
 EXIT_FATAL = 2
 #: the least host time the CPU runs before a timer may stop it again: a timer that falls
 #: due faster than emu can take its interrupts (each costs a trip through the run loop)
@@ -122,6 +124,12 @@ class Machine:
         self._idle_since: tuple[int, int] | None = None
         #: host time at which the current run of the CPU started
         self._run_started = 0
+        #: breakpoints, watchpoints and single steps of a gdb stub (emu/gdbstub/debug.py);
+        #: None without -gdb, so that nothing is hooked
+        self.debugger: Debugger | None = None
+        #: the guest ended emu at once, as QEMU's isa-debug-exit calls exit(): a gdb stub
+        #: then has no chance to say so (QEMU's gdb_exit runs in qemu_cleanup only)
+        self.exit_at_once = False
 
         board_cls = board_class(config.machine)
         self.cpu = create_cpu(board_cls.arch, config.cpu)
@@ -540,10 +548,12 @@ class Machine:
             self._run_started = time.monotonic_ns()
             at = None if deadline is None else self.clock.host_time_of(deadline)
             self._alarm.set(None if at is None else max(at, self._run_started + MIN_RUN_NS))
+        debugger = self.debugger
+        count = 0 if debugger is None else debugger.before_run()
         cpu.stop_request.start_run()
         self.in_guest = True
         try:
-            uc.emu_start(cpu.pc, 0)
+            uc.emu_start(cpu.pc, 0, count=count)
         except UcError as e:
             if self.exit_status is not None or self._reset_requested:
                 return
@@ -554,8 +564,13 @@ class Machine:
             return
         finally:
             self.in_guest = False
+            if debugger is not None:
+                debugger.release_irqs()
         if (self.exit_status is not None or self._reset_requested or not self.cpu_powered
                 or self.state != "running"):
+            return
+        if debugger is not None and not cpu.fatal and debugger.after_run():
+            self.pause()  # a breakpoint, watchpoint or step: the stub reports it on STOP
             return
         stopped_at_block = cpu.stop_request.taken()
         if cpu.fatal:

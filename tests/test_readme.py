@@ -29,6 +29,9 @@ NOT_RUN = {
     "Set up": "installs Debian and Python packages (the test command, tests/run.sh, did that "
               "already; running it again would reinstall)",
     "Test": "runs this whole suite, this test included",
+    "Debug a kernel with gdb": "interactive: emu waits for gdb, and gdb for its user at its "
+                               "prompt (tests/test_gdbstub.py runs such sessions in batch "
+                               "mode against emu and QEMU)",
     "Tour": "a map of the source tree, not commands",
 }
 

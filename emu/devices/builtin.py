@@ -19,7 +19,12 @@ def _create_debug_exit(machine: Machine, props: Mapping[str, Any]) -> DebugExit:
     iobase, iosize = props["iobase"], props["iosize"]
     if not 1 <= iosize <= 0x10000 or iobase + iosize > 0x10000:
         raise ConfigError(f"-device isa-debug-exit: ports 0x{iobase:x}+0x{iosize:x} out of range")
-    dev = DebugExit(iosize, machine.request_exit)
+
+    def exit_at_once(status: int) -> None:
+        machine.exit_at_once = True  # QEMU's exit(): no gdb_exit, no W packet
+        machine.request_exit(status)
+
+    dev = DebugExit(iosize, exit_at_once)
     machine.map_port(iobase, dev.region)
     return dev
 
