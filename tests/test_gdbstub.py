@@ -8,8 +8,7 @@ What legitimately differs is masked in both transcripts, each for a stated reaso
   0xf000:0xfff0, emu's linear 0xfffffff0; QEMU's virt enters an ELF kernel directly, emu
   through its firmware at 0);
 * the registers the firmware leaves behind when it enters the kernel (:data:`BOOT_REGS`):
-  on pc the PVH start_info pointer (rbx, rsi, rdi) and MXCSR
-  (QEMU's reset value 0x1f80, emu's CPU starts with 0); on virt the registers emu's boot
+  on pc the PVH start_info pointer (rbx, rsi, rdi); on virt the registers emu's boot
   code uses (QEMU enters an ELF with them zero);
 * on aarch64, QEMU's system registers (its ``system-registers.xml``, generated from its
   coprocessor register table in hash-table order), which emu does not offer: ``info
@@ -34,7 +33,7 @@ from pathlib import Path
 from conftest import MACHINES, ROOT, boot_args, emu_cmd, image
 
 GDB = {"pc": "gdb", "virt": "gdb-multiarch"}
-BOOT_REGS = {"pc": ("rbx", "rsi", "rdi", "mxcsr"),
+BOOT_REGS = {"pc": ("rbx", "rsi", "rdi"),
              "virt": ("x0", "x4", "x10", "x19", "x21", "x22")}
 MONITOR_LINES = {"pc": ("RAX=", "R8 =", "RIP=", "CS =", "CR0=", "EFER="),
                  "virt": (" PC=", "X05=", "X08=", "PSTATE=")}

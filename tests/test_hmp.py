@@ -183,19 +183,11 @@ def _normalise_x86(dump: str) -> str:
       likes (QEMU's linuxboot option ROM, emu's pc.bin), and RSI is left over from the
       firmware;
     * the IDT limit: SeaBIOS leaves the real-mode 0x3ff, emu's firmware starts protected
-      with an empty IDT;
-    * LDT and TR: QEMU's reset loads them with limit 0xffff and present descriptors, the
-      CPU engine emu runs on leaves them all zero;
-    * FCW, FTW and MXCSR: QEMU's reset sets FCW 0x037f, an empty tag word and MXCSR 0x1f80,
-      the CPU engine starts with zeros (and tags reading as valid zeros).
+      with an empty IDT.
     """
     dump = re.sub(r"RBX=[0-9a-f]{16}", "RBX=<pvh start_info>", dump)
     dump = re.sub(r"RSI=[0-9a-f]{16}", "RSI=<firmware>", dump)
     dump = re.sub(r"IDT=     ([0-9a-f]{16}) [0-9a-f]{8}", r"IDT=     \1 <limit>", dump)
-    dump = re.sub(r"(LDT|TR )=0000 [0-9a-f]{16} [0-9a-f]{8} [0-9a-f]{8}[^\r]*",
-                  r"\1=<reset state>", dump)
-    dump = re.sub(r"FCW=[0-9a-f]{4} (FSW=[0-9a-f]{4} \[ST=\d\]) FTW=[0-9a-f]{2} "
-                  r"MXCSR=[0-9a-f]{8}", r"FCW=<reset> \1 FTW=<reset> MXCSR=<reset>", dump)
     return dump
 
 

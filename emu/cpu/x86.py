@@ -58,6 +58,9 @@ RESET_SYSTEM_SEGMENTS = {
     X.UC_X86_REG_GDTR: (0, 0, 0xFFFF, 0),
     X.UC_X86_REG_IDTR: (0, 0, 0xFFFF, 0),
 }
+#: the x87 and SSE state after reset (QEMU's x86_cpu_reset: FCW 0x037f, every tag empty,
+#: MXCSR 0x1f80; SDM vol. 3A table 9-1)
+RESET_FPU = {X.UC_X86_REG_FPCW: 0x037F, X.UC_X86_REG_FPTAG: 0xFFFF, X.UC_X86_REG_MXCSR: 0x1F80}
 
 EXCEPTION_NAMES = {
     0: "#DE divide error", 1: "#DB debug", 2: "NMI", 3: "#BP breakpoint", 4: "#OF overflow",
@@ -105,7 +108,7 @@ class X86Cpu(Cpu):
 
     def _create(self, model: int) -> Uc:
         uc = Uc(UC_ARCH_X86, UC_MODE_64, cpu=model)
-        for reg, value in RESET_SYSTEM_SEGMENTS.items():
+        for reg, value in (RESET_SYSTEM_SEGMENTS | RESET_FPU).items():
             uc.reg_write(reg, value)
         self._cpuid = Qemu72Cpuid(uc, model) if self.model == "qemu64" else None
         self._power_on = uc.context_save()
