@@ -2,17 +2,19 @@
 """kdump-compressed dump benchmark: emu's ``dump-guest-memory`` against QEMU's, for the
 formats ``kdump-zlib`` and ``elf``, on a guest of 1 GiB (``--size``).
 
-Both emulators run the same command line, with a QMP socket:
+Both emulators run the same command line, with a QMP socket, for two guests:
 
-    -M pc -m SIZE -display none -serial stdio -kernel guest_images/x86_64/halt.elf \
-        -qmp unix:SOCK,server=on,wait=off
+    -M pc -m SIZE -display none -serial stdio -kernel guest_images/x86_64/IMAGE.elf \
+        -append ARGS -qmp unix:SOCK,server=on,wait=off
 
-(QEMU: ``qemu-system-x86_64``; emu: ``python -m emu`` with the interpreter running this
-script). Once the guest has printed its halt line, each format is dumped through QMP
-(``dump-guest-memory``, paging false, ``file:PATH``, not detached: the reply comes when the
-file is complete) and timed from sending the command to its reply. The halted guest's RAM is
-almost all zero pages, so this measures the per-GiB cost of each writer (reading, the
-zero-page test, the headers and bitmaps) more than compression.
+``halt`` (empty: its RAM is almost all zero pages, so this measures the per-GiB cost of each
+writer: reading, the zero-page test, the headers and bitmaps) and ``fill`` with
+``mib=SIZE`` (written: every page from 16 MiB up holds a different pattern that zlib
+compresses about twentyfold, so this measures compression). QEMU is ``qemu-system-x86_64``, emu
+``python -m emu`` with the interpreter running this script. Once the guest says it is
+ready, each format is dumped through QMP (``dump-guest-memory``, paging false,
+``file:PATH``, not detached: the reply comes when the file is complete) and timed from
+sending the command to its reply.
 
 A second table shows emu's compression itself: ``emu.dump.kdump.write_kdump`` on SIZE of
 synthetic guest memory in which every page differs and compresses (text-like bytes), with
@@ -50,8 +52,11 @@ from common import (
     median,
 )
 
-IMAGE = IMAGES / "x86_64" / "halt.elf"
-HALT_LINE = b"halt: halting with interrupts off\n"
+#: the guests dumped: (image, kernel command line, the line it prints when it is ready)
+GUESTS = {
+    "empty": (IMAGES / "x86_64" / "halt.elf", "", b"halt: halting with interrupts off\n"),
+    "written": (IMAGES / "x86_64" / "fill.elf", "mib={mib}", b"fill: memory written\n"),
+}
 FORMATS = ("kdump-zlib", "elf")
 TIMEOUT_S = 600.0
 
@@ -62,24 +67,27 @@ def parse_size(text: str) -> int:
     return int(t[:-1]) * units[t[-1]] if t and t[-1] in units else int(t) << 20
 
 
-def dump_times(who: str, argv: list[str], env: dict[str, str], size: str,
+def dump_times(who: str, argv: list[str], env: dict[str, str], size: str, guest: str,
                workdir: Path) -> dict[str, tuple[float, int]]:
-    """Boot ``argv`` with the halt image, dump each format; (seconds, file size) each."""
+    """Boot ``argv`` with the ``guest``'s image, dump each format; (seconds, file size)
+    each."""
     from qemu.qmp.legacy import QEMUMonitorProtocol
 
+    image, append, ready = GUESTS[guest]
     sock = workdir / f"{who}.qmp"
     args = [*argv, "-M", "pc", "-m", size, "-display", "none", "-serial", "stdio", "-kernel",
-            str(IMAGE), "-qmp", f"unix:{sock},server=on,wait=off"]
+            str(image), "-append", append.format(mib=parse_size(size) >> 20),
+            "-qmp", f"unix:{sock},server=on,wait=off"]
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, env=env, cwd=REPO)
     try:
         out = b""
         deadline = time.monotonic() + TIMEOUT_S
-        while HALT_LINE not in out:
+        while ready not in out:
             assert proc.stdout is not None
             chunk = proc.stdout.read1(4096)
             if not chunk or time.monotonic() > deadline:
-                raise RunError(f"{who}: the guest did not halt: {out[-200:]!r}")
+                raise RunError(f"{who}: the {guest} guest did not get ready: {out[-200:]!r}")
             out += chunk
         qmp = QEMUMonitorProtocol(str(sock))
         qmp.connect()
@@ -138,33 +146,36 @@ def main() -> int:
     if not have_programs(prog, [QEMU_X86_64]):
         return 1
     errors: list[str] = []
-    times: dict[tuple[str, str], list[float]] = {}
-    sizes: dict[tuple[str, str], int] = {}
+    times: dict[tuple[str, str, str], list[float]] = {}
+    sizes: dict[tuple[str, str, str], int] = {}
     comp: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="emu-bench-kdump-") as tmp:
         work = Path(tmp)
         for _ in range(args.runs):
-            for who, argv in (("QEMU", [QEMU_X86_64]), ("emu", emu_argv([]))):
-                try:
-                    for fmt_name, (t, n) in dump_times(who, argv, emu_env(), args.size,
-                                                       work).items():
-                        times.setdefault((who, fmt_name), []).append(t)
-                        sizes[who, fmt_name] = n
-                except RunError as e:
-                    errors.append(str(e))
+            for guest in GUESTS:
+                for who, argv in (("QEMU", [QEMU_X86_64]), ("emu", emu_argv([]))):
+                    try:
+                        for fmt_name, (t, n) in dump_times(who, argv, emu_env(), args.size,
+                                                           guest, work).items():
+                            times.setdefault((guest, who, fmt_name), []).append(t)
+                            sizes[guest, who, fmt_name] = n
+                    except RunError as e:
+                        errors.append(str(e))
             for name, t in compression_times(parse_size(args.size), work).items():
                 comp.setdefault(name, []).append(t)
-    lines = [header(), "", f"dump-guest-memory of a halted pc guest with {args.size} of RAM "
-             f"(median of {args.runs}):", "",
-             "| format | QEMU (s) | emu (s) | emu/QEMU | QEMU file | emu file |",
-             "|---|---|---|---|---|---|"]
-    for fmt_name in FORMATS:
-        q, e = median(times.get(("QEMU", fmt_name), [])), median(times.get(("emu", fmt_name),
-                                                                          []))
-        ratio = f"{e / q:.2f}x" if q and e else "n/a"
-        lines.append(f"| {fmt_name} | {fmt(q)} | {fmt(e)} | {ratio} | "
-                     f"{sizes.get(('QEMU', fmt_name), 0) >> 10} KiB | "
-                     f"{sizes.get(('emu', fmt_name), 0) >> 10} KiB |")
+    lines = [header(), "", f"dump-guest-memory of a halted pc guest with {args.size} of RAM, "
+             "empty (halt) or written from 16 MiB up (fill), "
+             f"median of {args.runs}:", "",
+             "| guest | format | QEMU (s) | emu (s) | emu/QEMU | QEMU file | emu file |",
+             "|---|---|---|---|---|---|---|"]
+    for guest in GUESTS:
+        for fmt_name in FORMATS:
+            q = median(times.get((guest, "QEMU", fmt_name), []))
+            e = median(times.get((guest, "emu", fmt_name), []))
+            ratio = f"{e / q:.2f}x" if q and e else "n/a"
+            lines.append(f"| {guest} | {fmt_name} | {fmt(q)} | {fmt(e)} | {ratio} | "
+                         f"{sizes.get((guest, 'QEMU', fmt_name), 0) >> 10} KiB | "
+                         f"{sizes.get((guest, 'emu', fmt_name), 0) >> 10} KiB |")
     lines += ["", f"emu's kdump-zlib writer on {args.size} of compressible pages, all "
               "different (median):", "", "| threads | s |", "|---|---|"]
     lines += [f"| {name} | {fmt(median(ts))} |" for name, ts in comp.items()]

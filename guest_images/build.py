@@ -24,10 +24,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 IMAGES = ["hello", "spin", "halt", "unmapped", "trap", "pulse", "storm", "fwcfg", "fwcfgbench",
           "vmcoreinfo", "scenario", "panic", "vectors", "user", "paging", "ticks", "gicv3",
-          "cpuid"]
+          "cpuid", "fill"]
 
 # Images of one architecture only (the others are built for every one).
-ARCH_ONLY = {"gicv3": "aarch64", "cpuid": "x86_64"}
+ARCH_ONLY = {"gicv3": "aarch64", "cpuid": "x86_64", "fill": "x86_64"}
 
 # The images that take exceptions, run user code and change page tables
 # (lib/traps.h) also link the exception entry code, the descriptor and
