@@ -280,20 +280,22 @@ def _compress_chunk(codec: Codec, span: _Span) -> Compressed:
         return None, []
     size = span.page_size
     zero = _ZERO_CHUNK[:size] if size <= CHUNK_BYTES else bytes(size)
+    is_zero, compress, flag = zero.startswith, codec.compress, codec.flag
     entries: list[tuple[int, int]] = []
     pieces: list[bytes] = []
+    view = memoryview(data)
     for pos in range(0, len(data), size):
-        page = data[pos : pos + size]
-        if page == zero:
+        page = view[pos : pos + size]  # (no copy: the compressors take buffers)
+        if is_zero(page):
             entries.append((0, 0))
             continue
-        packed = codec.compress(page)
+        packed = compress(page)
         if len(packed) < size:
-            entries.append((len(packed), codec.flag))
+            entries.append((len(packed), flag))
             pieces.append(packed)
         else:
             entries.append((size, 0))
-            pieces.append(page)
+            pieces.append(bytes(page))
     return entries, pieces
 
 
