@@ -69,22 +69,30 @@ def run_to_end(cmd: list[str], timeout: float = 300) -> tuple[int, list[str]]:
 
 @dataclass
 class Crash:
-    """A boot that ended in the init's sysrq crash, and the dump taken after it."""
+    """A boot that ended in the init's sysrq crash, and the dumps taken after it."""
 
     console: str
-    dump: Path
+    dumps: dict[str, Path]
+
+    @property
+    def dump(self) -> Path:
+        """The ELF dump."""
+        return self.dumps["elf"]
 
 
 def boot_to_panic(emulator: str, machine: str, workdir: Path, *extra: str,
-                  timeout: float = 240) -> Crash:
-    """Boot, wait for the kernel's panic to be printed in full, then dump through QMP
-    (``dump-guest-memory``, no paging) and quit. Fails with the console on a timeout."""
-    sock, dump = workdir / f"{emulator}-{machine}.qmp", workdir / f"{emulator}-{machine}.core"
+                  formats: tuple[str, ...] = ("elf",), timeout: float = 240) -> Crash:
+    """Boot, wait for the kernel's panic to be printed in full, stop the CPU (the kernel
+    goes on in panic(): its memory changes) and dump through QMP ``dump-guest-memory`` in
+    each of ``formats`` ("paging": an ELF dump with paging), then kill. Fails with the
+    console on a timeout."""
+    sock = workdir / f"{emulator}-{machine}.qmp"
     args = [*command(emulator, machine), *linux_args(machine), *extra,
             "-qmp", f"unix:{sock},server=on,wait=off"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, cwd=ROOT)
     out = b""
+    dumps: dict[str, Path] = {}
     try:
         deadline = time.monotonic() + timeout
         assert proc.stdout is not None
@@ -94,9 +102,13 @@ def boot_to_panic(emulator: str, machine: str, workdir: Path, *extra: str,
             out += chunk
         qmp = QEMUMonitorProtocol(str(sock))
         qmp.connect()
-        reply = qmp.cmd_obj({"execute": "dump-guest-memory",
-                             "arguments": {"paging": False, "protocol": f"file:{dump}"}})
-        assert reply == {"return": {}}, reply
+        assert qmp.cmd_obj({"execute": "stop"}) == {"return": {}}
+        for fmt in formats:
+            dumps[fmt] = workdir / f"{emulator}-{machine}.{fmt}"
+            reply = qmp.cmd_obj({"execute": "dump-guest-memory", "arguments": {
+                "paging": fmt == "paging", "protocol": f"file:{dumps[fmt]}",
+                "format": "elf" if fmt == "paging" else fmt}})
+            assert reply == {"return": {}}, reply
         qmp.close()
     finally:
         if proc.poll() is None:
@@ -104,7 +116,7 @@ def boot_to_panic(emulator: str, machine: str, workdir: Path, *extra: str,
             proc.wait()
         if proc.stdout is not None:
             out += proc.stdout.read()
-    return Crash(out.decode(errors="replace"), dump)
+    return Crash(out.decode(errors="replace"), dumps)
 
 
 _STAMP = re.compile(r"^\[ *\d+\.\d+\] ")

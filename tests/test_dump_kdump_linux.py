@@ -18,16 +18,13 @@ kdump, and the readers give the same answers for both:
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
 import drgn
 import pytest
-from conftest import ROOT
 from drgn.helpers.linux.pid import for_each_task
 from elftools.elf.elffile import ELFFile
-from linux_boot import BOOTS, PANIC_END, command, linux_args, vmlinux
-from qemu.qmp.legacy import QEMUMonitorProtocol
+from linux_boot import BOOTS, boot_to_panic, vmlinux
 from test_linux_dump import _crash, _crash_answers
 
 FORMATS = ("elf", "kdump-zlib", "kdump-raw-lzo", "kdump-raw-zstd")
@@ -35,35 +32,8 @@ FORMATS = ("elf", "kdump-zlib", "kdump-raw-lzo", "kdump-raw-zstd")
 
 def _boot_and_dump(emulator: str, machine: str, workdir: Path,
                    formats: tuple[str, ...]) -> dict[str, Path]:
-    """Boot to the sysrq panic, stop the CPU (the kernel goes on in panic(): its memory
-    changes), dump in each format through QMP, then kill."""
-    sock = workdir / f"{emulator}-{machine}.qmp"
-    proc = subprocess.Popen([*command(emulator, machine), *linux_args(machine), "-qmp",
-                             f"unix:{sock},server=on,wait=off"], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT)
-    out = b""
-    try:
-        deadline = time.monotonic() + 240
-        assert proc.stdout is not None
-        while PANIC_END not in out:
-            chunk = proc.stdout.read1(65536)
-            assert chunk and time.monotonic() < deadline, out.decode(errors="replace")[-3000:]
-            out += chunk
-        qmp = QEMUMonitorProtocol(str(sock))
-        qmp.connect()
-        assert qmp.cmd_obj({"execute": "stop"}) == {"return": {}}
-        dumps = {}
-        for fmt in formats:  # "paging": an ELF dump with paging
-            dumps[fmt] = workdir / f"{emulator}-{machine}.{fmt}"
-            reply = qmp.cmd_obj({"execute": "dump-guest-memory", "arguments": {
-                "paging": fmt == "paging", "protocol": f"file:{dumps[fmt]}",
-                "format": "elf" if fmt == "paging" else fmt}})
-            assert reply == {"return": {}}, reply
-        qmp.close()
-        return dumps
-    finally:
-        proc.kill()
-        proc.wait()
+    """Boot to the sysrq panic, stop the CPU and dump in each format through QMP."""
+    return boot_to_panic(emulator, machine, workdir, formats=formats).dumps
 
 
 @pytest.fixture(scope="module")
