@@ -84,6 +84,24 @@ ENTRY_LINES = 10
 MSR_LINE = 2
 
 _emu_runs: dict[tuple[str, str], subprocess.CompletedProcess] = {}
+_qemu_runs: dict[str, subprocess.CompletedProcess] = {}
+
+
+def qemu_run(machine: str) -> subprocess.CompletedProcess:
+    """QEMU's run of the image, up to three times until it prints the documented lines.
+
+    QEMU fires its timers from its main-loop thread, apart from the vCPU thread: a virt
+    guest that spins on CNTVCT for three timer periods and then reads CNTV_CTL sees ISTATUS
+    set only if that thread ran in between, which a loaded host may delay past the spin (the
+    "gic: pmr=0x80" line then says ``pending=0 ctl=0x1``). emu computes ISTATUS when the
+    register is read (emu/devices/arm_generic_timer.py), so its runs are not retried."""
+    if machine not in _qemu_runs:
+        for _ in range(3):
+            run = run_qemu(machine, boot_args(machine, "ticks"))
+            if run.stdout == EXPECTED[machine]:
+                break
+        _qemu_runs[machine] = run
+    return _qemu_runs[machine]
 
 
 def emu_run(machine: str, boot: str) -> subprocess.CompletedProcess:
@@ -96,7 +114,7 @@ def emu_run(machine: str, boot: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("machine", list(MACHINES))
 def test_qemu_prints_the_documented_lines(machine: str) -> None:
-    qemu = run_qemu(machine, boot_args(machine, "ticks"))
+    qemu = qemu_run(machine)
     assert qemu.stdout == EXPECTED[machine], qemu.stdout.decode(errors="replace")
     assert qemu.returncode == STATUS[machine]
 
@@ -108,7 +126,7 @@ def test_emu_prints_what_qemu_prints(machine: str, boot: str) -> None:
     IA32_APIC_BASE (its helper_rdmsr has the APIC call commented out, and Unicorn offers no
     RDMSR hook), so emu's guest reads 0 where QEMU's reads the APIC's base and enable bit
     (docs/devel/exceptions.md)."""
-    qemu = run_qemu(machine, boot_args(machine, "ticks"))
+    qemu = qemu_run(machine)
     emu = emu_run(machine, boot)
     assert qemu.stdout == EXPECTED[machine]
     want = EXPECTED[machine]
