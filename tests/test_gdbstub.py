@@ -39,9 +39,8 @@ MONITOR_LINES = {"pc": ("RAX=", "R8 =", "RIP=", "CS =", "CR0=", "EFER="),
                  "virt": (" PC=", "X05=", "X08=", "PSTATE=")}
 
 
-def _start(which: str, machine: str, name: str, gdb_dev: str, append: str,
-           *extra: str) -> subprocess.Popen:
-    args = boot_args(machine, name, "-append", append, "-S", "-gdb", gdb_dev, *extra)
+def spawn(which: str, machine: str, args: list[str]) -> subprocess.Popen:
+    """emu or QEMU's ``machine`` with ``args``, its output piped."""
     if which == "emu":
         cmd, env = emu_cmd() + args, dict(os.environ, PYTHONPATH=str(ROOT))
     else:
@@ -50,6 +49,12 @@ def _start(which: str, machine: str, name: str, gdb_dev: str, append: str,
         cmd, env = [binary, *args], dict(os.environ)
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL, cwd=ROOT, env=env)
+
+
+def _start(which: str, machine: str, name: str, gdb_dev: str, append: str,
+           *extra: str) -> subprocess.Popen:
+    return spawn(which, machine,
+                 boot_args(machine, name, "-append", append, "-S", "-gdb", gdb_dev, *extra))
 
 
 def _wait_for(path: Path, proc: subprocess.Popen) -> None:
@@ -82,27 +87,36 @@ def _wait_for_port(port: int, proc: subprocess.Popen) -> None:
         time.sleep(0.05)
 
 
-def gdb_session(which: str, machine: str, name: str, script: str, tmp_path: Path,
-                append: str = "iters=200000") -> tuple[str, bytes, int]:
-    """Boot ``name`` under -S with a gdb stub on a Unix socket, run ``script`` in gdb's
-    batch mode; (gdb's transcript, the guest's output, the emulator's exit status)."""
+def gdb_run(which: str, machine: str, args: list[str], symbols: str, script: str,
+            tmp_path: Path, timeout: float = 180) -> tuple[str, bytes, int]:
+    """Start the emulator with ``args`` and a gdb stub on a Unix socket (it adds the
+    ``-gdb``), run ``script`` in gdb's batch mode with ``symbols``; (gdb's transcript, the
+    guest's output, the emulator's exit status)."""
     sock = tmp_path / f"{which}.sock"
-    proc = _start(which, machine, name, f"unix:{sock},server=on", append)
+    proc = spawn(which, machine, [*args, "-gdb", f"unix:{sock},server=on"])
     try:
         _wait_for(sock, proc)
         commands = tmp_path / f"{which}.gdb"
         commands.write_text(f"set pagination off\nset confirm off\ntarget remote {sock}\n"
                             + script)
-        result = subprocess.run([GDB[machine], "-batch", "-nx", "-x", str(commands),
-                                 image(machine, name)], stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, timeout=180)
-        out, _err = proc.communicate(timeout=120)
+        result = subprocess.run([GDB[machine], "-batch", "-nx", "-x", str(commands), symbols],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                timeout=timeout)
+        out, _err = proc.communicate(timeout=timeout)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
     transcript = result.stdout.replace(str(commands), "SCRIPT")
     return transcript, out, proc.returncode
+
+
+def gdb_session(which: str, machine: str, name: str, script: str, tmp_path: Path,
+                append: str = "iters=200000") -> tuple[str, bytes, int]:
+    """Boot ``name`` under -S with a gdb stub on a Unix socket, run ``script`` in gdb's
+    batch mode; (gdb's transcript, the guest's output, the emulator's exit status)."""
+    return gdb_run(which, machine, boot_args(machine, name, "-append", append, "-S"),
+                   image(machine, name), script, tmp_path)
 
 
 def _masked(text: str, machine: str) -> str:

@@ -13,15 +13,11 @@ race between its exit and gdb's ack, masked as there.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, emu_cmd
 from linux_boot import BOOTS, linux_args, vmlinux
-from test_gdbstub import GDB, _masked, _wait_for
+from test_gdbstub import _masked, gdb_run
 
 SCRIPT = """\
 hbreak start_kernel
@@ -35,31 +31,10 @@ continue
 
 
 def _session(which: str, machine: str, tmp_path: Path) -> tuple[str, int]:
-    sock = tmp_path / f"{which}.sock"
-    args = [*linux_args(machine, "restart", "nokaslr"), "-no-reboot", "-S",
-            "-gdb", f"unix:{sock},server=on"]
-    if which == "emu":
-        cmd, env = [*emu_cmd(), *args], dict(os.environ, PYTHONPATH=str(ROOT))
-    else:
-        binary = shutil.which(BOOTS[machine][1])
-        assert binary, f"{BOOTS[machine][1]} is not installed"
-        cmd, env = [binary, *args], dict(os.environ)
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, cwd=ROOT, env=env)
-    try:
-        _wait_for(sock, proc)
-        commands = tmp_path / f"{which}.gdb"
-        commands.write_text(f"set pagination off\nset confirm off\ntarget remote {sock}\n"
-                            + SCRIPT)
-        result = subprocess.run([GDB[machine], "-batch", "-nx", "-x", str(commands),
-                                 vmlinux(BOOTS[machine][0])], stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, timeout=600)
-        proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    return result.stdout.replace(str(commands), "SCRIPT"), proc.returncode
+    args = [*linux_args(machine, "restart", "nokaslr"), "-no-reboot", "-S"]
+    transcript, _out, status = gdb_run(which, machine, args, vmlinux(BOOTS[machine][0]),
+                                       SCRIPT, tmp_path, timeout=600)
+    return transcript, status
 
 
 @pytest.mark.parametrize("machine", sorted(BOOTS))

@@ -25,6 +25,7 @@
  */
 #include "fw.h"
 #include "pc.h"
+#include "portio.h"
 
 #define PCI_VENDOR_ID       0x00
 #define PCI_COMMAND         0x04
@@ -41,42 +42,6 @@
 
 static const uint8_t pci_irqs[4] = {10, 10, 11, 11};
 static const uint8_t pam_final[7] = {0x10, 0x11, 0x11, 0x11, 0x11, 0x11, 0x33};
-
-static inline void outb(uint16_t port, uint8_t v)
-{
-    __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port));
-}
-
-static inline void outl(uint16_t port, uint32_t v)
-{
-    __asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port));
-}
-
-static inline void outw(uint16_t port, uint16_t v)
-{
-    __asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(port));
-}
-
-static inline uint32_t inl(uint16_t port)
-{
-    uint32_t v;
-    __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
-    return v;
-}
-
-static inline uint16_t inw(uint16_t port)
-{
-    uint16_t v;
-    __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port));
-    return v;
-}
-
-static inline uint8_t inb(uint16_t port)
-{
-    uint8_t v;
-    __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
-    return v;
-}
 
 static void cfg_addr(int devfn, int reg)
 {
