@@ -203,10 +203,6 @@ class Machine:
         except ValueError as e:
             raise ConfigError(str(e)) from None
 
-    def unmap_port(self, region: Region) -> None:
-        """Take a device region off the I/O port bus."""
-        self.port_bus.unmap(region)
-
     def map_mmio(self, base: int, region: Region) -> None:
         """Map a device region on the MMIO bus."""
         try:

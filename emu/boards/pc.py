@@ -282,7 +282,7 @@ class PcBoard(Board):
         self.pci_host = PciHost(self.pci_bus)
         m.map_port(CONFIG_ADDRESS_PORT, self.pci_host.conf_region)
         m.map_port(CONFIG_DATA_PORT, self.pci_host.data_region)
-        self.piix4_pm = Piix4Pm(m.clock, m.port_bus.map, m.unmap_port,
+        self.piix4_pm = Piix4Pm(m.clock, m.port_bus.map, m.port_bus.unmap,
                                 m.power_off)
         self.piix4_pm.sci.connect_to(self.chipset.gsi[SCI_ISA_IRQ])
         m.map_port(APM_PORT, self.piix4_pm.apm_region)
