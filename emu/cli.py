@@ -285,7 +285,6 @@ def _machine_option(cfg: MachineConfig, value: str, seen: bool = False) -> str |
     refused as unsupported; properties QEMU does not have, in QEMU's words. Without a type,
     the options add to those of the machine an earlier ``-machine`` chose (QEMU merges
     them: ``-M pc -machine hpet=off``)."""
-    from emu.plugins.devices import parse_bool
 
     opts = _keyval(value, "type")
     name = opts.pop("type", "") or (cfg.machine if seen else "")
@@ -308,15 +307,9 @@ def _machine_option(cfg: MachineConfig, value: str, seen: bool = False) -> str |
                 raise ConfigError("Invalid gic-version value\nValid values are 3, 2, host, max.")
             cfg.gic_version = v
         elif key == "hpet" and cfg.machine == "pc":  # hw/i386/pc.c pc_machine_set_hpet
-            try:
-                cfg.hpet = parse_bool(v)
-            except ValueError:
-                raise ConfigError(f"Parameter '{key}' expects 'on' or 'off'") from None
+            cfg.hpet = _machine_bool(key, v)
         elif key in _MACHINE_BOOLS and key in _QEMU_MACHINE_PROPERTIES[cfg.machine]:
-            try:
-                on = parse_bool(v)
-            except ValueError:
-                raise ConfigError(f"Parameter '{key}' expects 'on' or 'off'") from None
+            on = _machine_bool(key, v)
             needs = _MACHINE_BOOLS[key]
             if on and needs is not None:
                 raise ConfigError(f"-machine {value}: emu's {cfg.machine} machine does not "
@@ -327,6 +320,16 @@ def _machine_option(cfg: MachineConfig, value: str, seen: bool = False) -> str |
         else:
             raise ConfigError(f"Property '{_MACHINE_QOM_TYPES[cfg.machine]}.{key}' not found")
     return None
+
+
+def _machine_bool(key: str, value: str) -> bool:
+    """A boolean machine property's value, or QEMU's error."""
+    from emu.plugins.devices import parse_bool
+
+    try:
+        return parse_bool(value)
+    except ValueError:
+        raise ConfigError(f"Parameter '{key}' expects 'on' or 'off'") from None
 
 
 def _memory_option(value: str) -> int:
